@@ -1,0 +1,20 @@
+"""Correct, numerically stable imbalance losses for PyTorch.
+
+Every loss takes logits, works in log space and has a closed-form backward that is finite for
+all hyperparameters. Each comes as a typed function and as an ``nn.Module`` criterion.
+"""
+
+from ._focal import binary_focal_loss_with_logits, focal_loss
+from ._margin import binary_margin_loss_with_logits, margin_loss
+from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+
+__all__ = [
+    "BinaryFocalLoss",
+    "BinaryMarginLoss",
+    "FocalLoss",
+    "MarginLoss",
+    "binary_focal_loss_with_logits",
+    "binary_margin_loss_with_logits",
+    "focal_loss",
+    "margin_loss",
+]

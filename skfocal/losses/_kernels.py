@@ -1,0 +1,81 @@
+r"""Per-element loss kernels written in terms of :math:`\ell = \log p_t`.
+
+Each loss in :mod:`skfocal.losses` is ``-w(p_t) * log p_t`` for some modulating factor
+``w``. A kernel maps ``ell = log p_t``, ``p = p_t`` and ``q = 1 - p_t`` (each computed
+accurately by the caller) to the unweighted loss and its derivative with respect to ``ell``.
+
+The derivative of the focal factor contains :math:`(1 - p_t)^{\gamma - 1}`, which is infinite
+at :math:`p_t = 1` for :math:`\gamma < 1`; autograd then multiplies it by zero and returns NaN.
+Written with the ratio :math:`r = \log p_t / (1 - p_t)`, which tends to :math:`-1` as
+:math:`p_t \to 1`, every expression below stays finite for every :math:`\gamma \ge 0`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _ratio(ell: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``log p / (1 - p)``, with its limit ``-1`` where ``1 - p`` underflows to zero."""
+    return torch.where(q > 0, ell / q, torch.full_like(ell, -1.0))
+
+
+def focal_kernel(ell, p, q, gamma: float, need_grad: bool):
+    r"""Focal term :math:`-(1-p)^\gamma \log p` and its derivative in :math:`\ell = \log p`.
+
+    .. math::
+
+        \frac{\partial}{\partial \ell}\left[-(1-p)^\gamma \ell\right]
+        = -(1-p)^\gamma \left(1 - \gamma\, p\, \frac{\ell}{1-p}\right)
+    """
+    if gamma == 0.0:
+        loss = -ell
+        return loss, (torch.full_like(ell, -1.0) if need_grad else None)
+    if gamma == 1.0:
+        mod = q
+    elif gamma == 2.0:
+        mod = q * q
+    else:
+        mod = q.pow(gamma)
+    loss = -mod * ell
+    if not need_grad:
+        return loss, None
+    grad = (p * _ratio(ell, q)).mul_(-gamma).add_(1.0).mul_(mod).neg_()
+    return loss, grad
+
+
+def margin_kernel(ell, p, q, margin: float, softness: float | None, need_grad: bool):
+    r"""Truncated cross-entropy :math:`-\lambda(p)\log p` and its derivative in ``ell``.
+
+    Hard truncation uses :math:`\lambda = [p \le m]` (treated as a constant), soft truncation
+    :math:`\lambda = \sigma(K(\operatorname{logit} m - \operatorname{logit} p))` with
+
+    .. math::
+
+        \frac{\partial}{\partial \ell}\left[-\lambda \ell\right]
+        = -\lambda\left(1 - K (1 - \lambda) \frac{\ell}{1 - p}\right).
+    """
+    if softness is None:
+        lam = (ell <= math.log(margin)).to(ell.dtype)
+        loss = -lam * ell
+        return loss, (lam.neg() if need_grad else None)
+    logit_p = ell - torch.log(q)
+    lam = torch.sigmoid(softness * (math.log(margin) - math.log1p(-margin) - logit_p))
+    loss = -lam * ell
+    if not need_grad:
+        return loss, None
+    grad = (1.0 - lam).mul_(_ratio(ell, q)).mul_(-softness).add_(1.0).mul_(lam).neg_()
+    return loss, grad
+
+
+def make_kernel(name: str, **params):
+    """Bind a kernel's hyperparameters; returns ``kernel(ell, p, q, need_grad)``."""
+    if name == "focal":
+        gamma = params["gamma"]
+        return lambda ell, p, q, need_grad: focal_kernel(ell, p, q, gamma, need_grad)
+    if name == "margin":
+        margin, softness = params["margin"], params["softness"]
+        return lambda ell, p, q, need_grad: margin_kernel(ell, p, q, margin, softness, need_grad)
+    raise ValueError(f"unknown kernel {name!r}")

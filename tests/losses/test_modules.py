@@ -1,0 +1,119 @@
+"""The nn.Module criteria delegate to the functions (skfocal/losses/_modules.py)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from skfocal.losses import (
+    BinaryFocalLoss,
+    BinaryMarginLoss,
+    FocalLoss,
+    MarginLoss,
+    binary_focal_loss_with_logits,
+    binary_margin_loss_with_logits,
+    focal_loss,
+    margin_loss,
+)
+
+MULTICLASS = [
+    (FocalLoss, focal_loss, {"gamma": 0.5, "alpha": [0.2, 0.3, 0.5]}),
+    (FocalLoss, focal_loss, {"gamma": 2.0, "reduction": "sum", "ignore_index": 1}),
+    (MarginLoss, margin_loss, {"margin": 0.4, "softness": 2.0, "alpha": [1.0, 2.0, 3.0]}),
+    (MarginLoss, margin_loss, {"margin": 0.7, "reduction": "none"}),
+]
+BINARY = [
+    (BinaryFocalLoss, binary_focal_loss_with_logits, {"gamma": 1.5, "alpha": 0.25}),
+    (
+        BinaryFocalLoss,
+        binary_focal_loss_with_logits,
+        {"pos_weight": [1.0, 5.0, 2.0], "reduction": "none"},
+    ),
+    (BinaryMarginLoss, binary_margin_loss_with_logits, {"margin": 0.3, "softness": 1.0}),
+]
+
+
+def _as_fn_kwargs(kwargs):
+    out = dict(kwargs)
+    if "pos_weight" in out:
+        out["pos_weight"] = torch.tensor(out["pos_weight"])
+    return out
+
+
+@pytest.mark.parametrize(("cls", "fn", "kwargs"), MULTICLASS)
+def test_module_equals_function_multiclass(seed, cls, fn, kwargs):
+    x = torch.randn(16, 3, requires_grad=True)
+    t = torch.randint(0, 3, (16,))
+    torch.testing.assert_close(cls(**kwargs)(x, t), fn(x, t, **_as_fn_kwargs(kwargs)))
+
+
+@pytest.mark.parametrize(("cls", "fn", "kwargs"), BINARY)
+def test_module_equals_function_binary(seed, cls, fn, kwargs):
+    x = torch.randn(16, 3, requires_grad=True)
+    y = (torch.rand(16, 3) < 0.3).float()
+    torch.testing.assert_close(cls(**kwargs)(x, y), fn(x, y, **_as_fn_kwargs(kwargs)))
+
+
+def test_alpha_and_pos_weight_are_buffers():
+    loss = BinaryFocalLoss(alpha=[0.2, 0.4], pos_weight=[3.0, 1.0])
+    assert set(dict(loss.named_buffers())) == {"alpha", "pos_weight"}
+    state = loss.state_dict()
+    torch.testing.assert_close(state["alpha"], torch.tensor([0.2, 0.4]))
+    assert FocalLoss(alpha=0.25).alpha == 0.25
+    assert dict(FocalLoss().named_buffers()) == {}
+
+
+def test_modules_pickle_and_keep_behaviour(seed):
+    x = torch.randn(8, 3)
+    t = torch.randint(0, 3, (8,))
+    loss = FocalLoss(gamma=1.0, alpha=np.array([0.5, 1.0, 2.0]))
+    clone = pickle.loads(pickle.dumps(loss))
+    torch.testing.assert_close(clone(x, t), loss(x, t))
+
+
+def test_repr_names_hyperparameters():
+    assert repr(FocalLoss(gamma=1.0, alpha=0.3)) == (
+        "FocalLoss(gamma=1.0, alpha=0.3, reduction='mean', ignore_index=-100)"
+    )
+    assert "softness=2.0" in repr(MarginLoss(softness=2.0))
+
+
+def test_double_input_uses_buffer_in_input_dtype(seed):
+    x = torch.randn(8, 2, dtype=torch.float64)
+    t = torch.randint(0, 2, (8,))
+    assert FocalLoss(alpha=[0.3, 0.7])(x, t).dtype == torch.float64
+
+
+def test_usable_as_skorch_criterion(seed):
+    """A drop-in criterion: skorch builds it from criterion__* parameters."""
+    from skorch import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (X[:, 0] > 0.8).astype(np.int64)
+    net = NeuralNetClassifier(
+        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)),
+        criterion=FocalLoss,
+        criterion__gamma=2.0,
+        criterion__alpha=[0.2, 0.8],
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        predict_nonlinearity=torch.nn.Softmax(dim=-1),
+    )
+    net.fit(X, y)
+    assert isinstance(net.criterion_, FocalLoss) and net.criterion_.gamma == 2.0
+    proba = net.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    losses = net.history[:, "train_loss"]
+    assert all(np.isfinite(losses))
+
+
+@pytest.mark.gpu
+def test_module_moves_to_cuda(seed):
+    loss = FocalLoss(alpha=[0.3, 0.7]).cuda()
+    x = torch.randn(8, 2, device="cuda")
+    t = torch.randint(0, 2, (8,), device="cuda")
+    assert loss.alpha.device.type == "cuda"
+    torch.testing.assert_close(loss(x, t).cpu(), FocalLoss(alpha=[0.3, 0.7])(x.cpu(), t.cpu()))
