@@ -70,7 +70,8 @@ def focal_loss(
     With ``gamma=0`` this function equals ``F.cross_entropy(input, target, weight=alpha,
     ignore_index=ignore_index, reduction=reduction)`` in value and gradient. Class weights enter
     only as the factor :math:`\alpha_t`; :math:`p_t` is always the unweighted softmax
-    probability (computing it as ``exp(-weighted CE)`` is a common bug).
+    probability (computing it as ``exp(-weighted CE)`` is a common bug). For ``gamma=0`` the
+    call is delegated to ``F.cross_entropy`` itself, so plain cross-entropy costs nothing extra.
 
     References
     ----------
@@ -93,9 +94,8 @@ def focal_loss(
     gamma = check_gamma(gamma)
     alpha = check_alpha(alpha)
     input, target, unbatched = check_multiclass_shapes(input, target, "focal_loss")
-    loss = softmax_loss(
-        input, target, alpha, reduction, ignore_index, make_kernel("focal", gamma=gamma)
-    )
+    kernel = None if gamma == 0 else make_kernel("focal", gamma=gamma)  # None: F.cross_entropy
+    loss = softmax_loss(input, target, alpha, reduction, ignore_index, kernel)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
 
@@ -157,7 +157,8 @@ def binary_focal_loss_with_logits(
     -----
     With ``gamma=0`` and ``alpha=None`` this equals
     ``F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight)`` in value and
-    gradient.
+    gradient; that case is delegated to torch's fused function, so plain binary cross-entropy
+    costs nothing extra.
 
     Examples
     --------

@@ -61,7 +61,9 @@ def margin_kernel(ell, p, q, margin: float, softness: float | None, need_grad: b
         lam = (ell <= math.log(margin)).to(ell.dtype)
         loss = -lam * ell
         return loss, (lam.neg() if need_grad else None)
-    logit_p = ell - torch.log(q)
+    # where 1 - p underflows to 0, logit p would be +inf and a tiny K would give 0 * inf = NaN;
+    # clamping 1 - p at the smallest normal number keeps logit p finite (and huge)
+    logit_p = ell - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
     lam = torch.sigmoid(softness * (math.log(margin) - math.log1p(-margin) - logit_p))
     loss = -lam * ell
     if not need_grad:

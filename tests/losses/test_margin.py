@@ -128,3 +128,23 @@ def test_gate_uses_logit_of_margin(seed):
     ce = F.cross_entropy(x, t)
     for softness in (0.5, 3.0, 50.0):
         torch.testing.assert_close(margin_loss(x, t, margin=m, softness=softness), ce / 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("softness", [0.0, 1e-300, 1e-30])
+def test_vanishing_softness_is_finite_at_certain_samples(dtype, softness):
+    # p_t rounds to exactly 1, so logit(p_t) is +inf; a softness that is 0 in the logits' dtype
+    # used to give 0 * inf = NaN. The gate must tend to sigmoid(0) = 1/2 instead.
+    x = torch.tensor([[-2178.8, 568.4], [1.0, 0.0]], dtype=dtype, requires_grad=True)
+    t = torch.tensor([1, 1])
+    loss = margin_loss(x, t, margin=0.5, softness=softness, reduction="none")
+    ce = F.cross_entropy(x, t, reduction="none")
+    torch.testing.assert_close(loss, 0.5 * ce, rtol=1e-4, atol=1e-6)
+    loss.sum().backward()
+    assert bool(torch.isfinite(x.grad).all())
+    xb = torch.tensor([1e4, -1e4, 0.5], dtype=dtype, requires_grad=True)
+    yb = torch.tensor([1.0, 0.0, 1.0], dtype=dtype)
+    lb = binary_margin_loss_with_logits(xb, yb, margin=0.5, softness=softness, reduction="none")
+    assert bool(torch.isfinite(lb).all())
+    lb.sum().backward()
+    assert bool(torch.isfinite(xb.grad).all())
