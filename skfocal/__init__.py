@@ -9,7 +9,9 @@ The package has two layers:
   constructor hyperparameters.
 """
 
-from . import losses
+from . import datasets, losses
+from ._classifier import FocalClassifier
+from ._plotting import plot_training_curves, training_curves
 from ._version import __version__
 from .losses import (
     BinaryFocalLoss,
@@ -25,12 +27,16 @@ from .losses import (
 __all__ = [
     "BinaryFocalLoss",
     "BinaryMarginLoss",
+    "FocalClassifier",
     "FocalLoss",
     "MarginLoss",
     "__version__",
     "binary_focal_loss_with_logits",
     "binary_margin_loss_with_logits",
+    "datasets",
     "focal_loss",
     "losses",
     "margin_loss",
+    "plot_training_curves",
+    "training_curves",
 ]

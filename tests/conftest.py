@@ -1,8 +1,14 @@
 """Shared fixtures: a seeded RNG for every test, and clean skipping of GPU tests."""
 
-import numpy as np
-import pytest
-import torch
+import os
+
+# scipy reads SCIPY_ARRAY_API once, at import: set it before any test module imports scipy or
+# scikit-learn, so that array-API checks (``array_api_dispatch=True``) can run in this process.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture

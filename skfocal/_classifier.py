@@ -1,0 +1,645 @@
+r"""FocalClassifier: a skorch-backed scikit-learn classifier with imbalance hyperparameters."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_random_state,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _data
+from ._module import build_module, init_output_bias
+from ._net import (
+    AccelerateFocalNet,
+    FocalNet,
+    ValidScoring,
+    output_nonlinearity,
+    predict_logits,
+)
+from ._sampling import SAMPLER_POWERS
+from ._weights import (
+    multilabel_pos_weight,
+    per_sample_weights,
+    resolve_alpha,
+    resolve_class_weight,
+    warn_double_weighting,
+)
+from .losses import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+
+
+class FocalClassifier(ClassifierMixin, BaseEstimator):
+    r"""Neural-network classifier whose class-imbalance handling is a set of hyperparameters.
+
+    A small PyTorch network (a default MLP, or your own ``module``) is trained by an internal
+    skorch net on focal, cross-entropy or margin loss, with scikit-learn's ``class_weight``
+    vocabulary, per-class ``alpha``, on-device minibatch ``sampler`` s, a prior-initialised
+    output bias and optional early stopping on any scikit-learn scorer. Binary targets use one
+    logit and a sigmoid, multiclass targets a softmax, multilabel indicator targets one
+    sigmoid per label.
+
+    Parameters
+    ----------
+    loss : {"focal", "cross_entropy", "margin"}, default="focal"
+        Training loss from :mod:`skfocal.losses` (sigmoid version for binary and multilabel
+        targets, softmax version for multiclass targets).
+    gamma : float, default=2.0
+        Focusing parameter of the focal loss, :math:`\gamma \ge 0`.
+    alpha : None, float, "balanced", array-like or dict, default=None
+        Class factor :math:`\alpha_t` of the loss. A float in [0, 1] (binary and multilabel)
+        weights the positive class ``classes_[1]`` by ``alpha`` and the negative one by
+        ``1 - alpha``. ``"balanced"`` gives both binary classes the same total weight
+        (:math:`\alpha = n_0 / n`) and multiclass weights :math:`n / (C\,n_c)`. An array-like
+        has one weight per class (per label for multilabel); a dict is keyed by class label.
+    margin : float, default=0.6
+        Probability above which the margin loss stops training on a sample, in (0, 1).
+    softness : float or None, default=None
+        Slope of the soft margin gate (None: hard truncation).
+    class_weight : None, "balanced" or dict, default=None
+        scikit-learn's class weights, computed in ``fit`` from the data given:
+        ``"balanced"`` is ``n_samples / (n_classes * np.bincount(y))`` (weighted by
+        ``sample_weight`` when given); a dict maps class labels to weights (missing labels
+        get 1). Multiplied into the per-sample weights. For multilabel targets ``"balanced"``
+        sets a per-label ``pos_weight = n_neg / n_pos``.
+    sampler : None, "oversample", "sqrt" or imbalanced-learn sampler, default=None
+        How training minibatches are drawn (training part only, seeded, never at predict
+        time): uniform shuffling, class-balanced draws, draws with class probability
+        :math:`\propto \sqrt{n_c}`, or the resampling of an imbalanced-learn sampler (by
+        ``sample_indices_`` when it has them, so no row is copied; ``RandomOverSampler``
+        without ``shrinkage`` and ``RandomUnderSampler`` are fitted on the labels alone, so
+        not even imbalanced-learn's own resampled copy of X is made).
+    bias_init : {"prior", "zero"}, default="prior"
+        ``"prior"`` sets the output bias to the log class prior the loss sees (the class
+        frequencies under the sampler, weighted by ``class_weight`` and ``sample_weight``):
+        :math:`b = -\log((1 - \pi)/\pi)` for a binary logit, :math:`\log \pi_c` (centred) for a
+        softmax. The network then starts at the best constant model instead of spending its
+        first steps learning the class ratio, which on very imbalanced data otherwise
+        dominates early training (Lin et al., 2017). ``"zero"`` sets it to 0.
+    warmup_epochs : int, default=0
+        Number of initial epochs trained with cross-entropy (same ``alpha`` and weights)
+        before switching to ``loss``.
+    module : None, nn.Module class, callable or nn.Module instance, default=None
+        The network, returning logits of shape ``(N, n_outputs)`` (``(N,)`` accepted for
+        binary). None builds an MLP. A class, or a callable returning an ``nn.Module`` (e.g.
+        ``functools.partial(MyNet, width=128)``), is called with ``n_features`` and/or
+        ``n_outputs`` if its signature accepts them (else with no argument); an instance
+        is deep-copied at every fit.
+    hidden_layer_sizes : tuple of int, default=(64,)
+        Hidden layer widths of the default MLP.
+    dropout : float, default=0.0
+        Dropout probability after every hidden layer of the default MLP.
+    optimizer : torch optimizer class, default=torch.optim.AdamW
+        Optimizer; receives ``lr`` and, if it accepts it, ``weight_decay``.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=1e-2
+        Weight decay of the optimizer (``AdamW``'s own default).
+    batch_size : int, default=256
+        Training minibatch size (capped at the number of training rows).
+    max_epochs : int, default=50
+        Maximum number of epochs (one epoch draws as many rows as there are training rows).
+    early_stopping : bool, default=False
+        Hold out a stratified, seeded ``validation_fraction`` of the data, stop when
+        ``scoring`` has not improved for ``n_iter_no_change`` epochs and restore the best
+        weights.
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    scoring : None, str or callable, default=None
+        Early-stopping metric: None for the validation loss, or a scikit-learn scorer name
+        (e.g. ``"average_precision"``) or scorer callable, computed once per epoch from the
+        validation outputs. Only used with ``early_stopping=True``.
+    device : {"cpu", "cuda", "auto"} or str, default="cpu"
+        Training device (any torch device string). ``"auto"`` uses the device of a CUDA
+        tensor ``X``, else CUDA when available, else the CPU.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point precision of training and inference.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, dropout, the validation split and the sampler;
+        with an int, CPU training is bit-for-bit reproducible.
+    verbose : int, default=0
+        0 is silent; 1 prints skorch's epoch table (with the early-stopping metric); 2 also
+        shows a progress bar.
+    callbacks : None or list, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` tuples), deep-copied at fit.
+    accelerator : None or accelerate.Accelerator, default=None
+        Train through Hugging Face ``accelerate`` (mixed precision, device placement,
+        data-parallel training): the internal net then mixes in
+        :class:`skorch.hf.AccelerateMixin`. Requires the optional ``accelerate`` package.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for a multilabel target).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Feature names, when ``X`` has string column names.
+    net_ : skorch.NeuralNet
+        The fitted internal skorch net; ``net_.history`` holds the per-epoch record and
+        ``net_.module_`` the trained network.
+    n_iter_ : int
+        Number of epochs trained.
+    class_weight_ : ndarray of shape (n_classes,) or None
+        Resolved class weights (multilabel ``"balanced"``: per-label ``pos_weight``).
+    alpha_ : None, float or ndarray
+        Resolved ``alpha`` as handed to the loss.
+    device_ : torch.device
+        Device the network lives on.
+
+    See Also
+    --------
+    skfocal.losses.focal_loss : The softmax focal loss.
+    skfocal.losses.binary_focal_loss_with_logits : The sigmoid focal loss.
+
+    Notes
+    -----
+    With per-sample weights :math:`s_i = \mathrm{sample\_weight}_i\,
+    \mathrm{class\_weight}_{y_i}` and per-sample loss :math:`\ell_i` (which already contains
+    the factor :math:`\alpha_{y_i}`), the training objective is
+
+    .. math::
+
+        \mathcal{L} = \frac{\sum_i s_i\,\ell_i}{\sum_i s_i},
+
+    estimated on every minibatch :math:`B` by :math:`\frac{1}{|B|}\sum_{i \in B}
+    \tilde s_i \ell_i` with :math:`\tilde s_i = s_i / \bar s` (mean 1 over the training rows).
+    ``sampler`` changes the distribution of the rows in :math:`B`, not :math:`s_i`; hence a
+    balancing sampler combined with ``"balanced"`` weights balances twice, and a
+    ``UserWarning`` says so. Multilabel losses are averaged over the labels of each sample.
+
+    References
+    ----------
+    .. [1] T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollár, "Focal Loss for Dense
+       Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from skfocal import FocalClassifier
+    >>> X, y = make_classification(n_samples=300, weights=[0.9], random_state=0)
+    >>> clf = FocalClassifier(gamma=2.0, alpha="balanced", max_epochs=20, random_state=0)
+    >>> clf.fit(X, y).predict_proba(X[:2]).shape
+    (2, 2)
+    >>> clf.classes_
+    array([0, 1])
+    """
+
+    _parameter_constraints: dict = {
+        "loss": [StrOptions({"focal", "cross_entropy", "margin"})],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "alpha": [
+            None,
+            Interval(Real, 0, 1, closed="both"),
+            StrOptions({"balanced"}),
+            "array-like",
+            dict,
+        ],
+        "margin": [Interval(Real, 0, 1, closed="neither")],
+        "softness": [None, Interval(Real, 0, None, closed="left")],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "sampler": [None, StrOptions(set(SAMPLER_POWERS)), HasMethods(["fit_resample"])],
+        "bias_init": [StrOptions({"prior", "zero"})],
+        "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
+        "module": [None, callable],
+        "hidden_layer_sizes": ["array-like"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "optimizer": [callable],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "scoring": [None, StrOptions(set(get_scorer_names())), callable],
+        "device": [str, torch.device],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list],
+        "accelerator": [None, HasMethods(["prepare"])],
+    }
+
+    def __init__(
+        self,
+        *,
+        loss="focal",
+        gamma=2.0,
+        alpha=None,
+        margin=0.6,
+        softness=None,
+        class_weight=None,
+        sampler=None,
+        bias_init="prior",
+        warmup_epochs=0,
+        module=None,
+        hidden_layer_sizes=(64,),
+        dropout=0.0,
+        optimizer=torch.optim.AdamW,
+        lr=1e-3,
+        weight_decay=1e-2,
+        batch_size=256,
+        max_epochs=50,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        scoring=None,
+        device="cpu",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        accelerator=None,
+    ):
+        self.loss = loss
+        self.gamma = gamma
+        self.alpha = alpha
+        self.margin = margin
+        self.softness = softness
+        self.class_weight = class_weight
+        self.sampler = sampler
+        self.bias_init = bias_init
+        self.warmup_epochs = warmup_epochs
+        self.module = module
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.scoring = scoring
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.accelerator = accelerator
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.array_api_support = True
+        return tags
+
+    # ------------------------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X``, ``y``.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Training data; a torch tensor stays on its device (and is used in place when it
+            already has the training device and dtype).
+        y : array-like or torch.Tensor of shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any type, or a multilabel 0/1 indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative per-sample weights, multiplied with ``class_weight``.
+
+        Returns
+        -------
+        self : FocalClassifier
+            The fitted classifier.
+        """
+        X, y_labels, task, sample_weight = self._validate_fit_input(X, y, sample_weight)
+        device = _data.resolve_device(self.device, X, self.accelerator)
+        dtype = getattr(torch, self.dtype)
+        self._check_hyperparameters(task)
+
+        if task == "multilabel":
+            self.classes_ = np.arange(y_labels.shape[1])
+            y_enc = y_labels.astype(np.int64)
+        else:
+            self.classes_, y_enc = np.unique(y_labels, return_inverse=True)
+        _data.check_two_classes(self.classes_, y_enc, sample_weight, task)
+
+        cw = resolve_class_weight(self.class_weight, y_enc, self.classes_, sample_weight, task)
+        pos_weight = (
+            multilabel_pos_weight(self.class_weight, y_enc, sample_weight)
+            if task == "multilabel"
+            else None
+        )
+        alpha = resolve_alpha(self.alpha, y_enc, self.classes_, sample_weight, task)
+        warn_double_weighting(self.sampler, self.alpha, self.class_weight)
+        if task == "multilabel":
+            weights = sample_weight
+        else:
+            weights = per_sample_weights(y_enc, sample_weight, cw)
+
+        rng = check_random_state(self.random_state)
+        torch_seed, split_seed, sampler_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
+        train_idx, valid_idx = _data.split_indices(
+            len(y_enc), y_enc, task, self.early_stopping, self.validation_fraction, split_seed
+        )
+
+        prepared = _data.prepare_training(
+            X,
+            y_labels,
+            y_enc,
+            weights,
+            train_idx,
+            valid_idx,
+            self.classes_,
+            task,
+            self.sampler,
+            sampler_seed,
+            device,
+            dtype,
+            class_weight=cw,
+            has_sample_weight=sample_weight is not None,
+        )
+        fit_data = prepared.fit_data
+        n_outputs = 1 if task == "binary" else len(self.classes_)
+
+        self.class_weight_ = _data.like_input(cw if task != "multilabel" else pos_weight, X)
+        self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X)
+        self.device_ = torch.device(device)
+
+        with _data.fork_rng(device):
+            torch.manual_seed(torch_seed)
+            module = build_module(
+                self.module, X.shape[1], n_outputs, self.hidden_layer_sizes, self.dropout
+            ).to(dtype)
+            init_output_bias(module, self.bias_init, prepared.prior, task, n_outputs)
+            criterion, warmup = self._make_criteria(task, alpha, pos_weight)
+            net = self._make_net(
+                module,
+                criterion,
+                warmup,
+                task,
+                prepared,
+                device,
+                y_labels,
+                sample_weight,
+                valid_idx,
+            )
+            net.fit(fit_data, None)
+        self.net_ = net
+        self.n_iter_ = len(net.history)
+        return self
+
+    def _validate_fit_input(self, X, y, sample_weight):
+        if isinstance(X, torch.Tensor):
+            validate_data(self, X, y, skip_check_array=True)
+            X = _data.check_tensor_X(X, "fit")
+            y = _data.y_to_numpy(y)
+        else:
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                dtype=[np.float32, np.float64],
+                multi_output=True,
+                ensure_min_samples=1,
+            )
+            y = _data.y_to_numpy(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if len(y) != X.shape[0]:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {X.shape[0]} and {len(y)}."
+            )
+        check_classification_targets(y)
+        target = type_of_target(y, input_name="y")
+        if target == "multilabel-indicator":
+            task = "multilabel"
+            y = np.asarray(y)
+        elif target in ("binary", "multiclass"):
+            y = column_or_1d(y)
+            task = "binary" if len(np.unique(y)) == 2 else "multiclass"
+        else:
+            raise ValueError(
+                "FocalClassifier supports binary, multiclass and multilabel-indicator targets, "
+                f"got a {target!r} target."
+            )
+        if sample_weight is not None:
+            if isinstance(sample_weight, torch.Tensor):
+                sample_weight = sample_weight.detach().cpu().numpy()
+            sample_weight = _check_sample_weight(
+                sample_weight,
+                np.empty((X.shape[0], 0)),
+                dtype=np.float64,
+                ensure_non_negative=True,
+            )
+        return X, y, task, sample_weight
+
+    def _check_hyperparameters(self, task):
+        sizes = self.hidden_layer_sizes
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must be a sequence of positive integers, got {sizes!r}."
+            )
+        if task == "multilabel" and isinstance(self.sampler, str):
+            raise ValueError(
+                f"sampler={self.sampler!r} balances classes and needs a binary or multiclass "
+                "target; got a multilabel target."
+            )
+        if self.accelerator is not None:
+            _data.import_accelerate()
+
+    def _make_criteria(self, task, alpha, pos_weight):
+        alpha_t = (
+            None
+            if alpha is None
+            else (alpha if isinstance(alpha, float) else torch.as_tensor(alpha))
+        )
+        pw = None if pos_weight is None else torch.as_tensor(pos_weight)
+        if task == "multiclass":
+
+            def focal(gamma):
+                return FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
+
+            margin = MarginLoss(
+                margin=self.margin, softness=self.softness, alpha=alpha_t, reduction="none"
+            )
+        else:
+
+            def focal(gamma):
+                return BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
+
+            margin = BinaryMarginLoss(
+                margin=self.margin,
+                softness=self.softness,
+                alpha=alpha_t,
+                pos_weight=pw,
+                reduction="none",
+            )
+        criteria = {
+            "focal": lambda: focal(self.gamma),
+            "cross_entropy": lambda: focal(0.0),
+            "margin": lambda: margin,
+        }
+        criterion = criteria[self.loss]()
+        warmup = None
+        if self.warmup_epochs > 0 and self.loss != "cross_entropy":
+            warmup = focal(0.0)
+        return criterion, warmup
+
+    def _make_net(
+        self, module, criterion, warmup, task, prepared, device, y_labels, sample_weight, valid_idx
+    ):
+        from skorch.callbacks import EarlyStopping, ProgressBar
+
+        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
+        if self.early_stopping:
+            monitor, lower = "valid_loss", True
+            if self.scoring is not None:
+                scorer = check_scoring(self, scoring=self.scoring)
+                label = self.scoring if isinstance(self.scoring, str) else "score"
+                monitor, lower = f"valid_{label}", False
+                sw_valid = None if sample_weight is None else sample_weight[valid_idx]
+                callbacks.append(
+                    (
+                        monitor,
+                        ValidScoring(
+                            scorer, monitor, y_labels[valid_idx], self.classes_, task, sw_valid
+                        ),
+                    )
+                )
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor=monitor,
+                        lower_is_better=lower,
+                        patience=self.n_iter_no_change,
+                        load_best=True,
+                    ),
+                )
+            )
+        batch_size = max(1, min(self.batch_size, prepared.n_train))
+        if self.verbose >= 2:
+            n_batches = -(-prepared.n_train // batch_size)
+            if prepared.n_valid:
+                n_batches += -(-prepared.n_valid // max(batch_size, 4096))
+            callbacks.append(("progress_bar", ProgressBar(batches_per_epoch=n_batches)))
+
+        kwargs = {}
+        params = inspect.signature(self.optimizer).parameters
+        if "weight_decay" in params:
+            kwargs["optimizer__weight_decay"] = self.weight_decay
+        elif self.weight_decay:
+            raise ValueError(
+                f"weight_decay={self.weight_decay!r} was given but optimizer="
+                f"{self.optimizer!r} takes no weight_decay argument; set weight_decay=0."
+            )
+        net_cls = FocalNet
+        if self.accelerator is not None:
+            net_cls = AccelerateFocalNet
+            kwargs["accelerator"] = self.accelerator
+            num = getattr(self.accelerator, "num_processes", 1)
+            if num > 1:
+                kwargs["shard"] = (self.accelerator.process_index, num)
+            device = None
+        return net_cls(
+            module=module,
+            criterion=criterion,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=batch_size,
+            train_split=None,
+            callbacks=callbacks,
+            predict_nonlinearity=output_nonlinearity(task),
+            verbose=int(self.verbose),
+            device=device,
+            task=task,
+            warmup_criterion=warmup,
+            warmup_epochs=self.warmup_epochs,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _logits(self, X, proba=False):
+        check_is_fitted(self)
+        post = output_nonlinearity(self.net_.task) if proba else None
+        if isinstance(X, torch.Tensor):
+            validate_data(self, X, skip_check_array=True, reset=False)
+            X = _data.check_tensor_X(X, "predict")
+        else:
+            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        module = self.net_.module_
+        device = (
+            next(module.parameters()).device
+            if any(True for _ in module.parameters())
+            else self.device_
+        )
+        return X, predict_logits(
+            module,
+            X,
+            task=self.net_.task,
+            device=device,
+            dtype=getattr(torch, self.dtype),
+            post=post,
+        )
+
+    def decision_function(self, X):
+        """Logits of ``X``: shape (n_samples,) for binary targets, else (n_samples, n_outputs).
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Input data; a tensor gives a tensor on its device.
+
+        Returns
+        -------
+        logits : ndarray or torch.Tensor
+            Log-odds of ``classes_[1]`` (binary), softmax logits (multiclass) or per-label
+            log-odds (multilabel), in the floating dtype of ``X``.
+        """
+        return self._logits(X)[1]
+
+    def predict_proba(self, X):
+        """Class probabilities of ``X``, computed in batches on the training device.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Input data; a tensor gives a tensor on its device.
+
+        Returns
+        -------
+        proba : ndarray or torch.Tensor of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_`` (multilabel: per-label probability of
+            the positive value).
+        """
+        return self._logits(X, proba=True)[1]
+
+    def predict(self, X):
+        """Predicted labels (multilabel: 0/1 indicator matrix).
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y_pred : ndarray or torch.Tensor
+            Labels from ``classes_``; a tensor on ``X``'s device when ``X`` is a tensor and
+            the labels are numeric.
+        """
+        X, z = self._logits(X)
+        return _data.labels_from_logits(z, self.classes_, self.net_.task, X)

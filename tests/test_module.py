@@ -1,0 +1,110 @@
+"""Default MLP, user modules (class or instance) and the prior output bias."""
+
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from skfocal._module import MLP, build_module, init_output_bias, prior_logits
+
+
+def test_mlp_shapes_and_dropout():
+    mlp = MLP(5, 3, hidden_layer_sizes=(8, 4), dropout=0.2)
+    assert mlp(torch.zeros(7, 5)).shape == (7, 3)
+    assert sum(isinstance(m, nn.Dropout) for m in mlp.modules()) == 2
+    assert (
+        len([m for m in MLP(5, 1, hidden_layer_sizes=()).modules() if isinstance(m, nn.Linear)])
+        == 1
+    )
+
+
+class Sized(nn.Module):
+    def __init__(self, n_features, n_outputs, width=4):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, width), nn.Linear(width, n_outputs))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+class Fixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.out = nn.Linear(3, 2)
+
+    def forward(self, X):
+        return self.out(X)
+
+
+class Kwargs(nn.Module):
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.kwargs = kwargs
+        self.out = nn.Linear(kwargs["n_features"], kwargs["n_outputs"])
+
+
+def test_build_module_from_class_and_instance():
+    assert build_module(Sized, 6, 2, (64,), 0.0)(torch.zeros(1, 6)).shape == (1, 2)
+    assert isinstance(build_module(Fixed, 3, 2, (64,), 0.0), Fixed)
+    assert build_module(Kwargs, 3, 2, (64,), 0.0).kwargs == {"n_features": 3, "n_outputs": 2}
+    instance = Fixed()
+    copy = build_module(instance, 3, 2, (64,), 0.0)
+    assert copy is not instance
+    assert torch.equal(copy.out.weight, instance.out.weight)
+    with pytest.raises(
+        TypeError,
+        match=r"module must be None, an nn.Module subclass, a callable returning an "
+        r"nn.Module or an nn.Module instance, got 3",
+    ):
+        build_module(3, 3, 2, (64,), 0.0)
+
+
+def test_build_module_from_factory_and_partial():
+    built = build_module(functools.partial(Sized, width=7), 6, 2, (64,), 0.0)
+    assert built.net[0].out_features == 7
+    assert built(torch.zeros(1, 6)).shape == (1, 2)
+
+    def factory(n_outputs):
+        return nn.Linear(5, n_outputs)
+
+    assert build_module(factory, 5, 3, (64,), 0.0).out_features == 3
+    with pytest.raises(TypeError, match=r"module must build an nn.Module; calling .* returned int"):
+        build_module(lambda: 3, 5, 3, (64,), 0.0)
+
+
+@pytest.mark.parametrize(
+    "prior, task",
+    [([0.9, 0.1], "binary"), ([0.7, 0.2, 0.1], "multiclass"), ([0.3, 0.05], "multilabel")],
+)
+def test_prior_bias_reproduces_the_prior(prior, task):
+    bias = prior_logits(prior, task)
+    if task == "binary":
+        np.testing.assert_allclose(torch.sigmoid(bias).numpy(), [prior[1]])
+        np.testing.assert_allclose(bias.numpy(), [-np.log(0.9 / 0.1)])
+    elif task == "multiclass":
+        np.testing.assert_allclose(torch.softmax(bias, 0).numpy(), prior)
+    else:
+        np.testing.assert_allclose(torch.sigmoid(bias).numpy(), prior)
+
+
+def test_init_output_bias_and_missing_layer_warning():
+    mlp = MLP(4, 3)
+    init_output_bias(mlp, "prior", [0.5, 0.25, 0.25], "multiclass", 3)
+    np.testing.assert_allclose(
+        torch.softmax(mlp.layers[-1].bias, 0).detach(), [0.5, 0.25, 0.25], rtol=1e-6
+    )
+    init_output_bias(mlp, "zero", None, "multiclass", 3)
+    assert torch.count_nonzero(mlp.layers[-1].bias) == 0
+
+    class NoLinear(nn.Module):
+        def forward(self, X):
+            return X
+
+    with pytest.warns(
+        UserWarning,
+        match=r"bias_init='prior' was not applied: the module has "
+        r"no nn.Linear layer with 3 output\(s\)",
+    ):
+        init_output_bias(NoLinear(), "prior", [0.5, 0.25, 0.25], "multiclass", 3)

@@ -1,0 +1,105 @@
+"""The tensor data path of the internal skorch net: slicing iterator, weighted loss, streaming."""
+
+import numpy as np
+import torch
+
+from skfocal._net import (
+    BatchIterator,
+    FitData,
+    FocalNet,
+    FrozenPredictions,
+    TensorPart,
+    predict_logits,
+)
+from skfocal._sampling import EpochSampler
+from skfocal.losses import BinaryFocalLoss
+
+
+def _data(n=10, weights=True):
+    X = torch.arange(n * 2, dtype=torch.float32).reshape(n, 2)
+    y = (torch.arange(n) % 2).float()
+    w = torch.linspace(0.5, 1.5, n) if weights else None
+    sampler = EpochSampler(n, torch.Generator().manual_seed(0))
+    return FitData(X, y, w, None, None, sampler)
+
+
+def test_iterator_slices_rows_and_passes_weights():
+    data = _data()
+    seen = []
+    it = BatchIterator(TensorPart(data, None, data.sampler), 4, True, set_weights=seen.append)
+    batches = list(it)
+    assert len(it) == 3 and [len(xb) for xb, _ in batches] == [4, 4, 2]
+    rows = torch.cat([xb[:, 0] / 2 for xb, _ in batches]).long()
+    assert sorted(rows.tolist()) == list(range(10))  # a permutation: every row once
+    for (xb, yb), wb in zip(batches, seen):
+        r = (xb[:, 0] / 2).long()
+        assert torch.equal(yb, data.y[r]) and torch.equal(wb, data.w[r])
+
+
+def test_validation_iterator_keeps_order_and_subset():
+    data = _data()
+    part = TensorPart(data, torch.tensor([1, 3, 8]))
+    ((xb, yb),) = list(BatchIterator(part, 4, False))
+    assert torch.equal(xb, data.X[[1, 3, 8]])
+
+
+def test_contiguous_rows_are_views():
+    data = _data()
+    ((xb, _),) = list(BatchIterator(TensorPart(data, None), 16, False))
+    assert xb.data_ptr() == data.X.data_ptr()
+
+
+def test_sharded_iterator_splits_epoch():
+    data = _data()
+    parts = []
+    for rank in (0, 1):
+        data.sampler.generator.manual_seed(0)
+        it = BatchIterator(TensorPart(data, None, data.sampler), 10, True, shard=(rank, 2))
+        parts.append(torch.cat([xb for xb, _ in it]))
+    assert len(parts[0]) == len(parts[1]) == 5
+    assert not set(parts[0][:, 0].tolist()) & set(parts[1][:, 0].tolist())
+
+
+def test_weighted_loss_is_mean_of_weighted_elements():
+    net = FocalNet(
+        module=torch.nn.Linear(2, 1),
+        criterion=BinaryFocalLoss(gamma=0.0, reduction="none"),
+        task="binary",
+        train_split=None,
+    ).initialize()
+    z, y = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([1.0, 0.0, 0.0])
+    net.batch_weights_ = torch.tensor([1.0, 2.0, 0.0])
+    expected = (
+        torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+        * net.batch_weights_
+    ).mean()
+    torch.testing.assert_close(net.get_loss(z, y), expected)
+
+
+def test_predict_logits_streams_and_keeps_dtype(seed):
+    module = torch.nn.Linear(3, 4)
+    X = seed.normal(size=(11, 3))
+    out = predict_logits(
+        module, X, task="multiclass", device="cpu", dtype=torch.float32, batch_rows=4
+    )
+    assert out.dtype == np.float64 and out.shape == (11, 4)
+    with torch.no_grad():
+        ref = module(torch.from_numpy(X).float()).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-6)
+    Xt = torch.from_numpy(X.astype(np.float32))
+    out_t = predict_logits(
+        module, Xt, task="multiclass", device="cpu", dtype=torch.float32, batch_rows=5
+    )
+    assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
+    assert module.training  # mode restored
+
+
+def test_frozen_predictions_feed_sklearn_scorers():
+    from sklearn.metrics import get_scorer
+
+    logits = np.array([2.0, -1.0, 0.5, -3.0])
+    y = np.array([1, 0, 0, 0])
+    frozen = FrozenPredictions(logits, np.array([0, 1]), "binary")
+    X = np.zeros((4, 1))
+    assert get_scorer("average_precision")(frozen, X, y) == 1.0
+    assert get_scorer("accuracy")(frozen, X, y) == 0.75

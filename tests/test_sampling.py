@@ -1,0 +1,82 @@
+"""Epoch samplers: class frequencies, seeding, index pools and imbalanced-learn samplers."""
+
+import numpy as np
+import pytest
+import torch
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.under_sampling import RandomUnderSampler
+
+from skfocal._sampling import EpochSampler, fit_imblearn_sampler, needs_only_labels
+
+Y = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)
+
+
+def _sampler(power=None, pool=None, seed=0, n=100):
+    g = torch.Generator().manual_seed(seed)
+    return EpochSampler(n, g, y=Y, n_classes=3, power=power, pool=pool)
+
+
+@pytest.mark.parametrize("power, expected", [(0.0, [1 / 3] * 3), (0.5, None)])
+def test_class_balanced_draws(power, expected):
+    sampler = _sampler(power=power)
+    draws = torch.cat([sampler() for _ in range(300)])
+    freq = torch.bincount(Y[draws], minlength=3).double() / len(draws)
+    if expected is None:
+        root = np.sqrt([90, 9, 1])
+        expected = root / root.sum()
+    np.testing.assert_allclose(freq.numpy(), expected, atol=0.01)
+    np.testing.assert_allclose(sampler.class_frequencies(Y.numpy(), 3), expected)
+    assert len(sampler()) == len(Y)  # epoch size = number of training rows
+
+
+def test_shuffle_is_a_seeded_permutation():
+    a, b, c = _sampler(seed=0)(), _sampler(seed=0)(), _sampler(seed=1)()
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(torch.sort(a).values, torch.arange(len(Y)))
+
+
+def test_pool_cycles_through_indices():
+    pool = torch.tensor([0, 95, 99, 99])
+    draws = _sampler(pool=pool, n=10)()
+    assert len(draws) == 10
+    assert set(draws.tolist()) <= {0, 95, 99}
+    # first len(pool) draws are one permutation of the pool
+    assert sorted(draws[:4].tolist()) == sorted(pool.tolist())
+
+
+def test_imblearn_index_sampler_returns_indices_without_copy(seed):
+    X = seed.normal(size=(len(Y), 3))
+    indices, X_res, y_res = fit_imblearn_sampler(RandomOverSampler(), X, Y.numpy(), seed=0)
+    assert X_res is None and y_res is None
+    assert np.bincount(Y.numpy()[indices]).tolist() == [90, 90, 90]
+    again, _, _ = fit_imblearn_sampler(RandomOverSampler(), X, Y.numpy(), seed=0)
+    np.testing.assert_array_equal(indices, again)  # seeded by random_state
+    under, _, _ = fit_imblearn_sampler(RandomUnderSampler(), X, Y.numpy(), seed=0)
+    assert np.bincount(Y.numpy()[under]).tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "sampler, only_labels",
+    [
+        (RandomOverSampler(), True),
+        (RandomUnderSampler(), True),
+        (RandomOverSampler(shrinkage=0.5), False),
+        (SMOTE(k_neighbors=3), False),
+    ],
+)
+def test_label_only_samplers_pick_the_same_rows_from_a_placeholder(seed, sampler, only_labels):
+    assert needs_only_labels(sampler) is only_labels
+    if not only_labels:
+        return
+    X = seed.normal(size=(len(Y), 3))
+    placeholder = np.zeros((len(Y), 1), dtype=np.float32)
+    from_x, _, _ = fit_imblearn_sampler(sampler, X, Y.numpy(), seed=3)
+    from_placeholder, _, _ = fit_imblearn_sampler(sampler, placeholder, Y.numpy(), seed=3)
+    np.testing.assert_array_equal(from_x, from_placeholder)
+
+
+def test_imblearn_synthetic_sampler_returns_data(seed):
+    X = seed.normal(size=(40, 3))
+    y = np.array([0] * 34 + [1] * 6)
+    indices, X_res, y_res = fit_imblearn_sampler(SMOTE(k_neighbors=3), X, y, seed=0)
+    assert indices is None and X_res.shape == (68, 3) and np.bincount(y_res).tolist() == [34, 34]
