@@ -118,7 +118,13 @@ class SigmoidFocalLoss(torch.autograd.Function):
         need_grad = ctx.needs_input_grad[0]
         x = input.to(_compute_dtype(input.dtype))
         y = target.to(x.dtype)
-        log_p, log_q, p, q = _sigmoid_logs(x)
+        # Written for few temporaries (each fresh 1M-element buffer costs page faults on CPU):
+        # nl_p = -log p = softplus(-x), nl_q = -log(1 - p) = nl_p + x, q = sigmoid(-x).
+        neg_x = x.neg()
+        loss_pos = F.softplus(neg_x)
+        loss_neg = loss_pos + x
+        q = neg_x.sigmoid_()
+        p = torch.sigmoid(x)
         if gamma == 0.0:
             mod_pos = mod_neg = None
         elif gamma == 1.0:
@@ -127,25 +133,32 @@ class SigmoidFocalLoss(torch.autograd.Function):
             mod_pos, mod_neg = q * q, p * p
         else:
             mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
-        # the negated loss terms (1-p)^gamma log p and p^gamma log(1-p)
-        term_pos = log_p if mod_pos is None else log_p * mod_pos
-        term_neg = log_q if mod_neg is None else log_q * mod_neg
+        # loss terms a+ (1-p)^gamma (-log p) and a- p^gamma (-log(1-p))
+        if mod_pos is not None:
+            loss_pos.mul_(mod_pos)
+            loss_neg.mul_(mod_neg)
         if pos_w is not None:
-            term_pos = term_pos * pos_w
+            loss_pos = loss_pos * pos_w
         if neg_w is not None:
-            term_neg = term_neg * neg_w
-        loss = torch.lerp(term_neg, term_pos, y).neg_()
+            loss_neg = loss_neg * neg_w
+        loss = torch.lerp(loss_neg, loss_pos, y)
         if need_grad:
-            # a+ (1-p)^gamma (q - gamma p log p) and a- p^gamma (p - gamma q log q)
-            base_pos = q if mod_pos is None else q * mod_pos
-            base_neg = p if mod_neg is None else p * mod_neg
+            # d/dx: -(a+ (1-p)^(gamma+1) + gamma p L+) for y = 1, a- p^(gamma+1) + gamma q L- for
+            # y = 0, where L+- are the loss terms above (weights included)
+            if mod_pos is None:
+                base_pos, base_neg = q.clone(), p.clone()
+            elif gamma == 1.0:  # mod_pos is q itself: do not overwrite it
+                base_pos, base_neg = q * q, p * p
+            else:
+                base_pos, base_neg = mod_pos.mul_(q), mod_neg.mul_(p)
             if pos_w is not None:
                 base_pos = base_pos * pos_w
             if neg_w is not None:
                 base_neg = base_neg * neg_w
-            grad_pos = torch.addcmul(base_pos, p, term_pos, value=-gamma)
-            grad_neg = torch.addcmul(base_neg, q, term_neg, value=-gamma)
-            grad = torch.lerp(grad_neg, grad_pos.neg_(), y)
+            grad_pos = base_pos.addcmul_(p, loss_pos, value=gamma)
+            grad_neg = base_neg.addcmul_(q, loss_neg, value=gamma)
+            # grad = (1 - y) grad_neg - y grad_pos = grad_neg - y (grad_neg + grad_pos)
+            grad = grad_neg.sub_(grad_pos.add_(grad_neg).mul_(y))
             ctx.save_for_backward(grad)
             ctx.input_dtype = input.dtype
         return loss.to(input.dtype)
