@@ -145,6 +145,16 @@ class FocalNet(NeuralNet):
             shard = None
         return BatchIterator(dataset, batch_size, training, shard, self._set_batch_weights)
 
+    def _set_training(self, training=True):
+        # skorch switches every module and criterion to train/eval mode at every batch, which
+        # walks all submodules (about a tenth of a small model's fit); switch only when the
+        # mode of one of them differs
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_", None)
+            if isinstance(module, torch.nn.Module) and module.training != training:
+                return super()._set_training(training)
+        return None
+
     # -- model output and loss ---------------------------------------------------------------
     def infer(self, x, **fit_params):
         out = self.module_(x, **fit_params)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from torch import nn
 
 from skfocal._net import (
     BatchIterator,
@@ -103,3 +104,29 @@ def test_frozen_predictions_feed_sklearn_scorers():
     X = np.zeros((4, 1))
     assert get_scorer("average_precision")(frozen, X, y) == 1.0
     assert get_scorer("accuracy")(frozen, X, y) == 0.75
+
+
+class ModeRecorder(nn.Module):
+    """Records the train/eval mode of every forward call."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.out = nn.Linear(n_features, n_outputs)
+        self.modes = []
+
+    def forward(self, X):
+        self.modes.append(self.training)
+        return self.out(X)
+
+
+def test_training_and_validation_batches_run_in_the_right_mode(seed):
+    from skfocal import FocalClassifier
+
+    X = seed.normal(size=(80, 3)).astype(np.float32)
+    y = np.array([0, 1] * 40)
+    clf = FocalClassifier(
+        module=ModeRecorder, max_epochs=3, batch_size=16, early_stopping=True, random_state=0
+    ).fit(X, y)
+    modes = clf.net_.module_.modes
+    # per epoch: ceil(72 / 16) = 5 training batches, then one validation batch
+    assert modes == ([True] * 5 + [False]) * 3
