@@ -322,6 +322,16 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : FocalClassifier
             The fitted classifier.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skfocal import FocalClassifier
+        >>> X = np.array([[0.0], [0.2], [0.9], [1.0]] * 10)
+        >>> y = np.array(["ham", "ham", "ham", "spam"] * 10)
+        >>> clf = FocalClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> clf.classes_, clf.n_features_in_, len(clf.net_.history)
+        (array(['ham', 'spam'], dtype='<U4'), 1, 2)
         """
         X, y_labels, task, sample_weight = self._validate_fit_input(X, y, sample_weight)
         device = _data.resolve_device(self.device, X, self.accelerator)
@@ -608,6 +618,14 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         logits : ndarray or torch.Tensor
             Log-odds of ``classes_[1]`` (binary), softmax logits (multiclass) or per-label
             log-odds (multilabel), in the floating dtype of ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skfocal import FocalClassifier
+        >>> X, y = np.array([[0.0], [1.0]] * 10), np.array([0, 1] * 10)
+        >>> FocalClassifier(max_epochs=2, random_state=0).fit(X, y).decision_function(X).shape
+        (20,)
         """
         return self._logits(X)[1]
 
@@ -624,6 +642,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray or torch.Tensor of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_`` (multilabel: per-label probability of
             the positive value).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skfocal import FocalClassifier
+        >>> X, y = np.array([[0.0], [1.0], [2.0]] * 10), np.array(["a", "b", "c"] * 10)
+        >>> proba = FocalClassifier(max_epochs=2, random_state=0).fit(X, y).predict_proba(X)
+        >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
+        ((30, 3), True)
         """
         return self._logits(X, proba=True)[1]
 
@@ -640,6 +667,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray or torch.Tensor
             Labels from ``classes_``; a tensor on ``X``'s device when ``X`` is a tensor and
             the labels are numeric.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skfocal import FocalClassifier
+        >>> X, y = np.array([[-3.0], [3.0]] * 50), np.array(["no", "yes"] * 50)
+        >>> clf = FocalClassifier(max_epochs=30, lr=0.05, random_state=0).fit(X, y)
+        >>> clf.predict(np.array([[-3.0], [3.0]])).tolist()
+        ['no', 'yes']
         """
         X, z = self._logits(X)
         return _data.labels_from_logits(z, self.classes_, self.net_.task, X)

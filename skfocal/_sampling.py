@@ -108,11 +108,20 @@ class EpochSampler:
     def __call__(self):
         g = self.generator
         if self.power is not None:
+            # in place, freeing each temporary once used: the draw is n_rows long, and its
+            # buffers count towards the peak memory of a fit on a large X
             cls = torch.multinomial(self.class_prob, self.n_rows, replacement=True, generator=g)
             count = self.counts[cls]
             u = torch.rand(self.n_rows, generator=g, device=self.device, dtype=torch.float64)
-            offset = torch.minimum((u * count).long(), count - 1)
-            return self.order[self.starts[cls] + offset]
+            offset = u.mul_(count).long()
+            del u
+            torch.minimum(offset, count.sub_(1), out=offset)
+            del count
+            rows = self.starts[cls]
+            del cls
+            rows.add_(offset)
+            del offset
+            return self.order[rows]
         if self.pool is None:
             return torch.randperm(self.n_rows, generator=g, device=self.device)
         n_pool = len(self.pool)

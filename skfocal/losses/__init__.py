@@ -2,6 +2,16 @@
 
 Every loss takes logits, works in log space and has a closed-form backward that is finite for
 all hyperparameters. Each comes as a typed function and as an ``nn.Module`` criterion.
+
+Examples
+--------
+>>> import torch
+>>> from skfocal.losses import FocalLoss, focal_loss
+>>> logits, target = torch.tensor([[2.0, -1.0], [0.5, 0.5]]), torch.tensor([0, 1])
+>>> criterion = FocalLoss(gamma=2.0, alpha=[0.25, 0.75])
+>>> torch.equal(criterion(logits, target), focal_loss(logits, target, gamma=2.0,
+...                                                   alpha=[0.25, 0.75]))
+True
 """
 
 from ._focal import binary_focal_loss_with_logits, focal_loss
