@@ -67,7 +67,7 @@ for name, model in models.items():
         }
     )
 scores = pd.DataFrame(rows).set_index("model")
-print(f"true positive rate in the test set: {y_test.mean():.3f}")
+print(f"share of positives in the test set: {y_test.mean():.3f}")
 print(scores.round(3).to_string())
 
 # %%
@@ -77,7 +77,7 @@ print(scores.round(3).to_string())
 # by a few hundredths between two random splits, so small differences in the first column are
 # noise. What moves systematically is everything that depends on the 0.5 threshold (recall,
 # predicted positive rate) and the predicted probabilities: every balancing knob raises the
-# mean predicted ``P(y=1)`` above the true positive rate (dashed line), and stacking the
+# mean predicted ``P(y=1)`` above the actual share of positives (dashed line), and stacking the
 # sampler on the class weight raises it the most -- the minority class then receives most of
 # the loss (see :ref:`double_weighting`). skfocal warns about that combination.
 fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
@@ -85,7 +85,7 @@ for ax, column in zip(axes, ["average precision", "balanced accuracy", "mean P(y
     ax.barh(scores.index, scores[column], color="C0")
     ax.set_title(column)
     if column == "mean P(y=1)":
-        ax.axvline(y_test.mean(), color="k", ls="--", label="true positive rate")
+        ax.axvline(y_test.mean(), color="k", ls="--", label="share of positives")
         ax.legend(loc="lower right")
     for i, value in enumerate(scores[column]):
         ax.text(value, i, f" {value:.3f}", va="center")

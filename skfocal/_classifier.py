@@ -21,6 +21,15 @@ from sklearn.utils.validation import (
 )
 
 from . import _data
+
+try:  # scikit-learn >= 1.8
+    from sklearn.utils._array_api import check_same_namespace
+except ImportError:  # pragma: no cover - older scikit-learn has no such check
+
+    def check_same_namespace(X, estimator, *, attribute, method):
+        return None
+
+
 from ._module import build_module, init_output_bias
 from ._net import (
     AccelerateFocalNet,
@@ -333,6 +342,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> clf.classes_, clf.n_features_in_, len(clf.net_.history)
         (array(['ham', 'spam'], dtype='<U4'), 1, 2)
         """
+        X_in = X
         X, y_labels, task, sample_weight = self._validate_fit_input(X, y, sample_weight)
         device = _data.resolve_device(self.device, X, self.accelerator)
         dtype = getattr(torch, self.dtype)
@@ -383,8 +393,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         fit_data = prepared.fit_data
         n_outputs = 1 if task == "binary" else len(self.classes_)
 
-        self.class_weight_ = _data.like_input(cw if task != "multilabel" else pos_weight, X)
-        self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X)
+        self.class_weight_ = _data.like_input(cw if task != "multilabel" else pos_weight, X_in)
+        self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X_in)
+        # an empty array in the namespace and on the device of the training X, against which
+        # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
+        self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
 
         with _data.fork_rng(device):
@@ -411,6 +424,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _validate_fit_input(self, X, y, sample_weight):
+        # other array-API namespaces (array_api_strict, CuPy, ...) are trained from the host
+        X, y, sample_weight = (
+            _data.foreign_to_numpy(a) if _data.is_foreign_array(a) else a
+            for a in (X, y, sample_weight)
+        )
         if isinstance(X, torch.Tensor):
             validate_data(self, X, y, skip_check_array=True)
             X = _data.check_tensor_X(X, "fit")
@@ -582,9 +600,13 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------------------------------
-    def _logits(self, X, proba=False):
+    def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
+        if hasattr(self, "_fit_array_"):
+            check_same_namespace(X, self, attribute="_fit_array_", method=method)
         post = output_nonlinearity(self.net_.task) if proba else None
+        if _data.is_foreign_array(X):
+            X = _data.foreign_to_numpy(X)
         if isinstance(X, torch.Tensor):
             validate_data(self, X, skip_check_array=True, reset=False)
             X = _data.check_tensor_X(X, "predict")
@@ -627,7 +649,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> FocalClassifier(max_epochs=2, random_state=0).fit(X, y).decision_function(X).shape
         (20,)
         """
-        return self._logits(X)[1]
+        return _in_namespace_of(self._logits(X, method="decision_function")[1], X)
 
     def predict_proba(self, X):
         """Class probabilities of ``X``, computed in batches on the training device.
@@ -652,7 +674,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
         ((30, 3), True)
         """
-        return self._logits(X, proba=True)[1]
+        return _in_namespace_of(self._logits(X, proba=True, method="predict_proba")[1], X)
 
     def predict(self, X):
         """Predicted labels (multilabel: 0/1 indicator matrix).
@@ -677,5 +699,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> clf.predict(np.array([[-3.0], [3.0]])).tolist()
         ['no', 'yes']
         """
+        X_in = X
         X, z = self._logits(X)
-        return _data.labels_from_logits(z, self.classes_, self.net_.task, X)
+        return _in_namespace_of(_data.labels_from_logits(z, self.classes_, self.net_.task, X), X_in)
+
+
+def _in_namespace_of(result, X):
+    """``result`` (computed from a host copy) back in the namespace of a foreign array ``X``."""
+    return _data.like_input(result, X) if _data.is_foreign_array(X) else result

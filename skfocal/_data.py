@@ -260,11 +260,45 @@ def _multilabel_prior(y_train, w_train):
     return (w[:, None] * y_train).sum(axis=0) / max(w.sum(), 1e-12)
 
 
+def is_foreign_array(a):
+    """Whether ``a`` is an array-API array that is neither an ndarray nor a torch tensor.
+
+    Such arrays (``array_api_strict``, CuPy, ...) are brought to the host as ndarrays with
+    :func:`foreign_to_numpy`, and results go back to their namespace and device with
+    :func:`like_input`.
+    """
+    return (
+        a is not None
+        and not isinstance(a, (np.ndarray, torch.Tensor))
+        and hasattr(a, "__array_namespace__")
+    )
+
+
+def foreign_to_numpy(a):
+    """An array-API array as an ndarray on the host (through DLPack where it can)."""
+    try:
+        return np.from_dlpack(a)
+    except (TypeError, RuntimeError, BufferError, AttributeError):
+        return np.asarray(a)
+
+
 def like_input(array, X):
-    """``array`` in the namespace and on the device of ``X`` (torch tensor or ndarray)."""
-    if array is None or not isinstance(X, torch.Tensor):
+    """``array`` in the namespace and on the device of ``X``.
+
+    A torch tensor gives a tensor on ``X``'s device, another array-API array an array of its
+    namespace on its device; NumPy and pandas inputs give ``array`` unchanged. Non-numeric
+    arrays (string labels) stay NumPy arrays.
+    """
+    if array is None:
         return array
-    return torch.as_tensor(np.asarray(array), device=X.device)
+    if isinstance(X, torch.Tensor):
+        return torch.as_tensor(np.asarray(array), device=X.device)
+    if is_foreign_array(X):
+        array = np.asarray(array)
+        if array.dtype.kind not in "biuf":
+            return array
+        return X.__array_namespace__().asarray(array, device=X.device)
+    return array
 
 
 def fork_rng(device):

@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from imblearn.metrics import geometric_mean_score
 from imblearn.over_sampling import SMOTE, RandomOverSampler
@@ -287,6 +288,27 @@ def test_torch_tensors_in_and_out(binary_data):
     assert isinstance(pred, torch.Tensor) and pred.dtype == torch.int64
     assert isinstance(clf.decision_function(Xt), torch.Tensor)
     assert isinstance(clf.predict(X), np.ndarray)
+
+
+def test_other_array_api_namespace_in_and_out(binary_data):
+    xp = pytest.importorskip("array_api_strict")
+    X, y = binary_data
+    device = xp.Device("device1")
+    Xs, ys = xp.asarray(X, device=device), xp.asarray(y, device=device)
+    clf = FocalClassifier(class_weight="balanced", **FAST).fit(Xs, ys)
+    ref = FocalClassifier(class_weight="balanced", **FAST).fit(X, y)
+    proba = clf.predict_proba(Xs)
+    assert type(proba) is type(Xs) and proba.device == device
+    np.testing.assert_array_equal(np.from_dlpack(proba), ref.predict_proba(X))
+    pred = clf.predict(Xs)
+    assert type(pred) is type(Xs) and pred.device == device
+    assert type(clf.class_weight_) is type(Xs)
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match=r"FocalClassifier.predict\(\)"):
+            clf.predict(X)  # fitted on array_api_strict, predicting on NumPy
+    with pytest.raises(ValueError, match=r"must use the same namespace"):
+        with sklearn.config_context(array_api_dispatch=True):
+            clf.decision_function(X)
 
 
 def test_float32_tensor_on_training_device_is_used_in_place(binary_data):
