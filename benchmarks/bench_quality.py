@@ -39,6 +39,11 @@ Run from the repository root (needs ``pip install -e ".[benchmarks]"``)::
     python benchmarks/bench_quality.py                  # the full run in docs/benchmarks.rst
     python benchmarks/bench_quality.py --quick          # a smoke run (two small sets)
     python benchmarks/bench_quality.py --report-only    # table + figure from the saved CSV
+    python benchmarks/bench_quality.py --budget         # the training-budget study
+
+``--budget`` runs ``FocalClassifier()`` and the plain skorch net at learning rates 1e-3, 3e-3
+and 1e-2 (50 epochs) and at 1e-3 with 100 epochs (``focal_lr3e-3``, ``skorch_ce_lr3e-3``, ...),
+the evidence for the default ``lr``; it writes to ``benchmarks/results/budget/``.
 
 It writes the per-fold results to ``benchmarks/results/quality.csv``, the summary tables next
 to it and the figure to ``docs/_static/bench_quality.png``.
@@ -103,6 +108,17 @@ ABLATIONS = {
     "focal_alpha_balanced": {"alpha": "balanced"},
     "focal_bias_zero": {"bias_init": "zero"},
 }
+# The training budget, for choosing the default lr and max_epochs: FocalClassifier() and the
+# plain skorch net with the learning rate and epochs set explicitly (the other settings are the
+# defaults). Not in the default run: --budget runs them.
+BUDGETS = {
+    "lr1e-3": {"lr": 1e-3},
+    "lr3e-3": {"lr": 3e-3},
+    "lr1e-2": {"lr": 1e-2},
+    "lr1e-3-epochs100": {"lr": 1e-3, "max_epochs": 100},
+}
+BUDGET_MODELS = [f"{net}_{budget}" for budget in BUDGETS for net in ("focal", "skorch_ce")]
+ALL_MODELS = MODELS + BUDGET_MODELS
 REFERENCES = ["skorch_ce", "hgb_balanced"]
 METRICS = {"ap": "AP", "balanced_accuracy": "bal. acc.", "macro_f1": "macro-F1"}
 
@@ -214,6 +230,11 @@ def make_model(name, n_features, n_classes, seed, quick):
             HistGradientBoostingClassifier(class_weight="balanced", random_state=seed),
         )
     settings = network_settings(quick)
+    budget = {}
+    if name in BUDGET_MODELS:
+        name, budget = name.rsplit("_", 1)
+        budget = BUDGETS[budget]
+        settings.update(budget)
     cast = FunctionTransformer(_to_float32)
     if name == "skorch_ce":
         net = skorch_net(NeuralNetClassifier, n_features, n_classes, settings)
@@ -234,6 +255,8 @@ def make_model(name, n_features, n_classes, seed, quick):
     focal = FocalClassifier(random_state=seed)
     if quick:
         focal.set_params(max_epochs=settings["max_epochs"])
+    if name == "focal":
+        return make_pipeline(preprocessing(), focal.set_params(**budget))
     if name in ABLATIONS:
         return make_pipeline(preprocessing(), focal.set_params(**ABLATIONS[name]))
     if name == "focal_tuned":
@@ -245,7 +268,7 @@ def make_model(name, n_features, n_classes, seed, quick):
             cv=StratifiedKFold(3, shuffle=True, random_state=seed),
             n_jobs=1,
         )
-    raise ValueError(f"unknown model {name!r}; expected one of {MODELS}")
+    raise ValueError(f"unknown model {name!r}; expected one of {ALL_MODELS}")
 
 
 # -- one fold -----------------------------------------------------------------------------------
@@ -323,7 +346,7 @@ def summarize(results):
     """Model-level table: means over datasets of per-dataset means, and W/T/L counts."""
     per_dataset = results.groupby(["model", "dataset"])[[*METRICS, "fit_time"]].mean()
     means = per_dataset.groupby("model").mean()
-    models = [m for m in MODELS if m in means.index]
+    models = [m for m in ALL_MODELS if m in means.index]
     table = pd.DataFrame(index=pd.Index(models, name="model"))
     for metric in METRICS:
         table[metric] = means.loc[models, metric].round(3)
@@ -335,13 +358,23 @@ def summarize(results):
                 "--" if m == reference else win_tie_loss(results, m, reference, metric)
                 for m in models
             ]
+    if any(m.startswith("focal_") and m in BUDGET_MODELS for m in models):
+        # the budget study: each FocalClassifier against the skorch net with the same budget
+        for metric in ("ap", "balanced_accuracy"):
+            short = "AP" if metric == "ap" else "BA"
+            table[f"{short} W/T/L vs skorch_ce, same budget"] = [
+                win_tie_loss(results, m, "skorch_ce" + m[len("focal") :], metric)
+                if m.startswith("focal_") and m in BUDGET_MODELS
+                else "--"
+                for m in models
+            ]
     return table
 
 
 def by_dataset(results, metric):
     table = results.pivot_table(index="dataset", columns="model", values=metric, aggfunc="mean")
     order = [d for d in DATASETS if d in table.index]
-    return table.loc[order, [m for m in MODELS if m in table.columns]].round(3)
+    return table.loc[order, [m for m in ALL_MODELS if m in table.columns]].round(3)
 
 
 def render_figure(results, path=FIGURE):
@@ -403,7 +436,7 @@ def report(results, out_dir, figure):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
-    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS)
+    parser.add_argument("--models", nargs="+", choices=ALL_MODELS, default=MODELS)
     parser.add_argument("--repeats", type=int, default=1, help="repeats of 5-fold CV")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
@@ -411,7 +444,14 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-figure", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="re-read quality.csv")
+    parser.add_argument(
+        "--budget", action="store_true", help="the training-budget study (see the docstring)"
+    )
     args = parser.parse_args(argv)
+    if args.budget:
+        args.models = BUDGET_MODELS
+        args.out = args.out / "budget" if args.out == RESULTS else args.out
+        args.no_figure = True
     figure = None if args.no_figure or args.quick else FIGURE
     csv = args.out / "quality.csv"
     if args.report_only:
