@@ -580,6 +580,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         if self.accelerator is not None:
             net_cls = AccelerateFocalNet
             kwargs["accelerator"] = self.accelerator
+            # skorch's AccelerateMixin prints the epoch table through accelerator.print whatever
+            # the verbosity; keep verbose=0 silent
+            kwargs["callbacks__print_log__sink"] = (
+                self.accelerator.print if self.verbose else _discard
+            )
             num = getattr(self.accelerator, "num_processes", 1)
             if num > 1:
                 kwargs["shard"] = (self.accelerator.process_index, num)
@@ -705,6 +710,10 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         X_in = X
         X, z = self._logits(X)
         return _in_namespace_of(_data.labels_from_logits(z, self.classes_, self.net_.task, X), X_in)
+
+
+def _discard(*args, **kwargs):
+    """A print sink that prints nothing (module level, so fitted nets stay picklable)."""
 
 
 def _in_namespace_of(result, X):

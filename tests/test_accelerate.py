@@ -6,6 +6,9 @@ and pickles.
 """
 
 import pickle
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -74,3 +77,41 @@ def test_pickle_round_trip(data):
     clf = _classifier().fit(X, y)
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_verbose_is_respected(data, capsys, verbose):
+    X, y = data
+    _classifier(verbose=verbose).fit(X, y)
+    printed = capsys.readouterr().out
+    assert ("train_loss" in printed) is bool(verbose)
+
+
+def test_bf16_mixed_precision_in_a_fresh_process(tmp_path):
+    # Accelerate's state (mixed precision included) is global to a process: a fresh one
+    script = tmp_path / "bf16.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import accelerate
+            import numpy as np
+            from sklearn.datasets import make_classification
+            from skfocal import FocalClassifier
+
+            X, y = make_classification(n_samples=200, n_features=5, random_state=0)
+            acc = accelerate.Accelerator(cpu=True, mixed_precision="bf16")
+            clf = FocalClassifier(accelerator=acc, max_epochs=3, random_state=0)
+            proba = clf.fit(X.astype(np.float32), y).predict_proba(X)
+            losses = clf.net_.history[:, "train_loss"]
+            assert acc.mixed_precision == "bf16"
+            assert np.isfinite(proba).all() and np.allclose(proba.sum(axis=1), 1, atol=1e-3)
+            assert losses[-1] < losses[0], losses
+            print("ok")
+            """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")
