@@ -30,9 +30,6 @@ def focal_kernel(ell, p, q, gamma: float, need_grad: bool):
         \frac{\partial}{\partial \ell}\left[-(1-p)^\gamma \ell\right]
         = -(1-p)^\gamma \left(1 - \gamma\, p\, \frac{\ell}{1-p}\right)
     """
-    if gamma == 0.0:
-        loss = -ell
-        return loss, (torch.full_like(ell, -1.0) if need_grad else None)
     if gamma == 1.0:
         mod = q
     elif gamma == 2.0:
