@@ -610,8 +610,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------
     def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
-        if hasattr(self, "_fit_array_"):
-            check_same_namespace(X, self, attribute="_fit_array_", method=method)
+        check_same_namespace(X, self, attribute="_fit_array_", method=method)
         post = output_nonlinearity(self.net_.task) if proba else None
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 
 from ._net import FitData
 from ._sampling import SAMPLER_POWERS, EpochSampler, fit_imblearn_sampler, needs_only_labels
+from ._weights import label_positive_mass
 
 
 def resolve_device(device, X, accelerator):
@@ -174,17 +175,14 @@ def prepare_training(
     """Move the fit data to ``device`` once and build the epoch sampler and the class prior."""
     pool = None
     if sampler is not None and not isinstance(sampler, str):
-        # imbalanced-learn works on host arrays; without a validation split, X itself (a view
-        # for a CPU tensor) is handed over, so that no copy of X is made just to resample
+        # imbalanced-learn works on host arrays; without a validation split the rows are a
+        # view of X (slice(None)), so that no copy of X is made just to resample
+        rows = slice(None) if train_idx is None else train_idx
+        y_rows = y_labels[rows]
         if needs_only_labels(sampler):
-            y_rows = y_labels if train_idx is None else y_labels[train_idx]
             X_rows = np.zeros((len(y_rows), 1), dtype=np.float32)
-        elif train_idx is None:
-            X_rows, y_rows = X, y_labels
-        elif isinstance(X, torch.Tensor):
-            X_rows, y_rows = X[torch.as_tensor(train_idx, device=X.device)], y_labels[train_idx]
         else:
-            X_rows, y_rows = X[train_idx], y_labels[train_idx]
+            X_rows = X[rows]
         if isinstance(X_rows, torch.Tensor):
             X_rows = X_rows.detach().cpu().numpy()
         indices, X_res, y_res = fit_imblearn_sampler(sampler, X_rows, y_rows, seed)
@@ -256,8 +254,8 @@ def _class_prior(sampler, y_train, w_train, n_classes):
 
 
 def _multilabel_prior(y_train, w_train):
-    w = np.ones(len(y_train)) if w_train is None else w_train
-    return (w[:, None] * y_train).sum(axis=0) / max(w.sum(), 1e-12)
+    pos, total = label_positive_mass(y_train, w_train)
+    return pos / max(total, 1e-12)
 
 
 def is_foreign_array(a):

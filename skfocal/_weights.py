@@ -72,6 +72,12 @@ def resolve_class_weight(class_weight, y_enc, classes, sample_weight, task):
     )
 
 
+def label_positive_mass(y_ind, sample_weight):
+    """Weighted count of positives per label and the total weight, for an indicator matrix."""
+    sw = np.ones(len(y_ind)) if sample_weight is None else np.asarray(sample_weight)
+    return (sw[:, None] * y_ind).sum(axis=0), sw.sum()
+
+
 def multilabel_pos_weight(class_weight, y_enc, sample_weight):
     """``pos_weight`` per label for ``class_weight="balanced"``: weighted ``n_neg / n_pos``.
 
@@ -80,10 +86,8 @@ def multilabel_pos_weight(class_weight, y_enc, sample_weight):
     """
     if class_weight != "balanced":
         return None
-    sw = np.ones(len(y_enc)) if sample_weight is None else sample_weight
-    pos = (sw[:, None] * y_enc).sum(axis=0)
-    neg = sw.sum() - pos
-    return np.where(pos > 0, neg / np.where(pos > 0, pos, 1.0), 1.0)
+    pos, total = label_positive_mass(y_enc, sample_weight)
+    return np.where(pos > 0, (total - pos) / np.where(pos > 0, pos, 1.0), 1.0)
 
 
 def resolve_alpha(alpha, y_enc, classes, sample_weight, task):
@@ -118,8 +122,8 @@ def resolve_alpha(alpha, y_enc, classes, sample_weight, task):
         return float(alpha)
     if isinstance(alpha, str):  # "balanced": the constraint table allows no other string
         if task == "multilabel":
-            pos = (sw[:, None] * y_enc).sum(axis=0)
-            return 1.0 - pos / sw.sum()
+            pos, total = label_positive_mass(y_enc, sw)
+            return 1.0 - pos / total
         weights = compute_class_weight(
             "balanced", classes=np.arange(n_classes), y=y_enc, sample_weight=sw
         )
