@@ -36,12 +36,7 @@ from skfocal import FocalClassifier
 FAST = dict(max_epochs=8, lr=0.02, batch_size=64, hidden_layer_sizes=(16,), random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -1,31 +1,17 @@
 """scikit-learn's estimator checks on every public estimator, with no expected failures.
 
-sklearn refuses ``array_api_dispatch=True`` unless ``SCIPY_ARRAY_API=1`` is set; it is set here
-(before the checks run) so that the array-API checks with torch inputs run in-process. They
-exercise only FocalClassifier's own tensor path, which does not call scipy; the end-to-end
-array-API test that does go through scipy-backed metrics runs in a subprocess with the variable
+sklearn refuses ``array_api_dispatch=True`` unless ``SCIPY_ARRAY_API=1`` is set before scipy is
+imported; ``tests/conftest.py`` sets it, so the array-API checks run in-process. The end-to-end
+array-API test that goes through scipy-backed metrics runs in a subprocess with the variable
 set before any import (see ``tests/test_classifier.py``).
 """
 
-import os
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-os.environ.setdefault("SCIPY_ARRAY_API", "1")
+from skfocal import FocalClassifier
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-
-from skfocal import FocalClassifier  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Tiny networks: one intra-op thread is faster and immune to oversubscription on a
-    # shared machine (two threads spinning against other processes were 15x slower here).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _checked_instances():
