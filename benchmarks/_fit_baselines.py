@@ -3,7 +3,8 @@
 * :func:`make_data`: the throughput data set (``make_classification``, float32, imbalanced).
 * :func:`make_large_data`: a large imbalanced float32 set built without a float64 temporary,
   so that a process's peak RSS is not set by the data generation (memory measurements).
-* :class:`MLP`: the ``n_features-64-n_outputs`` network every contender trains.
+* ``MLP``: FocalClassifier's own default network (``skfocal._module.MLP``, one hidden layer
+  of 64), which every contender trains: ``n_features-64-n_outputs``.
 * :func:`fit_minimal_loop`: the practical speed limit -- a hand-written loop that keeps ``X``
   and ``y`` as tensors on the device and slices each minibatch with ``index_select`` on a
   shuffled index; no Dataset, no DataLoader, no per-batch ``.item()``.
@@ -16,6 +17,8 @@ import numpy as np
 import torch
 from sklearn.datasets import make_classification
 from torch import nn
+
+from skfocal._module import MLP
 
 LOSSES = ("cross_entropy", "bce", "focal")
 
@@ -47,19 +50,6 @@ def make_large_data(n_samples, n_features, *, imbalance_ratio=100, seed=0):
     y[pos] = 1
     X[pos, : min(5, n_features)] += 1.0
     return X, y
-
-
-class MLP(nn.Module):
-    """``Linear(n_features, hidden) -> ReLU -> Linear(hidden, n_outputs)``, returning logits."""
-
-    def __init__(self, n_features=20, n_outputs=2, hidden=64):
-        super().__init__()
-        self.layers = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs)
-        )
-
-    def forward(self, X):
-        return self.layers(X)
 
 
 def make_loss(name):

@@ -79,6 +79,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
 from torch import nn
 
+from skfocal._module import MLP
 from skfocal.datasets import list_imbalanced, load_imbalanced
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,24 +140,6 @@ AP_SCORER = make_scorer(imbalanced_ap, response_method="predict_proba")
 
 
 # -- the networks -------------------------------------------------------------------------------
-class MLP(nn.Module):
-    """ReLU MLP returning logits; the architecture of FocalClassifier's default module."""
-
-    def __init__(self, n_features=8, n_classes=2, hidden_layer_sizes=(64, 64), dropout=0.0):
-        super().__init__()
-        layers, width = [], n_features
-        for size in hidden_layer_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        layers.append(nn.Linear(width, n_classes))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, X):
-        return self.layers(X)
-
-
 class ClassWeightedNet(NeuralNetClassifier):
     """skorch net whose cross-entropy weights are ``compute_class_weight("balanced")`` of the
     ``y`` given to each ``fit``, so nothing leaks across CV folds (a fixed ``criterion__weight``
@@ -189,9 +172,9 @@ def network_settings(quick):
 
 def skorch_net(cls, n_features, n_classes, settings):
     return cls(
-        MLP,
+        MLP,  # FocalClassifier's own default network
         module__n_features=n_features,
-        module__n_classes=n_classes,
+        module__n_outputs=n_classes,
         module__hidden_layer_sizes=tuple(settings["hidden_layer_sizes"]),
         module__dropout=settings["dropout"],
         criterion=nn.CrossEntropyLoss,

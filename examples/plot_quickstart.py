@@ -15,6 +15,7 @@ proteins described by 8 numeric features, 51 of which (3.4%) belong to the posit
 # ------------------------------------------------
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.base import clone
 from sklearn.metrics import average_precision_score, balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -57,18 +58,7 @@ print(f"positive rate in test: {y_test.mean():.3f}, mean predicted P(y=1): {prob
 # The same with plain cross-entropy, as a baseline
 # ------------------------------------------------
 # ``gamma=0`` is cross-entropy, so the baseline is one hyperparameter away.
-baseline = make_pipeline(
-    StandardScaler(),
-    FocalClassifier(
-        gamma=0.0,
-        lr=1e-2,
-        batch_size=128,
-        max_epochs=40,
-        early_stopping=True,
-        scoring="average_precision",
-        random_state=0,
-    ),
-)
+baseline = clone(clf).set_params(focalclassifier__gamma=0.0)
 baseline.fit(X_train, y_train)
 proba_ce = baseline.predict_proba(X_test)[:, 1]
 print(f"cross-entropy average precision: {average_precision_score(y_test, proba_ce):.3f}")
