@@ -2,7 +2,6 @@ r"""FocalClassifier: a skorch-backed scikit-learn classifier with imbalance hype
 
 from __future__ import annotations
 
-import copy
 import inspect
 from numbers import Integral, Real
 
@@ -11,11 +10,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import check_scoring, get_scorer_names
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
-    check_random_state,
     column_or_1d,
     validate_data,
 )
@@ -30,23 +28,12 @@ except ImportError:  # pragma: no cover - older scikit-learn has no such check
         return None
 
 
-from ._module import build_module, init_output_bias
-from ._net import (
-    AccelerateFocalNet,
-    FocalNet,
-    ValidScoring,
-    output_nonlinearity,
-    predict_logits,
-)
-from ._sampling import SAMPLER_POWERS
-from ._weights import (
-    multilabel_pos_weight,
-    per_sample_weights,
-    resolve_alpha,
-    resolve_class_weight,
-    warn_double_weighting,
-)
-from .losses import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+from ._engine import SkorchEngine
+from ._loss_specs import LOSSES
+from ._net import predict_logits
+from ._plan import make_plan
+from ._sampling import SAMPLER_CONSTRAINT
+from ._targets import target_kind
 
 
 class FocalClassifier(ClassifierMixin, BaseEstimator):
@@ -211,7 +198,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "loss": [StrOptions({"focal", "cross_entropy", "margin"})],
+        "loss": [StrOptions(set(LOSSES))],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "alpha": [
             None,
@@ -223,7 +210,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         "margin": [Interval(Real, 0, 1, closed="neither")],
         "softness": [None, Interval(Real, 0, None, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
-        "sampler": [None, StrOptions(set(SAMPLER_POWERS)), HasMethods(["fit_resample"])],
+        "sampler": SAMPLER_CONSTRAINT,
         "bias_init": [StrOptions({"prior", "zero"})],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "module": [None, callable],
@@ -346,85 +333,27 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         (array(['ham', 'spam'], dtype='<U4'), 1, 2)
         """
         X_in = X
-        X, y_labels, task, sample_weight = self._validate_fit_input(X, y, sample_weight)
+        X, y, kind, sample_weight = self._validate_fit_input(X, y, sample_weight)
         device = _data.resolve_device(self.device, X, self.accelerator)
-        dtype = getattr(torch, self.dtype)
-        self._check_hyperparameters(task)
+        self._check_hyperparameters()
+        plan = make_plan(self, X, y, kind, sample_weight, *self._early_stopping_scorer())
+        (fitted,) = SkorchEngine(device, getattr(torch, self.dtype)).fit([plan], X)
+        self._set_fitted(plan, fitted, X_in, device)
+        return self
 
-        if task == "multilabel":
-            self.classes_ = np.arange(y_labels.shape[1])
-            y_enc = y_labels.astype(np.int64)
-        else:
-            self.classes_, y_enc = np.unique(y_labels, return_inverse=True)
-        _data.check_two_classes(self.classes_, y_enc, sample_weight, task)
-
-        cw = resolve_class_weight(self.class_weight, y_enc, self.classes_, sample_weight, task)
-        pos_weight = (
-            multilabel_pos_weight(self.class_weight, y_enc, sample_weight)
-            if task == "multilabel"
-            else None
-        )
-        alpha = resolve_alpha(self.alpha, y_enc, self.classes_, sample_weight, task)
-        warn_double_weighting(self.sampler, self.alpha, self.class_weight)
-        if task == "multilabel":
-            weights = sample_weight
-        else:
-            weights = per_sample_weights(y_enc, sample_weight, cw)
-
-        rng = check_random_state(self.random_state)
-        torch_seed, split_seed, sampler_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
-        train_idx, valid_idx = _data.split_indices(
-            len(y_enc), y_enc, task, self.early_stopping, self.validation_fraction, split_seed
-        )
-
-        prepared = _data.prepare_training(
-            X,
-            y_labels,
-            y_enc,
-            weights,
-            train_idx,
-            valid_idx,
-            self.classes_,
-            task,
-            self.sampler,
-            sampler_seed,
-            device,
-            dtype,
-            class_weight=cw,
-            has_sample_weight=sample_weight is not None,
-        )
-        fit_data = prepared.fit_data
-        n_outputs = 1 if task == "binary" else len(self.classes_)
-
-        self.class_weight_ = _data.like_input(cw if task != "multilabel" else pos_weight, X_in)
+    def _set_fitted(self, plan, fitted, X_in, device):
+        """The fitted attributes, from the plan and what the engine trained."""
+        self.classes_ = plan.classes
+        resolved = plan.pos_weight if plan.class_weight is None else plan.class_weight
+        self.class_weight_ = _data.like_input(resolved, X_in)
+        alpha = plan.alpha
         self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X_in)
         # an empty array in the namespace and on the device of the training X, against which
         # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
         self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
-
-        with _data.fork_rng(device):
-            torch.manual_seed(torch_seed)
-            module = build_module(
-                self.module, X.shape[1], n_outputs, self.hidden_layer_sizes, self.dropout
-            ).to(dtype)
-            init_output_bias(module, self.bias_init, prepared.prior, task, n_outputs)
-            criterion, warmup = self._make_criteria(task, alpha, pos_weight)
-            net = self._make_net(
-                module,
-                criterion,
-                warmup,
-                task,
-                prepared,
-                device,
-                y_labels,
-                sample_weight,
-                valid_idx,
-            )
-            net.fit(fit_data, None)
-        self.net_ = net
-        self.n_iter_ = len(net.history)
-        return self
+        self.net_ = fitted.net
+        self.n_iter_ = len(fitted.net.history)
 
     def _validate_fit_input(self, X, y, sample_weight):
         # other array-API namespaces (array_api_strict, CuPy, ...) are trained from the host
@@ -453,18 +382,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 f"X and y have inconsistent numbers of samples: {X.shape[0]} and {len(y)}."
             )
         check_classification_targets(y)
-        target = type_of_target(y, input_name="y")
-        if target == "multilabel-indicator":
-            task = "multilabel"
-            y = np.asarray(y)
-        elif target in ("binary", "multiclass"):
-            y = column_or_1d(y)
-            task = "binary" if len(np.unique(y)) == 2 else "multiclass"
-        else:
-            raise ValueError(
-                "FocalClassifier supports binary, multiclass and multilabel-indicator targets, "
-                f"got a {target!r} target."
-            )
+        kind, y = target_kind(y)
         if sample_weight is not None:
             if isinstance(sample_weight, torch.Tensor):
                 sample_weight = sample_weight.detach().cpu().numpy()
@@ -474,144 +392,36 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 dtype=np.float64,
                 ensure_non_negative=True,
             )
-        return X, y, task, sample_weight
+        return X, y, kind, sample_weight
 
-    def _check_hyperparameters(self, task):
+    def _check_hyperparameters(self):
+        """Checks the constraint table cannot express, raised before any data is planned."""
         sizes = self.hidden_layer_sizes
         if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must be a sequence of positive integers, got {sizes!r}."
             )
-        if task == "multilabel" and isinstance(self.sampler, str):
-            raise ValueError(
-                f"sampler={self.sampler!r} balances classes and needs a binary or multiclass "
-                "target; got a multilabel target."
-            )
-        if self.accelerator is not None:
-            _data.import_accelerate()
-
-    def _make_criteria(self, task, alpha, pos_weight):
-        alpha_t = (
-            None
-            if alpha is None
-            else (alpha if isinstance(alpha, float) else torch.as_tensor(alpha))
-        )
-        pw = None if pos_weight is None else torch.as_tensor(pos_weight)
-        if task == "multiclass":
-
-            def focal(gamma):
-                return FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
-
-            margin = MarginLoss(
-                margin=self.margin, softness=self.softness, alpha=alpha_t, reduction="none"
-            )
-        else:
-
-            def focal(gamma):
-                return BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
-
-            margin = BinaryMarginLoss(
-                margin=self.margin,
-                softness=self.softness,
-                alpha=alpha_t,
-                pos_weight=pw,
-                reduction="none",
-            )
-        criteria = {
-            "focal": lambda: focal(self.gamma),
-            "cross_entropy": lambda: focal(0.0),
-            "margin": lambda: margin,
-        }
-        criterion = criteria[self.loss]()
-        warmup = None
-        if self.warmup_epochs > 0 and self.loss != "cross_entropy":
-            warmup = focal(0.0)
-        return criterion, warmup
-
-    def _make_net(
-        self, module, criterion, warmup, task, prepared, device, y_labels, sample_weight, valid_idx
-    ):
-        from skorch.callbacks import EarlyStopping, ProgressBar
-
-        callbacks = [copy.deepcopy(cb) for cb in (self.callbacks or [])]
-        if self.early_stopping:
-            monitor, lower = "valid_loss", True
-            if self.scoring is not None:
-                scorer = check_scoring(self, scoring=self.scoring)
-                label = self.scoring if isinstance(self.scoring, str) else "score"
-                monitor, lower = f"valid_{label}", False
-                sw_valid = None if sample_weight is None else sample_weight[valid_idx]
-                callbacks.append(
-                    (
-                        monitor,
-                        ValidScoring(
-                            scorer, monitor, y_labels[valid_idx], self.classes_, task, sw_valid
-                        ),
-                    )
-                )
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor=monitor,
-                        lower_is_better=lower,
-                        patience=self.n_iter_no_change,
-                        load_best=True,
-                    ),
-                )
-            )
-        batch_size = max(1, min(self.batch_size, prepared.n_train))
-        if self.verbose >= 2:
-            n_batches = -(-prepared.n_train // batch_size)
-            if prepared.n_valid:
-                n_batches += -(-prepared.n_valid // max(batch_size, 4096))
-            callbacks.append(("progress_bar", ProgressBar(batches_per_epoch=n_batches)))
-
-        kwargs = {}
-        params = inspect.signature(self.optimizer).parameters
-        if "weight_decay" in params:
-            kwargs["optimizer__weight_decay"] = self.weight_decay
-        elif self.weight_decay:
+        if self.weight_decay and "weight_decay" not in inspect.signature(self.optimizer).parameters:
             raise ValueError(
                 f"weight_decay={self.weight_decay!r} was given but optimizer="
                 f"{self.optimizer!r} takes no weight_decay argument; set weight_decay=0."
             )
-        net_cls = FocalNet
         if self.accelerator is not None:
-            net_cls = AccelerateFocalNet
-            kwargs["accelerator"] = self.accelerator
-            # skorch's AccelerateMixin prints the epoch table through accelerator.print whatever
-            # the verbosity; keep verbose=0 silent
-            kwargs["callbacks__print_log__sink"] = (
-                self.accelerator.print if self.verbose else _discard
-            )
-            num = getattr(self.accelerator, "num_processes", 1)
-            if num > 1:
-                kwargs["shard"] = (self.accelerator.process_index, num)
-            device = None
-        return net_cls(
-            module=module,
-            criterion=criterion,
-            optimizer=self.optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=batch_size,
-            train_split=None,
-            callbacks=callbacks,
-            predict_nonlinearity=output_nonlinearity(task),
-            verbose=int(self.verbose),
-            device=device,
-            task=task,
-            warmup_criterion=warmup,
-            warmup_epochs=self.warmup_epochs,
-            **kwargs,
-        )
+            _data.import_accelerate()
+
+    def _early_stopping_scorer(self):
+        """``(scorer, name)`` that early stopping monitors, or Nones (the validation loss)."""
+        if not self.early_stopping or self.scoring is None:
+            return None, None
+        name = self.scoring if isinstance(self.scoring, str) else "score"
+        return check_scoring(self, scoring=self.scoring), name
 
     # ------------------------------------------------------------------------------------------
     def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
         check_same_namespace(X, self, attribute="_fit_array_", method=method)
-        post = output_nonlinearity(self.net_.task) if proba else None
+        kind = self.net_.kind
+        post = kind.proba if proba else None
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)
         if isinstance(X, torch.Tensor):
@@ -628,7 +438,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return X, predict_logits(
             module,
             X,
-            task=self.net_.task,
+            kind=kind,
             device=device,
             dtype=getattr(torch, self.dtype),
             post=post,
@@ -708,11 +518,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         """
         X_in = X
         X, z = self._logits(X)
-        return _in_namespace_of(_data.labels_from_logits(z, self.classes_, self.net_.task, X), X_in)
-
-
-def _discard(*args, **kwargs):
-    """A print sink that prints nothing (module level, so fitted nets stay picklable)."""
+        return _in_namespace_of(self.net_.kind.labels(z, self.classes_), X_in)
 
 
 def _in_namespace_of(result, X):

@@ -104,28 +104,14 @@ def output_layer(module, n_outputs):
     return found
 
 
-def prior_logits(prior, task):
-    """Output bias that makes a constant model predict ``prior``.
+def init_output_bias(module, bias_init, prior, kind, n_outputs):
+    r"""Apply ``bias_init`` (``"prior"`` or ``"zero"``) to the output layer of ``module``.
 
-    ``prior`` holds class frequencies (``"binary"``: ``[π_0, π_1]``; ``"multiclass"``: one per
-    class; ``"multilabel"``: the positive rate of every label). Frequencies are clipped to
-    ``[1e-6, 1 - 1e-6]`` so that an absent class gives a large finite bias.
-    """
-    prior = torch.as_tensor(prior, dtype=torch.float64).clamp(1e-6, 1 - 1e-6)
-    if task == "binary":
-        # b = -log((1 - π) / π) for the positive-class probability π
-        return torch.log(prior[1:] / prior[:1])
-    if task == "multilabel":
-        return torch.log(prior / (1 - prior))
-    log_prior = torch.log(prior)
-    return log_prior - log_prior.mean()
-
-
-def init_output_bias(module, bias_init, prior, task, n_outputs):
-    """Apply ``bias_init`` (``"prior"`` or ``"zero"``) to the output layer of ``module``.
-
-    A user module without a recognisable output layer (an ``nn.Linear`` with ``n_outputs``
-    outputs and a bias) is left untouched, with a warning.
+    With ``"prior"`` the bias is ``kind.prior_logits(prior)``: the bias that makes a constant
+    model predict ``prior`` (binary: :math:`\log(\pi_1/\pi_0)`; multiclass: the centred
+    :math:`\log \pi_c`; multilabel: each label's log-odds). A user module without a
+    recognisable output layer (an ``nn.Linear`` with ``n_outputs`` outputs and a bias) is
+    left untouched, with a warning.
     """
     layer = output_layer(module, n_outputs)
     if layer is None:
@@ -140,6 +126,6 @@ def init_output_bias(module, bias_init, prior, task, n_outputs):
         if bias_init == "zero":
             layer.bias.zero_()
         else:
-            bias = prior_logits(prior, task)
+            bias = kind.prior_logits(prior)
             layer.bias.copy_(bias.to(layer.bias.dtype))
     return module

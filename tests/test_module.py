@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from skfocal._module import MLP, build_module, init_output_bias, prior_logits
+from skfocal._module import MLP, build_module, init_output_bias
+from skfocal._targets import MULTICLASS
 
 
 def test_mlp_shapes_and_dropout():
@@ -74,28 +75,13 @@ def test_build_module_from_factory_and_partial():
         build_module(lambda: 3, 5, 3, (64,), 0.0)
 
 
-@pytest.mark.parametrize(
-    "prior, task",
-    [([0.9, 0.1], "binary"), ([0.7, 0.2, 0.1], "multiclass"), ([0.3, 0.05], "multilabel")],
-)
-def test_prior_bias_reproduces_the_prior(prior, task):
-    bias = prior_logits(prior, task)
-    if task == "binary":
-        np.testing.assert_allclose(torch.sigmoid(bias).numpy(), [prior[1]])
-        np.testing.assert_allclose(bias.numpy(), [-np.log(0.9 / 0.1)])
-    elif task == "multiclass":
-        np.testing.assert_allclose(torch.softmax(bias, 0).numpy(), prior)
-    else:
-        np.testing.assert_allclose(torch.sigmoid(bias).numpy(), prior)
-
-
 def test_init_output_bias_and_missing_layer_warning():
     mlp = MLP(4, 3)
-    init_output_bias(mlp, "prior", [0.5, 0.25, 0.25], "multiclass", 3)
+    init_output_bias(mlp, "prior", [0.5, 0.25, 0.25], MULTICLASS, 3)
     np.testing.assert_allclose(
         torch.softmax(mlp.layers[-1].bias, 0).detach(), [0.5, 0.25, 0.25], rtol=1e-6
     )
-    init_output_bias(mlp, "zero", None, "multiclass", 3)
+    init_output_bias(mlp, "zero", None, MULTICLASS, 3)
     assert torch.count_nonzero(mlp.layers[-1].bias) == 0
 
     class NoLinear(nn.Module):
@@ -107,4 +93,4 @@ def test_init_output_bias_and_missing_layer_warning():
         match=r"bias_init='prior' was not applied: the module has "
         r"no nn.Linear layer with 3 output\(s\)",
     ):
-        init_output_bias(NoLinear(), "prior", [0.5, 0.25, 0.25], "multiclass", 3)
+        init_output_bias(NoLinear(), "prior", [0.5, 0.25, 0.25], MULTICLASS, 3)

@@ -2,9 +2,11 @@
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback
 from torch import nn
 
 from skfocal._net import (
+    Batch,
     BatchIterator,
     FitData,
     FocalNet,
@@ -13,6 +15,7 @@ from skfocal._net import (
     predict_logits,
 )
 from skfocal._sampling import EpochSampler
+from skfocal._targets import BINARY, MULTICLASS
 from skfocal.losses import BinaryFocalLoss
 
 
@@ -26,15 +29,15 @@ def _data(n=10, weights=True):
 
 def test_iterator_slices_rows_and_passes_weights():
     data = _data()
-    seen = []
-    it = BatchIterator(TensorPart(data, None, data.sampler), 4, True, set_weights=seen.append)
+    it = BatchIterator(TensorPart(data, None, data.sampler), 4, True)
     batches = list(it)
     assert len(it) == 3 and [len(xb) for xb, _ in batches] == [4, 4, 2]
     rows = torch.cat([xb[:, 0] / 2 for xb, _ in batches]).long()
     assert sorted(rows.tolist()) == list(range(10))  # a permutation: every row once
-    for (xb, yb), wb in zip(batches, seen):
+    for batch in batches:
+        xb, yb = batch  # callbacks and the module see skorch's (X_batch, y_batch)
         r = (xb[:, 0] / 2).long()
-        assert torch.equal(yb, data.y[r]) and torch.equal(wb, data.w[r])
+        assert torch.equal(yb, data.y[r]) and torch.equal(batch.weights, data.w[r])
 
 
 def test_validation_iterator_keeps_order_and_subset():
@@ -61,27 +64,58 @@ def test_sharded_iterator_splits_epoch():
     assert not set(parts[0][:, 0].tolist()) & set(parts[1][:, 0].tolist())
 
 
-def test_weighted_loss_is_mean_of_weighted_elements():
-    net = FocalNet(
+def _net(**kwargs):
+    return FocalNet(
         module=torch.nn.Linear(2, 1),
         criterion=BinaryFocalLoss(gamma=0.0, reduction="none"),
-        task="binary",
+        kind=BINARY,
         train_split=None,
+        **kwargs,
     ).initialize()
+
+
+def test_weighted_loss_is_mean_of_weighted_elements():
+    net = _net()
     z, y = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([1.0, 0.0, 0.0])
-    net.batch_weights_ = torch.tensor([1.0, 2.0, 0.0])
-    expected = (
-        torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
-        * net.batch_weights_
-    ).mean()
-    torch.testing.assert_close(net.get_loss(z, y), expected)
+    w = torch.tensor([1.0, 2.0, 0.0])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+    torch.testing.assert_close(net.weighted_loss(z, y, w), (bce * w).mean())
+    torch.testing.assert_close(net.get_loss(z, y), bce.mean())  # skorch's hook: unweighted
+
+
+def test_training_step_reads_the_weights_of_the_batch():
+    net = _net()
+    X, y, w = torch.ones(3, 2), torch.tensor([1.0, 0.0, 0.0]), torch.tensor([1.0, 2.0, 0.0])
+    step = net.train_step_single(Batch(X, y, w))
+    with torch.no_grad():
+        z = net.module_(X).squeeze(1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
+    torch.testing.assert_close(step["loss"].detach(), (bce * w).mean())
+
+
+def test_criterion_schedule_switches_phases_and_keeps_the_optimizer(seed):
+    from skfocal import FocalClassifier
+
+    X = seed.normal(size=(64, 3)).astype(np.float32)
+    y = np.array([0, 1] * 32)
+    seen = []
+
+    class Probe(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            seen.append((net.train_criterion_.gamma, id(net.optimizer_)))
+
+    FocalClassifier(
+        warmup_epochs=2, gamma=2.0, max_epochs=4, callbacks=[Probe()], random_state=0
+    ).fit(X, y)
+    assert [gamma for gamma, _ in seen] == [0.0, 0.0, 2.0, 2.0]
+    assert len({opt for _, opt in seen}) == 1  # one optimizer (and its state) throughout
 
 
 def test_predict_logits_streams_and_keeps_dtype(seed):
     module = torch.nn.Linear(3, 4)
     X = seed.normal(size=(11, 3))
     out = predict_logits(
-        module, X, task="multiclass", device="cpu", dtype=torch.float32, batch_rows=4
+        module, X, kind=MULTICLASS, device="cpu", dtype=torch.float32, batch_rows=4
     )
     assert out.dtype == np.float64 and out.shape == (11, 4)
     with torch.no_grad():
@@ -89,7 +123,7 @@ def test_predict_logits_streams_and_keeps_dtype(seed):
     np.testing.assert_allclose(out, ref, rtol=1e-6)
     Xt = torch.from_numpy(X.astype(np.float32))
     out_t = predict_logits(
-        module, Xt, task="multiclass", device="cpu", dtype=torch.float32, batch_rows=5
+        module, Xt, kind=MULTICLASS, device="cpu", dtype=torch.float32, batch_rows=5
     )
     assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
     assert module.training  # mode restored
@@ -100,7 +134,7 @@ def test_frozen_predictions_feed_sklearn_scorers():
 
     logits = np.array([2.0, -1.0, 0.5, -3.0])
     y = np.array([1, 0, 0, 0])
-    frozen = FrozenPredictions(logits, np.array([0, 1]), "binary")
+    frozen = FrozenPredictions(logits, np.array([0, 1]), BINARY)
     X = np.zeros((4, 1))
     assert get_scorer("average_precision")(frozen, X, y) == 1.0
     assert get_scorer("accuracy")(frozen, X, y) == 0.75

@@ -25,7 +25,7 @@ def test_class_balanced_draws(power, expected):
         root = np.sqrt([90, 9, 1])
         expected = root / root.sum()
     np.testing.assert_allclose(freq.numpy(), expected, atol=0.01)
-    np.testing.assert_allclose(sampler.class_frequencies(Y.numpy(), 3), expected)
+    np.testing.assert_allclose(sampler.class_prob.numpy(), expected)
     assert len(sampler()) == len(Y)  # epoch size = number of training rows
 
 
@@ -80,3 +80,42 @@ def test_imblearn_synthetic_sampler_returns_data(seed):
     y = np.array([0] * 34 + [1] * 6)
     indices, X_res, y_res = fit_imblearn_sampler(SMOTE(k_neighbors=3), X, y, seed=0)
     assert indices is None and X_res.shape == (68, 3) and np.bincount(y_res).tolist() == [34, 34]
+
+
+def test_check_sampler_against_the_target_kind():
+    from skfocal._sampling import check_sampler
+    from skfocal._targets import BINARY, MULTILABEL
+
+    check_sampler("oversample", BINARY)
+    check_sampler(RandomOverSampler(), MULTILABEL)  # imbalanced-learn decides for itself
+    with pytest.raises(ValueError, match=r"sampler='sqrt' balances classes .* multilabel"):
+        check_sampler("sqrt", MULTILABEL)
+
+
+def test_double_weighting_warning():
+    import warnings
+
+    from skfocal._sampling import warn_double_weighting
+
+    with pytest.warns(
+        UserWarning,
+        match=r"sampler='sqrt' already rebalances .* with "
+        r"alpha='balanced' and class_weight='balanced'",
+    ):
+        warn_double_weighting("sqrt", "balanced", "balanced")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_double_weighting(None, "balanced", "balanced")
+        warn_double_weighting("oversample", 0.25, None)
+
+
+@pytest.mark.parametrize("power", [0.0, 0.5])
+def test_plan_draw_frequencies_match_the_device_sampler(power):
+    from skfocal._sampling import SamplerPlan
+
+    y = np.array([0] * 30 + [1] * 6 + [2] * 4)
+    plan = SamplerPlan(0, power=power)
+    sampler = plan.epoch_sampler(len(y), y, 3, torch.device("cpu"))
+    np.testing.assert_allclose(plan.draw_frequencies(y, 3), sampler.class_prob.numpy())
+    pool_plan = SamplerPlan(0, pool=np.array([0, 30, 36, 37]))
+    np.testing.assert_allclose(pool_plan.draw_frequencies(y, 3), [0.25, 0.25, 0.5])

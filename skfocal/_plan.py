@@ -1,0 +1,212 @@
+r"""The fit plan: a plain, host-side description of one fit, made before any training.
+
+:func:`make_plan` turns the estimator's hyperparameters and the validated data into a
+:class:`FitPlan`: the target kind, the classes and encoded target, the resolved ``alpha``,
+``class_weight`` and ``pos_weight``, the normalised per-sample weights, the seeds, the
+training and validation positions, the sampler's plan, the loss spec and its schedule, and
+the class prior that initialises the output bias. Everything a fit decides is decided here,
+where it can be unit-tested without training a network; an engine (:mod:`skfocal._engine`)
+then trains what plans describe.
+
+The order mirrors :meth:`imblearn.base.SamplerMixin.fit_resample`: validate, derive the
+data-dependent settings, then hand over to the worker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_random_state
+
+from ._loss_specs import CROSS_ENTROPY, loss_spec
+from ._sampling import check_sampler, plan_sampler, warn_double_weighting
+
+#: estimator hyperparameters that shape the network and its training run (the engine's)
+TRAINING_PARAMS = (
+    "module",
+    "hidden_layer_sizes",
+    "dropout",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "max_epochs",
+    "early_stopping",
+    "n_iter_no_change",
+    "bias_init",
+    "dtype",
+    "verbose",
+    "callbacks",
+    "accelerator",
+)
+
+
+class FitPlan:
+    """Everything one fit decided before training (see the module docstring).
+
+    Attributes
+    ----------
+    kind : TargetKind
+        Binary, multiclass or multilabel.
+    classes : ndarray
+        ``classes_`` of the fit.
+    y_enc : ndarray
+        Encoded target of the training data (after a row-synthesising sampler: of its output
+        followed by the validation rows).
+    weights : ndarray of float64 or None
+        Per-sample weights (``sample_weight * class_weight[y]``) normalised to mean 1 over the
+        training rows, or None when all are 1.
+    alpha, class_weight, pos_weight : resolved values (see :mod:`skfocal._targets`)
+    seeds : dict
+        ``{"torch": ..., "split": ..., "sampler": ...}``, drawn from ``random_state``.
+    train_idx, valid_idx : ndarray of int64 or None
+        Sorted positions of the training and validation rows (None: all rows / none).
+    y_valid, sw_valid : ndarray or None
+        Original labels and sample weights of the validation rows (for a scorer).
+    sampler : SamplerPlan
+        What each epoch draws from.
+    loss : LossSpec
+        The loss; ``loss_params`` holds the hyperparameters it reads.
+    schedule : list of (int, LossSpec) or None
+        Training phases ``(first_epoch, spec)`` (1-based); None trains with ``loss``
+        throughout. ``warmup_epochs`` gives ``[(1, cross_entropy), (k + 1, loss)]``.
+    prior : ndarray
+        Class prior seen by the loss (sampler draw rates x weights), for ``bias_init``.
+    n_features, n_outputs : int
+        Input width and number of logits.
+    params : dict
+        The estimator's training hyperparameters (:data:`TRAINING_PARAMS`).
+    scorer, scorer_name : callable and str, or None
+        Early-stopping scorer and the name it is recorded under (``valid_<name>``).
+    """
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+    @property
+    def n_train(self):
+        return len(self.y_enc) if self.train_idx is None else len(self.train_idx)
+
+    @property
+    def n_valid(self):
+        return 0 if self.valid_idx is None else len(self.valid_idx)
+
+    @property
+    def train_rows(self):
+        return slice(None) if self.train_idx is None else self.train_idx
+
+
+def split_positions(kind, y_enc, early_stopping, fraction, seed):
+    """Sorted training and validation positions (stratified when possible), or Nones."""
+    if not early_stopping:
+        return None, None
+    n = len(y_enc)
+    if n < 2:
+        raise ValueError(
+            f"early_stopping=True holds out a validation set and needs at least 2 samples, got {n}."
+        )
+    rows = np.arange(n)
+    stratify = kind.stratify(y_enc)
+    try:
+        train, valid = train_test_split(
+            rows, test_size=fraction, stratify=stratify, random_state=seed
+        )
+    except ValueError:  # too few rows per class for a stratified split of this size
+        train, valid = train_test_split(rows, test_size=fraction, random_state=seed)
+    return np.sort(train), np.sort(valid)
+
+
+def normalise_weights(weights, train_rows):
+    """Per-sample weights divided by their mean over the training rows (mean 1 in training)."""
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    mean = weights[train_rows].mean()
+    return weights / (mean if mean > 0 else 1.0)
+
+
+def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=None):
+    """The :class:`FitPlan` of ``estimator`` on validated ``X``, ``y`` of target ``kind``."""
+    est = estimator
+    spec = loss_spec(est.loss)
+    hyper = spec.hyperparameters(est)
+    spec.check(kind, hyper)
+    check_sampler(est.sampler, kind)
+
+    classes, y_enc = kind.encode(y)
+    kind.check_classes(classes, y_enc, sample_weight)
+    class_weight = kind.class_weight(est.class_weight, y_enc, classes, sample_weight)
+    pos_weight = kind.pos_weight(est.class_weight, y_enc, sample_weight)
+    alpha = kind.alpha(est.alpha, y_enc, classes, sample_weight)
+    warn_double_weighting(est.sampler, est.alpha, est.class_weight)
+    weights = kind.sample_weights(y_enc, sample_weight, class_weight)
+
+    rng = check_random_state(est.random_state)
+    torch_seed, split_seed, sampler_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
+    train_idx, valid_idx = split_positions(
+        kind, y_enc, est.early_stopping, est.validation_fraction, split_seed
+    )
+    y_valid = None if valid_idx is None else y[valid_idx]
+    sw_valid = None if valid_idx is None or sample_weight is None else sample_weight[valid_idx]
+
+    sampler = plan_sampler(est.sampler, X, y, train_idx, sampler_seed)
+    if sampler.synthesises_rows:
+        sampler.valid_rows = np.zeros(0, dtype=np.int64) if valid_idx is None else valid_idx
+        y_enc, weights, train_idx, valid_idx = _synthesised_rows(
+            sampler, y_enc, classes, sample_weight, valid_idx, class_weight
+        )
+
+    train_rows = slice(None) if train_idx is None else train_idx
+    w_train = None if weights is None else np.asarray(weights, dtype=np.float64)[train_rows]
+    y_train = y_enc[train_rows]
+    draws = None if not kind.balances_classes else sampler.draw_frequencies(y_train, len(classes))
+    prior = kind.class_prior(draws, y_train, w_train, len(classes))
+
+    schedule = None
+    if est.warmup_epochs > 0 and spec is not CROSS_ENTROPY:
+        schedule = [(1, CROSS_ENTROPY), (est.warmup_epochs + 1, spec)]
+    return FitPlan(
+        kind=kind,
+        classes=classes,
+        y_enc=y_enc,
+        weights=normalise_weights(weights, train_rows),
+        alpha=alpha,
+        class_weight=class_weight,
+        pos_weight=pos_weight,
+        seeds={"torch": torch_seed, "split": split_seed, "sampler": sampler_seed},
+        train_idx=train_idx,
+        valid_idx=valid_idx,
+        y_valid=y_valid,
+        sw_valid=sw_valid,
+        sampler=sampler,
+        loss=spec,
+        loss_params=hyper,
+        schedule=schedule,
+        prior=prior,
+        n_features=X.shape[1],
+        n_outputs=kind.n_outputs(len(classes)),
+        params={name: getattr(est, name) for name in TRAINING_PARAMS},
+        scorer=scorer,
+        scorer_name=scorer_name,
+    )
+
+
+def _synthesised_rows(sampler, y_enc, classes, sample_weight, valid_idx, class_weight):
+    """Target, weights and positions once a sampler's synthesised rows replace the training part.
+
+    The training part becomes the sampler's output (positions ``0 .. n_res - 1``), followed by
+    the validation rows; the engine stitches ``X`` the same way (``sampler.X_res`` followed by
+    ``X[sampler.valid_rows]``).
+    """
+    if sample_weight is not None:
+        raise ValueError(
+            "sample_weight cannot be combined with a sampler that synthesises rows (it has no "
+            "sample_indices_), because the new rows have no weight."
+        )
+    y_res_enc = np.searchsorted(classes, sampler.y_res)
+    valid = np.zeros(0, dtype=np.int64) if valid_idx is None else valid_idx
+    y_all = np.concatenate([y_res_enc, y_enc[valid]])
+    w_all = None if class_weight is None else class_weight[y_all]
+    n_res = len(y_res_enc)
+    new_valid = None if valid_idx is None else np.arange(n_res, n_res + len(valid))
+    return y_all, w_all, np.arange(n_res), new_valid

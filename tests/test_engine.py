@@ -1,0 +1,59 @@
+"""The skorch engine: the plan's tensors on the device, moved once, and a fit per plan."""
+
+import numpy as np
+import torch
+from imblearn.over_sampling import SMOTE
+
+from skfocal import FocalClassifier
+from skfocal._engine import SkorchEngine, as_device_tensor, device_data
+from skfocal._plan import make_plan
+from skfocal._targets import BINARY
+
+Y = np.array([0] * 45 + [1] * 5)
+
+
+def _plan(X, **params):
+    return make_plan(FocalClassifier(**params), X, Y, BINARY, None)
+
+
+def test_as_device_tensor_copies_at_most_once(seed):
+    X = seed.normal(size=(5, 3)).astype(np.float32)
+    t = as_device_tensor(X, torch.device("cpu"), torch.float32)
+    assert t.data_ptr() == X.ctypes.data  # shares the ndarray's memory
+    assert as_device_tensor(t, torch.device("cpu"), torch.float32) is t
+    assert as_device_tensor(X, torch.device("cpu"), torch.float64).dtype == torch.float64
+
+
+def test_oversample_keeps_x_in_place(seed):
+    X = torch.as_tensor(seed.normal(size=(50, 2)), dtype=torch.float32)
+    data = device_data(_plan(X, sampler="oversample", random_state=0), X, "cpu", torch.float32)
+    assert data.X is X  # no copy of X, the sampler only draws indices
+    draws = data.sampler()
+    share = float((torch.as_tensor(Y)[draws] == 1).float().mean())
+    assert len(draws) == 50 and abs(share - 0.5) < 0.3
+
+
+def test_smote_rows_are_stitched_before_the_validation_rows(seed):
+    X = seed.normal(size=(50, 2)).astype(np.float32)
+    plan = _plan(
+        X, sampler=SMOTE(k_neighbors=3, random_state=0), early_stopping=True, random_state=0
+    )
+    data = device_data(plan, X, "cpu", torch.float32)
+    n_res = len(plan.sampler.y_res)
+    assert data.X.shape == (n_res + plan.n_valid, 2)
+    np.testing.assert_array_equal(data.X[n_res:].numpy(), X[plan.sampler.valid_rows])
+    assert torch.equal(data.valid_idx, torch.arange(n_res, n_res + plan.n_valid))
+
+
+def test_engine_trains_each_plan_like_the_estimator(seed):
+    X = seed.normal(size=(50, 2)).astype(np.float32)
+    params = dict(max_epochs=3, random_state=0, alpha=0.5)
+    plans = [_plan(X, **params), _plan(X, **{**params, "random_state": 1})]
+    fitted = SkorchEngine("cpu", torch.float32).fit(plans, X)
+    assert len(fitted) == 2
+    clf = FocalClassifier(**params).fit(X, Y)
+    for name, p in clf.net_.module_.named_parameters():
+        torch.testing.assert_close(p, dict(fitted[0].net.module_.named_parameters())[name])
+    assert not torch.equal(
+        fitted[0].net.module_.layers[0].weight, fitted[1].net.module_.layers[0].weight
+    )
