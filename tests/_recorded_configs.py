@@ -7,6 +7,8 @@ commit that changes the numerics on purpose and says why.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from imblearn.over_sampling import SMOTE, RandomOverSampler
@@ -14,7 +16,7 @@ from sklearn.datasets import make_classification, make_multilabel_classification
 
 from skfocal import FocalClassifier
 
-PATH = "tests/data/recorded_outputs.npz"
+PATH = Path(__file__).parent / "data" / "recorded_outputs.npz"
 BASE = dict(max_epochs=6, lr=0.02, batch_size=32, hidden_layer_sizes=(8,), random_state=0)
 
 
