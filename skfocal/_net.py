@@ -25,7 +25,9 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import get_len
 from skorch.hf import AccelerateMixin
+from skorch.utils import TeeGenerator
 
 PREDICT_BATCH_ROWS = 65536
 
@@ -158,6 +160,66 @@ class FocalNet(NeuralNet):
             if isinstance(module, torch.nn.Module) and module.training != training:
                 return super()._set_training(training)
         return None
+
+    # -- the per-batch path ------------------------------------------------------------------
+    def _listeners(self, hook):
+        """The callbacks that override ``hook`` (the others' are no-ops not worth a call)."""
+        base = getattr(Callback, hook)
+        return [cb for _, cb in self.callbacks_ if getattr(type(cb), hook, base) is not base]
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.batch_listeners_ = {
+            hook: self._listeners(hook)
+            for hook in ("on_batch_begin", "on_batch_end", "on_grad_computed")
+        }
+        return super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def _notify_batch(self, hook, **kwargs):
+        getattr(self, hook)(self, **kwargs)
+        for cb in self.batch_listeners_[hook]:
+            getattr(cb, hook)(self, **kwargs)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch, calling per-batch hooks only where a callback overrides them.
+
+        skorch notifies every callback of every batch; most of them (timers, printing,
+        scoring from the history) do nothing then, and the calls are a noticeable share of a
+        small network's step. The net's own hooks and every callback that overrides
+        ``on_batch_begin`` / ``on_batch_end`` / ``on_grad_computed`` are still called, with
+        skorch's arguments, in skorch's order.
+        """
+        if iterator is None:
+            return
+        history = self.history
+        batch_count = 0
+        for batch in iterator:
+            self._notify_batch("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            history.record_batch(prefix + "_loss", step["loss"].item())
+            history.record_batch(prefix + "_batch_size", get_len(batch[0]))
+            self._notify_batch("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        history.record(prefix + "_batch_count", batch_count)
+
+    def train_step(self, batch, **fit_params):
+        step_accumulator = self.get_train_step_accumulator()
+        listeners = self.batch_listeners_["on_grad_computed"]
+
+        def step_fn():
+            self._zero_grad_optimizer()
+            step = self.train_step_single(batch, **fit_params)
+            step_accumulator.store_step(step)
+            if listeners:
+                self.notify(
+                    "on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch,
+                    training=True,
+                )
+            return step["loss"]
+
+        self._step_optimizer(step_fn)
+        return step_accumulator.get_step()
 
     # -- criteria and their schedule ---------------------------------------------------------
     def initialize_criterion(self):

@@ -164,3 +164,52 @@ def test_training_and_validation_batches_run_in_the_right_mode(seed):
     modes = clf.net_.module_.modes
     # per epoch: ceil(72 / 16) = 5 training batches, then one validation batch
     assert modes == ([True] * 5 + [False]) * 3
+
+
+class EventRecorder(Callback):
+    """Counts every hook skorch calls on a callback."""
+
+    def initialize(self):
+        self.events = []
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.events.append("train_begin")
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.events.append("epoch_begin")
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        assert len(batch) == 2  # (X_batch, y_batch), as skorch gives it
+        self.events.append(("batch_begin", training))
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
+        assert all(p.grad is not None for _, p in named_parameters)
+        self.events.append("grad")
+
+    def on_batch_end(self, net, batch=None, training=False, loss=None, y_pred=None, **kwargs):
+        assert loss is not None and y_pred is not None
+        self.events.append(("batch_end", training))
+
+    def on_epoch_end(self, net, **kwargs):
+        self.events.append("epoch_end")
+
+    def on_train_end(self, net, **kwargs):
+        self.events.append("train_end")
+
+
+def test_user_callback_still_sees_every_event(seed):
+    from skfocal import FocalClassifier
+
+    X = seed.normal(size=(80, 3)).astype(np.float32)
+    y = np.array([0, 1] * 40)
+    recorder = EventRecorder()
+    clf = FocalClassifier(
+        max_epochs=2, batch_size=16, early_stopping=True, callbacks=[recorder], random_state=0
+    ).fit(X, y)
+    events = dict(clf.net_.callbacks_)["EventRecorder"].events
+    # per epoch: ceil(72 / 16) = 5 training batches (begin, grad, end), 1 validation batch
+    train = [("batch_begin", True), "grad", ("batch_end", True)] * 5
+    epoch = ["epoch_begin", *train, ("batch_begin", False), ("batch_end", False), "epoch_end"]
+    assert events == ["train_begin", *epoch, *epoch, "train_end"]
+    assert len(clf.net_.history[-1, "batches"]) == 6  # skorch's batch records are kept
