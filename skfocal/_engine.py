@@ -15,6 +15,7 @@ switches the training criterion at an epoch without touching the optimizer.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import warnings
 
@@ -64,6 +65,43 @@ def device_data(plan, X, device, dtype):
     train = None if plan.train_idx is None else torch.as_tensor(plan.train_idx, device=device)
     valid = None if plan.valid_idx is None else torch.as_tensor(plan.valid_idx, device=device)
     return FitData(Xt, yt, wt, train, valid, sampler)
+
+
+_FUSED_SUPPORT = {}
+
+
+def fused_optimizer_kwargs(optimizer, device, dtype):
+    """``{"fused": True}`` when ``optimizer`` has a fused step for ``device`` and ``dtype``.
+
+    torch picks its fused (one kernel for all parameters) or multi-tensor step by default only
+    on GPUs; on a CPU the default single-tensor AdamW step costs about 2.5x the fused one, a
+    fifth of a small network's fit. The fused step is asked for when the optimizer takes a
+    ``fused`` argument that the user did not set (nor ``foreach``: a ``functools.partial``
+    with either is respected) and a one-element probe step succeeds on that device and dtype
+    (cached per optimizer, device type and dtype). Otherwise nothing is added.
+    """
+    bound = {}
+    target = optimizer
+    while isinstance(target, functools.partial):
+        bound.update(target.keywords)
+        target = target.func
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "fused" not in params or "fused" in bound or "foreach" in bound:
+        return {}
+    key = (target, torch.device(device).type, dtype)
+    if key not in _FUSED_SUPPORT:
+        probe = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
+        try:
+            step = target([probe], lr=1e-3, fused=True)
+            probe.grad = torch.zeros_like(probe)
+            step.step()
+            _FUSED_SUPPORT[key] = True
+        except (RuntimeError, TypeError, ValueError):
+            _FUSED_SUPPORT[key] = False
+    return {"fused": True} if _FUSED_SUPPORT[key] else {}
 
 
 def fork_rng(device):
@@ -162,9 +200,12 @@ class SkorchEngine:
         kwargs = {}
         if "weight_decay" in inspect.signature(optimizer).parameters:
             kwargs["optimizer__weight_decay"] = params["weight_decay"]
+        accelerator = params["accelerator"]
+        optimizer_device = self.device if accelerator is None else accelerator.device
+        for name, value in fused_optimizer_kwargs(optimizer, optimizer_device, self.dtype).items():
+            kwargs[f"optimizer__{name}"] = value
         device = self.device
         net_cls = FocalNet
-        accelerator = params["accelerator"]
         if accelerator is not None:
             net_cls = AccelerateFocalNet
             kwargs["accelerator"] = accelerator

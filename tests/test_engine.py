@@ -1,6 +1,9 @@
 """The skorch engine: the plan's tensors on the device, moved once, and a fit per plan."""
 
+import functools
+
 import numpy as np
+import pytest
 import torch
 from imblearn.over_sampling import SMOTE
 
@@ -57,3 +60,33 @@ def test_engine_trains_each_plan_like_the_estimator(seed):
     assert not torch.equal(
         fitted[0].net.module_.layers[0].weight, fitted[1].net.module_.layers[0].weight
     )
+
+
+def test_fused_step_by_default_unless_the_user_says_otherwise():
+    from skfocal._engine import fused_optimizer_kwargs
+
+    cpu = torch.device("cpu")
+    for opt in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD):
+        assert fused_optimizer_kwargs(opt, cpu, torch.float32) == {"fused": True}
+        assert fused_optimizer_kwargs(opt, cpu, torch.float64) == {"fused": True}
+    assert fused_optimizer_kwargs(torch.optim.RMSprop, cpu, torch.float32) == {}  # no fused arg
+    keep = functools.partial(torch.optim.AdamW, fused=False)
+    assert fused_optimizer_kwargs(keep, cpu, torch.float32) == {}
+    foreach = functools.partial(torch.optim.AdamW, foreach=True)
+    assert fused_optimizer_kwargs(foreach, cpu, torch.float32) == {}
+    betas = functools.partial(torch.optim.Adam, betas=(0.8, 0.9))
+    assert fused_optimizer_kwargs(betas, cpu, torch.float32) == {"fused": True}
+
+
+@pytest.mark.parametrize(
+    "optimizer, fused",
+    [
+        (torch.optim.AdamW, True),
+        (functools.partial(torch.optim.AdamW, fused=False), False),
+        (torch.optim.RMSprop, None),
+    ],
+)
+def test_the_fitted_optimizer_uses_the_fused_step(seed, optimizer, fused):
+    X = seed.normal(size=(50, 2)).astype(np.float32)
+    clf = FocalClassifier(optimizer=optimizer, weight_decay=0.0, max_epochs=1).fit(X, Y)
+    assert clf.net_.optimizer_.defaults.get("fused") == fused
