@@ -223,7 +223,7 @@ def soft_margin_log_abs_dloss(
         The margin :math:`m \in (0, 1)`.
     softness : float, default=1.0
         The softness :math:`K \ge 0`. ``None`` (the hard margin) is refused: the hard margin
-        loss has no inverse link (its population minimiser is not unique).
+        loss has no inverse link (its population optimum does not determine the posterior).
 
     Returns
     -------
@@ -253,8 +253,8 @@ def soft_margin_log_abs_dloss(
     if softness is None:
         raise ValueError(
             "softness must be a finite float >= 0 for an inverse link; the hard margin loss "
-            "(softness=None) has none: its population minimiser is not unique, got "
-            "softness=None."
+            "(softness=None) has none: its population optimum does not determine the "
+            "posterior, got softness=None."
         )
     softness = check_softness(softness)
     return _soft_margin_h(log_q, log_1mq, margin, softness).sub_(log_q)
@@ -322,9 +322,11 @@ def soft_margin_link_is_invertible(margin: float, softness: float | None) -> boo
     :math:`K` with :math:`\sup_t D < 0`) is about 2.26 at :math:`m = 10^{-3}`, 3.3 at
     :math:`m = 0.5`, 2.37 at :math:`m = 0.9`, 1.27 at :math:`m = 0.999`, and tends to 1 as
     :math:`m \to 1` (and, slowly, as :math:`m \to 0`). Large :math:`K` approaches the hard
-    margin, whose loss :math:`-[q \le m]\log q` jumps to zero at :math:`m`: it is not convex,
-    every prediction with :math:`q_k > m` has zero loss, so its population minimiser is not
-    unique and no inverse link exists.
+    margin, whose loss :math:`-[q \le m]\log q` jumps to zero at :math:`m` and is flat
+    beyond: it is not convex, and its population optimum does not determine the posterior
+    (with :math:`m < 1/C` every output giving all classes more than :math:`m` has zero loss;
+    with two classes and :math:`m \ge 1/2` a whole range of posteriors drives :math:`p` to
+    just above :math:`m`), so no inverse link exists.
 
     This function returns ``True`` for ``softness <= 1`` by the theorem, ``False`` for
     ``softness=None`` (hard margin), and for ``softness > 1`` evaluates the exact criterion
