@@ -217,6 +217,73 @@ def report_ratios(rate, best):
         print(f"  {label:<64}{ratio:7.2f}x{best[num] / best[den]:7.2f}x{target}")
 
 
+# -- the default estimator against hand-written loops ------------------------------------------
+def run_defaults(args, X, y, device):
+    """Default ``FocalClassifier()`` against the loop a user would write, and skorch.
+
+    The estimator runs with every default (focal loss on one logit, AdamW with lr=3e-3 and
+    weight decay 1e-2, fused step); the loops are the minimal hand-written loop with torch's
+    default ``Adam`` (single-tensor step on a CPU) and with ``Adam(fused=True)``, on the same
+    MLP with two logits and ``F.cross_entropy``, and skorch's ``NeuralNetClassifier``.
+    """
+    import functools
+
+    cls, reason = import_focal_classifier()
+    print(
+        f"\n== Defaults: FocalClassifier() vs hand-written loops, {len(X):,} x {X.shape[1]}, "
+        f"MLP 64, batch {args.batch_size}, {args.epochs} epochs, median of {args.repeats}"
+    )
+    if cls is None:
+        print(f"skipped ({reason})")
+        return
+    common = dict(lr=1e-3, epochs=args.epochs, batch_size=args.batch_size)
+    fused_adam = functools.partial(torch.optim.Adam, fused=True)
+    est = cls(
+        hidden_layer_sizes=(64,),
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        device=device,
+        random_state=0,
+    )
+    runs = [
+        ("fc_default", "FocalClassifier() defaults", lambda: est.fit(X, y)),
+        (
+            "loop_adam",
+            "loop, Adam (torch default step), CE",
+            lambda: fit_minimal_loop(
+                X, y, loss="cross_entropy", optimizer=torch.optim.Adam, device=device, **common
+            ),
+        ),
+        (
+            "loop_adam_fused",
+            "loop, Adam(fused=True), CE",
+            lambda: fit_minimal_loop(
+                X, y, loss="cross_entropy", optimizer=fused_adam, device=device, **common
+            ),
+        ),
+        (
+            "skorch",
+            "skorch NeuralNetClassifier, default",
+            lambda: make_skorch(
+                n_features=X.shape[1], device=device, optimizer=torch.optim.Adam, **common
+            ).fit(X, y),
+        ),
+    ]
+    times = measure(runs, args.repeats, args.warmup, device)
+    rate, best = report_throughput(runs, times, len(X) * args.epochs)
+    print(f"{'ratio of samples/s':<66}{'median':>8}{'best':>8}")
+    for label, num, den, target in [
+        ("FocalClassifier() / loop with torch's default Adam", "fc_default", "loop_adam", 1.0),
+        ("FocalClassifier() / loop with Adam(fused=True)", "fc_default", "loop_adam_fused", 0.9),
+        ("FocalClassifier() / skorch default", "fc_default", "skorch", None),
+    ]:
+        ratio = rate[num] / rate[den]
+        note = ""
+        if target is not None:
+            note = f"   target >= {target}: {'met' if ratio >= target else 'NOT met'}"
+        print(f"  {label:<64}{ratio:7.2f}x{best[num] / best[den]:7.2f}x{note}")
+
+
 # -- memory ------------------------------------------------------------------------------------
 def _proc_status_kib(field):
     with open("/proc/self/status") as fh:
@@ -438,6 +505,11 @@ def parse_args(argv=None):
     p.add_argument("--no-throughput", action="store_true", help="skip the throughput part")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory part")
     p.add_argument("--scale", action="store_true", help="also time a fit on 1M x 50 rows")
+    p.add_argument(
+        "--defaults",
+        action="store_true",
+        help="only: default FocalClassifier() vs hand-written loops and skorch",
+    )
     p.add_argument("--profile", action="store_true", help="cProfile one FocalClassifier fit")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one repeat")
     p.add_argument("--memory-child", choices=MEMORY_CONFIGS, help=argparse.SUPPRESS)
@@ -463,6 +535,9 @@ def main(argv=None):
     print_environment(args, device)
     X, y = make_data(args.rows, args.features)
     n_samples = len(X) * args.epochs
+    run_defaults(args, X, y, device)
+    if args.defaults:
+        return
     for opt_name in [] if args.no_throughput else args.optimizer.split(","):
         print(
             f"\n== Throughput: {len(X):,} x {X.shape[1]} float32 ({y.mean():.0%} positive), "

@@ -11,6 +11,7 @@ The package has two layers:
 
 from . import datasets, losses
 from ._classifier import FocalClassifier
+from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
 from ._version import __version__
 from .losses import (
@@ -30,6 +31,7 @@ __all__ = [
     "FocalClassifier",
     "FocalLoss",
     "MarginLoss",
+    "NonFiniteTrainingError",
     "__version__",
     "binary_focal_loss_with_logits",
     "binary_margin_loss_with_logits",

@@ -3,6 +3,7 @@ r"""FocalClassifier: a skorch-backed scikit-learn classifier with imbalance hype
 from __future__ import annotations
 
 import inspect
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,6 +18,7 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from skorch.callbacks import Callback
 
 from . import _data
 
@@ -32,6 +34,7 @@ from ._engine import SkorchEngine
 from ._loss_specs import LOSSES
 from ._net import predict_logits
 from ._plan import make_plan
+from ._posterior import CLASS_PRIORS
 from ._sampling import SAMPLER_CONSTRAINT
 from ._targets import target_kind
 
@@ -86,6 +89,27 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     warmup_epochs : int, default=0
         Number of initial epochs trained with cross-entropy (same ``alpha`` and weights)
         before switching to ``loss``.
+    class_prior : {"training", "data", "balanced"}, array-like or dict, default="training"
+        The class prior that ``predict_proba``, ``decision_function`` and ``predict`` assume.
+        Probabilities are first recovered from the logits through the inverse link of the
+        loss (focal loss squeezes them toward 1/2; the link undoes it, keeping the argmax
+        and, for binary and multilabel targets, the ranking), then shifted to this prior:
+
+        * ``"training"``: the emphasis the loss trained with is kept -- scikit-learn's own
+          ``class_weight`` semantics (balanced weights give balanced decisions);
+        * ``"data"``: the (sample-weighted) class frequencies of the training data, so that
+          ``predict_proba`` estimates :math:`P(y \mid x)` as the data has it, with the
+          emphasis of ``alpha``, ``class_weight`` and ``sampler`` undone;
+        * ``"balanced"``: equal priors, so that ``predict`` maximises balanced accuracy;
+        * an array-like (or dict keyed by label) of priors, e.g. a known deployment base rate
+          (multilabel: one positive rate in (0, 1) per label).
+
+        The link is that of the loss in force at the kept epoch (after warm-up: ``loss``; an
+        early-stopped fit restored within warm-up: cross-entropy's). The hard margin loss has
+        no inverse link, nor has the soft one past
+        :func:`~skfocal.losses.soft_margin_link_is_invertible`: their raw probabilities are
+        used, shifted the same way. Early stopping on a ``scoring`` metric scores these same
+        outputs. See the user guide, "Probabilities and decisions".
     module : None, nn.Module class, callable or nn.Module instance, default=None
         The network, returning logits of shape ``(N, n_outputs)`` (``(N,)`` accepted for
         binary). None builds an MLP. A class, or a callable returning an ``nn.Module`` (e.g.
@@ -163,6 +187,9 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         Resolved class weights (multilabel ``"balanced"``: per-label ``pos_weight``).
     alpha_ : None, float or ndarray
         Resolved ``alpha`` as handed to the loss.
+    class_prior_ : ndarray
+        The class prior the outputs assume (multilabel: the positive rate of each label):
+        for ``"training"`` the emphasised training distribution's.
     device_ : torch.device
         Device the network lives on.
 
@@ -235,6 +262,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
+        "class_prior": [StrOptions(set(CLASS_PRIORS)), "array-like", dict],
         "verbose": ["verbose"],
         "callbacks": [None, list],
         "accelerator": [None, HasMethods(["prepare"])],
@@ -252,6 +280,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         sampler=None,
         bias_init="prior",
         warmup_epochs=0,
+        class_prior="training",
         module=None,
         hidden_layer_sizes=(64,),
         dropout=0.0,
@@ -280,6 +309,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         self.sampler = sampler
         self.bias_init = bias_init
         self.warmup_epochs = warmup_epochs
+        self.class_prior = class_prior
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.dropout = dropout
@@ -360,7 +390,9 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
         self.net_ = fitted.net
+        self.posterior_ = fitted.posterior
         self.n_iter_ = len(fitted.net.history)
+        self.class_prior_ = _data.like_input(_decision_prior(plan), X_in)
 
     def _validate_fit_input(self, X, y, sample_weight):
         # other array-API namespaces (array_api_strict, CuPy, ...) are trained from the host
@@ -382,8 +414,10 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 ensure_min_samples=1,
             )
             y = _data.y_to_numpy(y)
+        X = _data.check_fits_dtype(X, getattr(torch, self.dtype), "fit")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        _data.check_label_types(y)
         if len(y) != X.shape[0]:
             raise ValueError(
                 f"X and y have inconsistent numbers of samples: {X.shape[0]} and {len(y)}."
@@ -413,6 +447,25 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 f"weight_decay={self.weight_decay!r} was given but optimizer="
                 f"{self.optimizer!r} takes no weight_decay argument; set weight_decay=0."
             )
+        for callback in self.callbacks or []:
+            target = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
+            if not (
+                isinstance(target, Callback)
+                or isinstance(target, type)
+                and issubclass(target, Callback)
+            ):
+                raise ValueError(
+                    "callbacks must be a list of skorch callbacks (instances or classes of "
+                    "skorch.callbacks.Callback) or (name, callback) tuples, got "
+                    f"{callback!r} in callbacks={self.callbacks!r}."
+                )
+        if self.warmup_epochs >= self.max_epochs and self.loss != "cross_entropy":
+            warnings.warn(
+                f"warmup_epochs={self.warmup_epochs} >= max_epochs={self.max_epochs}: every "
+                f"epoch trains with cross-entropy and loss={self.loss!r} is never used.",
+                UserWarning,
+                stacklevel=3,
+            )
         if self.accelerator is not None:
             _data.import_accelerate()
 
@@ -427,8 +480,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
         check_same_namespace(X, self, attribute="_fit_array_", method=method)
-        kind = self.net_.kind
-        post = kind.proba if proba else None
+        post = self.posterior_.proba if proba else self.posterior_.decision
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)
         if isinstance(X, torch.Tensor):
@@ -436,6 +488,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             X = _data.check_tensor_X(X, "predict")
         else:
             X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        X = _data.check_fits_dtype(X, getattr(torch, self.dtype), method)
         module = self.net_.module_
         device = (
             next(module.parameters()).device
@@ -445,7 +498,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return X, predict_logits(
             module,
             X,
-            kind=kind,
+            kind=self.net_.kind,
             device=device,
             dtype=getattr(torch, self.dtype),
             post=post,
@@ -524,8 +577,22 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         ['no', 'yes']
         """
         X_in = X
-        X, z = self._logits(X)
-        return _in_namespace_of(self.net_.kind.labels(z, self.classes_), X_in)
+        X, scores = self._logits(X)
+        return _in_namespace_of(self.net_.kind.labels(scores, self.classes_), X_in)
+
+
+def _decision_prior(plan):
+    """The class prior decisions assume (multilabel: positive rates), as an ndarray."""
+    shift = plan.posteriors[0].shift
+    w, prior = np.asarray(plan.emphasis, dtype=float), np.asarray(plan.data_prior, dtype=float)
+    if plan.kind.softmax or plan.n_outputs == 1:
+        log_p = np.log(w * prior) if shift is None else np.log(w * prior) + shift
+        p = np.exp(log_p - log_p.max())
+        return p / p.sum()
+    odds = np.log(w[1] * prior) - np.log(w[0] * (1 - prior))
+    if shift is not None:
+        odds = odds + shift
+    return 1 / (1 + np.exp(-odds))
 
 
 def _in_namespace_of(result, X):

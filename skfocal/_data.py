@@ -25,6 +25,11 @@ def resolve_device(device, X, accelerator):
         raise ValueError(
             f"device must be 'cpu', 'cuda', 'auto' or a torch device string, got {device!r}."
         ) from exc
+    if dev.type == "meta":
+        raise ValueError(
+            "device='meta' holds shapes but no data, so nothing can be trained on it; use "
+            "device='cpu', 'cuda' or 'auto'."
+        )
     available = True
     if dev.type == "cuda":
         available = torch.cuda.is_available() and (
@@ -59,6 +64,49 @@ def check_tensor_X(X, where):
     if X.is_floating_point() and not bool(torch.isfinite(X).all()):
         raise ValueError("Input X contains NaN or infinity.")
     return X
+
+
+def check_fits_dtype(X, dtype, where):
+    """Raise when finite values of ``X`` would overflow to infinity in the training ``dtype``.
+
+    ``X * 1e300`` passes scikit-learn's finite check as float64 and becomes ``inf`` when
+    cast to float32, and then every probability NaN. One pass over ``X`` (on its device for a
+    tensor), only when ``X`` is wider than ``dtype``.
+    """
+    limit = torch.finfo(dtype).max
+    if isinstance(X, torch.Tensor):
+        if not X.is_floating_point() or torch.finfo(X.dtype).max <= limit:
+            return X
+        largest = float(X.abs().max()) if X.numel() else 0.0
+    else:
+        if X.dtype.kind != "f" or np.finfo(X.dtype).max <= limit:
+            return X
+        largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest > limit:
+        name = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"X has values up to {largest:.3g} in absolute value, which overflow to infinity in "
+            f"dtype={name!r} (largest finite value {limit:.3g}) in {where}; scale the features "
+            "(e.g. with sklearn.preprocessing.StandardScaler) or use dtype='float64'."
+        )
+    return X
+
+
+def check_label_types(y):
+    """Raise when ``y`` mixes label types (e.g. strings and integers) before sklearn's checks.
+
+    Such a target otherwise fails with a comparison error or a misleading message about a
+    regression target.
+    """
+    if getattr(y, "dtype", None) is None or y.dtype != object or y.ndim != 1:
+        return
+    kinds = {("str" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number))
+              else type(v).__name__) for v in y}  # fmt: skip
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes label types ({', '.join(sorted(kinds))}); class labels must all be "
+            "strings or all be numbers, e.g. y.astype(str)."
+        )
 
 
 def y_to_numpy(y):

@@ -27,10 +27,27 @@ from ._net import AccelerateFocalNet, CriterionSchedule, FitData, FocalNet, Vali
 
 
 class Fitted:
-    """One trained plan: ``net`` (skorch), with ``net.module_`` and ``net.history``."""
+    """One trained plan: ``net`` (skorch, with ``net.module_`` and ``net.history``).
 
-    def __init__(self, net):
+    ``posterior`` maps the trained logits to decision scores: the plan's posterior of the
+    phase (loss) in force at the kept epoch -- the best epoch when early stopping restored
+    one, else the last.
+    """
+
+    def __init__(self, net, posterior):
         self.net = net
+        self.posterior = posterior
+
+
+def kept_phase(plan, net):
+    """Index of the schedule phase whose weights the fitted network holds."""
+    if plan.schedule is None:
+        return 0
+    epoch = len(net.history)
+    stopper = dict(net.callbacks_).get("early_stopping")
+    if stopper is not None and getattr(stopper, "best_epoch_", None):
+        epoch = stopper.best_epoch_
+    return max(i for i, (first, _) in enumerate(plan.schedule) if first <= epoch)
 
 
 def as_device_tensor(X, device, dtype):
@@ -65,6 +82,41 @@ def device_data(plan, X, device, dtype):
     train = None if plan.train_idx is None else torch.as_tensor(plan.train_idx, device=device)
     valid = None if plan.valid_idx is None else torch.as_tensor(plan.valid_idx, device=device)
     return FitData(Xt, yt, wt, train, valid, sampler)
+
+
+def check_module_output(module, X_few, kind, n_outputs):
+    """Run ``module`` once on a few rows (eval mode, no gradient) and check its output.
+
+    A module that returns something other than a tensor of logits, or the wrong number of
+    them, is reported here, naming ``module``, rather than as a shape error deep inside the
+    loss after the first batch.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(X_few)
+    except Exception as exc:
+        raise ValueError(
+            f"module failed on a batch of {len(X_few)} training rows of shape "
+            f"{tuple(X_few.shape)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        module.train(was_training)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(
+            f"module must return a tensor of logits of shape (N, {n_outputs}), got a "
+            f"{type(out).__name__}."
+        )
+    out = kind.squeeze(out)
+    expected = (len(X_few),) if n_outputs == 1 and not kind.softmax else (len(X_few), n_outputs)
+    if tuple(out.shape) != expected:
+        accepted = f"(N, {n_outputs})" + (" or (N,)" if expected == (len(X_few),) else "")
+        raise ValueError(
+            f"module returned logits of shape {tuple(out.shape)} for {len(X_few)} rows; a "
+            f"{kind.name} target with {n_outputs} output(s) needs {accepted}. Build the last "
+            "layer with n_outputs outputs (a module class or factory receives n_outputs)."
+        )
 
 
 _FUSED_SUPPORT = {}
@@ -145,9 +197,12 @@ class SkorchEngine:
                 params["dropout"],
             ).to(self.dtype)
             init_output_bias(module, params["bias_init"], plan.prior, plan.kind, plan.n_outputs)
+            check_module_output(module, data.X[:2], plan.kind, plan.n_outputs)
             net = self._make_net(plan, module)
             net.fit(data, None)
-        return Fitted(net)
+        posterior = plan.posteriors[kept_phase(plan, net)]
+        net.predict_nonlinearity = posterior.proba  # skorch's own predict_proba agrees
+        return Fitted(net, posterior)
 
     def criterion(self, plan, spec=None):
         """The per-sample criterion of ``spec`` (default: the plan's loss) for the plan."""
@@ -168,7 +223,13 @@ class SkorchEngine:
             if plan.scorer is not None:
                 monitor, lower = f"valid_{plan.scorer_name}", False
                 scoring = ValidScoring(
-                    plan.scorer, monitor, plan.y_valid, plan.classes, plan.kind, plan.sw_valid
+                    plan.scorer,
+                    monitor,
+                    plan.y_valid,
+                    plan.classes,
+                    plan.kind,
+                    plan.sw_valid,
+                    plan.posteriors,
                 )
                 callbacks.append((monitor, scoring))
             callbacks.append(

@@ -13,9 +13,21 @@ in :mod:`skfocal.losses`.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from .losses import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+from .losses import (
+    BinaryFocalLoss,
+    BinaryMarginLoss,
+    FocalLoss,
+    MarginLoss,
+    focal_log_abs_dloss,
+    sigmoid_log_odds,
+    soft_margin_link_is_invertible,
+    soft_margin_log_abs_dloss,
+    softmax_log_posterior,
+)
 
 
 class LossSpec:
@@ -46,6 +58,28 @@ class LossSpec:
         """The per-sample criterion (``reduction="none"``) for ``kind``."""
         raise NotImplementedError
 
+    def log_abs_dloss(self, hyper):
+        r""":math:`\log|l'(q)|` of the per-class loss; None: cross-entropy's identity link."""
+        return None
+
+    def has_inverse_link(self, hyper):
+        """Whether :meth:`log_posterior` inverts the loss (else it returns the raw outputs)."""
+        return True
+
+    def log_posterior(self, kind, hyper, z):
+        """The inverse link: logits -> log posterior of the emphasised training distribution.
+
+        Softmax kinds: the normalised log posterior; sigmoid kinds: the log-odds. For
+        cross-entropy (and a loss without an inverse link) these are ``log_softmax(z)`` and
+        ``z`` themselves.
+        """
+        dloss = self.log_abs_dloss(hyper)
+        if kind.softmax:
+            if dloss is None:
+                return torch.log_softmax(z, dim=-1)
+            return softmax_log_posterior(z, dloss)
+        return z if dloss is None else sigmoid_log_odds(z, dloss)
+
 
 def _tensors(alpha, pos_weight):
     """``alpha`` (a float stays a float) and ``pos_weight`` as the loss modules take them."""
@@ -71,6 +105,10 @@ class FocalSpec(LossSpec):
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, hyper["gamma"], alpha, pos_weight)
 
+    def log_abs_dloss(self, hyper):
+        gamma = float(hyper["gamma"])
+        return None if gamma == 0 else functools.partial(focal_log_abs_dloss, gamma=gamma)
+
 
 class CrossEntropySpec(LossSpec):
     r"""Cross-entropy :math:`-\alpha_t \log p_t` (focal loss at :math:`\gamma = 0`)."""
@@ -82,10 +120,27 @@ class CrossEntropySpec(LossSpec):
 
 
 class MarginSpec(LossSpec):
-    r"""Truncated cross-entropy :math:`-\alpha_t \lambda(p_t) \log p_t` (hard or soft gate)."""
+    r"""Truncated cross-entropy :math:`-\alpha_t \lambda(p_t) \log p_t` (hard or soft gate).
+
+    The soft gate has an inverse link wherever :math:`|l'|` is strictly decreasing
+    (:func:`~skfocal.losses.soft_margin_link_is_invertible`: always for ``softness <= 1``);
+    the hard gate has none (its minimiser is not unique), and neither has a soft gate past
+    that bound: their raw probabilities are taken as the posterior (an approximation).
+    """
 
     name = "margin"
     params = ("margin", "softness")
+
+    def has_inverse_link(self, hyper):
+        softness = hyper["softness"]
+        return softness is not None and soft_margin_link_is_invertible(hyper["margin"], softness)
+
+    def log_abs_dloss(self, hyper):
+        if not self.has_inverse_link(hyper):
+            return None
+        return functools.partial(
+            soft_margin_log_abs_dloss, margin=hyper["margin"], softness=hyper["softness"]
+        )
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)

@@ -21,6 +21,8 @@ callback at the start of an epoch; the optimizer and its state are untouched.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -195,11 +197,16 @@ class FocalNet(NeuralNet):
         for batch in iterator:
             self._notify_batch("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
-            history.record_batch(prefix + "_loss", step["loss"].item())
+            loss = step["loss"].item()
+            if not math.isfinite(loss):
+                raise_non_finite(self, "training" if training else "validation", loss, batch_count)
+            history.record_batch(prefix + "_loss", loss)
             history.record_batch(prefix + "_batch_size", get_len(batch[0]))
             self._notify_batch("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
         history.record(prefix + "_batch_count", batch_count)
+        if training and not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
+            raise_non_finite(self, "weights", math.nan, batch_count)
 
     def train_step(self, batch, **fit_params):
         step_accumulator = self.get_train_step_accumulator()
@@ -229,11 +236,13 @@ class FocalNet(NeuralNet):
                 # registered by skorch as a further criterion: moved to the device with the first
                 setattr(self, f"phase{index}_criterion_", criterion)
         self.train_criterion_ = self.criterion_
+        self.phase_ = 0
         return self
 
     def set_phase(self, index):
         """Train with the criterion of phase ``index`` from now on (the optimizer is kept)."""
         criterion = self.phase_criteria[index]
+        self.phase_ = index
         self.train_criterion_ = (
             self.criterion_ if criterion is None else getattr(self, f"phase{index}_criterion_")
         )
@@ -270,6 +279,41 @@ class FocalNet(NeuralNet):
         with torch.no_grad():
             y_pred, loss = self._batch_loss(batch, False, **fit_params)
         return {"loss": loss, "y_pred": y_pred}
+
+
+class NonFiniteTrainingError(FloatingPointError):
+    """Training produced a non-finite loss or non-finite weights and was stopped.
+
+    :class:`~skfocal.FocalClassifier` checks the loss of every batch (already read back for
+    skorch's history, so the check costs nothing) and the weights after every epoch, and
+    raises this error naming the epoch, the batch and the learning rate, instead of returning
+    NaN probabilities. It is a :class:`FloatingPointError`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfocal import FocalClassifier, NonFiniteTrainingError
+    >>> X, y = np.array([[0.0], [1.0]] * 20), np.array([0, 1] * 20)
+    >>> try:
+    ...     FocalClassifier(lr=1e12, max_epochs=20, random_state=0).fit(X, y)
+    ... except NonFiniteTrainingError as exc:
+    ...     print(str(exc)[:32])
+    Training stopped: the training l...
+    """
+
+
+def raise_non_finite(net, part, value, batch):
+    """Stop training with an error that says where it went non-finite and what to try."""
+    epoch = len(net.history)
+    if part == "weights":
+        what = f"the network's weights became non-finite during epoch {epoch}"
+    else:
+        what = f"the {part} loss became {value} at epoch {epoch}, batch {batch + 1}"
+    raise NonFiniteTrainingError(
+        f"Training stopped: {what} (lr={getattr(net, 'lr', None)}). The optimisation diverged: "
+        "lower lr, and check that X is scaled (e.g. with StandardScaler) and that "
+        "class_weight, alpha and sample_weight are not extreme."
+    )
 
 
 class CriterionSchedule(Callback):
@@ -344,16 +388,18 @@ class ValidScoring(Callback):
     The logits of skorch's own validation pass are collected in ``on_batch_end`` (no second
     pass over the data) and handed to ``scorer`` through :class:`FrozenPredictions`, a
     stand-in estimator with the fitted ``classes_`` whose ``predict``/``predict_proba``/
-    ``decision_function`` return those cached outputs. The score is recorded in the history
-    under ``name`` together with ``name + "_best"``, which ``PrintLog`` highlights.
+    ``decision_function`` return those cached outputs, mapped like the fitted estimator's
+    (the inverse link of the loss in force and ``class_prior``). The score is recorded in the
+    history under ``name`` together with ``name + "_best"``, which ``PrintLog`` highlights.
     """
 
-    def __init__(self, scorer, name, y_valid, classes, kind, sample_weight=None):
+    def __init__(self, scorer, name, y_valid, classes, kind, sample_weight=None, posteriors=None):
         self.scorer = scorer
         self.name = name
         self.y_valid = y_valid
         self.classes = classes
         self.kind = kind
+        self.posteriors = posteriors
         self.sample_weight = sample_weight
 
     def initialize(self):
@@ -373,7 +419,10 @@ class ValidScoring(Callback):
             return
         logits = torch.cat(self.cache_).double().cpu().numpy()
         self.cache_ = []
-        frozen = FrozenPredictions(logits, self.classes, self.kind)
+        posterior = None
+        if self.posteriors:  # the outputs the estimator would give at this epoch
+            posterior = self.posteriors[getattr(net, "phase_", 0)]
+        frozen = FrozenPredictions(logits, self.classes, self.kind, posterior)
         placeholder = np.zeros((len(logits), 1))
         kwargs = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
         score = float(self.scorer(frozen, placeholder, self.y_valid, **kwargs))
@@ -389,7 +438,9 @@ class FrozenPredictions:
 
     _estimator_type = "classifier"
 
-    def __init__(self, logits, classes, kind):
+    def __init__(self, logits, classes, kind, posterior=None):
+        if posterior is not None:  # decision scores under the fit's class_prior
+            logits = posterior.decision(torch.from_numpy(logits)).numpy()
         self.logits = logits
         self.classes_ = classes
         self.kind = kind

@@ -14,11 +14,15 @@ data-dependent settings, then hand over to the worker.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_random_state
 
 from ._loss_specs import CROSS_ENTROPY, loss_spec
+from ._net import FrozenPredictions
+from ._posterior import Posterior, emphasis, log_shift
 from ._sampling import check_sampler, plan_sampler, warn_double_weighting
 
 #: estimator hyperparameters that shape the network and its training run (the engine's)
@@ -34,6 +38,7 @@ TRAINING_PARAMS = (
     "early_stopping",
     "n_iter_no_change",
     "bias_init",
+    "class_prior",
     "dtype",
     "verbose",
     "callbacks",
@@ -72,6 +77,14 @@ class FitPlan:
         throughout. ``warmup_epochs`` gives ``[(1, cross_entropy), (k + 1, loss)]``.
     prior : ndarray
         Class prior seen by the loss (sampler draw rates x weights), for ``bias_init``.
+    emphasis : ndarray
+        Training emphasis per class (alpha x class_weight x the sampler's draw rate), or
+        ``[w_neg, w_pos]`` per label (multilabel).
+    data_prior : ndarray
+        Sample-weighted class prior (multilabel: positive rates) of the training rows.
+    posteriors : list of Posterior
+        Logits -> decision scores under ``class_prior``, one per schedule phase (the loss in
+        force at the kept epoch decides which one the fitted estimator uses).
     n_features, n_outputs : int
         Input width and number of logits.
     params : dict
@@ -96,8 +109,14 @@ class FitPlan:
         return slice(None) if self.train_idx is None else self.train_idx
 
 
-def split_positions(kind, y_enc, early_stopping, fraction, seed):
-    """Sorted training and validation positions (stratified when possible), or Nones."""
+def split_positions(kind, y_enc, early_stopping, fraction, seed, every_class=False):
+    """Sorted training and validation positions (stratified when possible), or Nones.
+
+    With ``every_class`` (early stopping on a scorer: average precision or ROC AUC are
+    undefined without positives) every class gets at least one validation row: a class the
+    stratified split left out of the validation part gives it one of its training rows
+    (seeded), and a class with a single row raises before training.
+    """
     if not early_stopping:
         return None, None
     n = len(y_enc)
@@ -113,7 +132,27 @@ def split_positions(kind, y_enc, early_stopping, fraction, seed):
         )
     except ValueError:  # too few rows per class for a stratified split of this size
         train, valid = train_test_split(rows, test_size=fraction, random_state=seed)
+    if every_class and y_enc.ndim == 1:
+        train, valid = _every_class_in_valid(y_enc, train, valid, seed)
     return np.sort(train), np.sort(valid)
+
+
+def _every_class_in_valid(y_enc, train, valid, seed):
+    counts = np.bincount(y_enc)
+    single = np.flatnonzero(counts == 1)
+    if len(single):
+        raise ValueError(
+            f"early_stopping=True with a scoring metric needs at least 2 samples of every class "
+            f"(one to train on, one to score), but class index {single.tolist()} has only 1; "
+            "use scoring=None (early stopping on the validation loss) or early_stopping=False."
+        )
+    missing = np.setdiff1d(np.flatnonzero(counts), y_enc[valid])
+    if len(missing):
+        rng = np.random.default_rng(seed)
+        moved = np.array([rng.choice(train[y_enc[train] == c]) for c in missing])
+        train = np.setdiff1d(train, moved)
+        valid = np.concatenate([valid, moved])
+    return train, valid
 
 
 def normalise_weights(weights, train_rows):
@@ -140,14 +179,26 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     alpha = kind.alpha(est.alpha, y_enc, classes, sample_weight)
     warn_double_weighting(est.sampler, est.alpha, est.class_weight)
     weights = kind.sample_weights(y_enc, sample_weight, class_weight)
+    if class_weight is not None:
+        kind.check_classes(classes, y_enc, weights, what=f"class_weight={est.class_weight!r}")
 
     rng = check_random_state(est.random_state)
     torch_seed, split_seed, sampler_seed = (int(s) for s in rng.randint(2**31 - 1, size=3))
     train_idx, valid_idx = split_positions(
-        kind, y_enc, est.early_stopping, est.validation_fraction, split_seed
+        kind,
+        y_enc,
+        est.early_stopping,
+        est.validation_fraction,
+        split_seed,
+        every_class=scorer is not None,
     )
     y_valid = None if valid_idx is None else y[valid_idx]
     sw_valid = None if valid_idx is None or sample_weight is None else sample_weight[valid_idx]
+    if scorer is not None:
+        check_scorer(scorer, scorer_name, kind, classes, y_valid)
+
+    rows = slice(None) if train_idx is None else train_idx
+    data_prior, data_freq = _data_prior(kind, y_enc[rows], sample_weight, rows, len(classes))
 
     sampler = plan_sampler(est.sampler, X, y, train_idx, sampler_seed)
     if sampler.synthesises_rows:
@@ -165,6 +216,11 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     schedule = None
     if est.warmup_epochs > 0 and spec is not CROSS_ENTROPY:
         schedule = [(1, CROSS_ENTROPY), (est.warmup_epochs + 1, spec)]
+    draw_rates = None if draws is None else draws / np.where(data_freq > 0, data_freq, 1.0)
+    w = emphasis(kind, len(classes), alpha, class_weight, pos_weight, draw_rates)
+    shift = _checked_shift(kind, est.class_prior, classes, w, data_prior)
+    phases = [spec] if schedule is None else [phase for _, phase in schedule]
+    posteriors = [Posterior(kind, phase, hyper if phase is spec else {}, shift) for phase in phases]
     return FitPlan(
         kind=kind,
         classes=classes,
@@ -188,7 +244,68 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
         params={name: getattr(est, name) for name in TRAINING_PARAMS},
         scorer=scorer,
         scorer_name=scorer_name,
+        emphasis=w,
+        data_prior=data_prior,
+        posteriors=posteriors,
     )
+
+
+def _data_prior(kind, y_train, sample_weight, rows, n_classes):
+    """``(prior, frequencies)`` of the training rows as given: sample-weighted and plain.
+
+    Single-label targets: class shares; multilabel: each label's positive rate.
+    """
+    sw = None if sample_weight is None else sample_weight[rows]
+    if not kind.balances_classes:
+        prior = kind.class_prior(None, y_train, sw, n_classes)
+        return prior, prior
+    freq = np.bincount(y_train, minlength=n_classes) / max(len(y_train), 1)
+    if sw is None:
+        return freq, freq
+    mass = np.bincount(y_train, weights=sw, minlength=n_classes)
+    return mass / mass.sum(), freq
+
+
+def _checked_shift(kind, class_prior, classes, w, data_prior):
+    """:func:`log_shift`, refusing to undo an emphasis of zero (a class switched off)."""
+    if not (isinstance(class_prior, str) and class_prior == "training"):
+        if np.any(np.asarray(w) <= 0):
+            raise ValueError(
+                f"class_prior={class_prior!r} undoes the training emphasis, but alpha or "
+                "class_weight gives a class (or a label's positives or negatives) zero weight, "
+                "which cannot be undone; use class_prior='training' or positive weights."
+            )
+        if np.any(np.asarray(data_prior) <= 0) or (
+            not kind.balances_classes and np.any(np.asarray(data_prior) >= 1)
+        ):
+            raise ValueError(
+                f"class_prior={class_prior!r} needs every class (every label's positives and "
+                "negatives) in the training data; use class_prior='training'."
+            )
+    return log_shift(kind, class_prior, classes, w, data_prior)
+
+
+def check_scorer(scorer, name, kind, classes, y_valid):
+    """Raise before training when ``scorer`` cannot score this kind of target.
+
+    The scorer is tried once on constant outputs for the validation labels, so that e.g.
+    ``scoring="roc_auc"`` on a multiclass target or a regression scorer on string labels fail
+    here, not after the first epoch.
+    """
+    n_outputs = kind.n_outputs(len(classes))
+    shape = (len(y_valid),) if n_outputs == 1 and not kind.softmax else (len(y_valid), n_outputs)
+    frozen = FrozenPredictions(np.zeros(shape), classes, kind)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # undefined-metric warnings of constant outputs
+            scorer(frozen, np.zeros((len(y_valid), 1)), y_valid)
+    except Exception as exc:  # noqa: BLE001 -- any failure means the scorer does not fit
+        raise ValueError(
+            f"scoring={name!r} cannot score the early-stopping validation part of this "
+            f"{kind.name} target: {type(exc).__name__}: {exc}. Choose a scorer for "
+            f"{kind.name} targets (e.g. 'neg_log_loss', 'balanced_accuracy', "
+            "'average_precision' for binary ones) or scoring=None for the validation loss."
+        ) from exc
 
 
 def _synthesised_rows(sampler, y_enc, classes, sample_weight, valid_idx, class_weight):

@@ -168,10 +168,29 @@ def plan_sampler(sampler, X, y_labels, train_idx, seed):
         X_rows = X[rows]
     if isinstance(X_rows, torch.Tensor):
         X_rows = X_rows.detach().cpu().numpy()
-    indices, X_res, y_res = fit_imblearn_sampler(sampler, X_rows, y_rows, seed)
+    try:
+        indices, X_res, y_res = fit_imblearn_sampler(sampler, X_rows, y_rows, seed)
+    except ValueError as exc:
+        raise ValueError(_sampler_failure(sampler, y_rows, exc)) from exc
     if indices is not None:
         return SamplerPlan(seed, pool=indices)
     return SamplerPlan(seed, X_res=X_res, y_res=np.asarray(y_res))
+
+
+def _sampler_failure(sampler, y_rows, exc):
+    """A message for an imbalanced-learn sampler that failed on the training part."""
+    labels, counts = np.unique(y_rows, return_counts=True)
+    per_class = ", ".join(f"{label!r}: {count}" for label, count in zip(labels.tolist(), counts))
+    message = f"sampler={sampler!r} failed on the training part (class counts {per_class}): {exc}"
+    k = getattr(sampler, "k_neighbors", None)
+    if isinstance(k, int):
+        message += (
+            f" {type(sampler).__name__} interpolates between each minority sample and its "
+            f"k_neighbors={k} nearest neighbours of the same class, so every class it "
+            f"oversamples needs at least {k + 1} samples in the training part; lower "
+            "k_neighbors or use an index sampler (sampler='oversample')."
+        )
+    return message
 
 
 class EpochSampler:

@@ -82,19 +82,24 @@ class TargetKind:
         """Number of logits of the network."""
         return n_classes
 
-    def check_classes(self, classes, y_enc, sample_weight):
-        """Raise before training when fewer than two classes carry weight."""
+    def check_classes(self, classes, y_enc, weights, what="sample_weight"):
+        """Raise before training when fewer than two classes carry weight.
+
+        ``weights`` are per-sample weights (None: all 1) and ``what`` names where they come
+        from in the message (``"sample_weight"``, ``"class_weight"``, ...).
+        """
         if len(classes) < 2:
             raise ValueError(
                 "FocalClassifier needs samples of at least 2 classes in y, got 1 class: "
                 f"{classes.tolist()!r}."
             )
-        if sample_weight is not None:
-            mass = np.bincount(y_enc, weights=sample_weight, minlength=len(classes))
+        if weights is not None:
+            mass = np.bincount(y_enc, weights=weights, minlength=len(classes))
             if np.count_nonzero(mass > 0) < 2:
                 raise ValueError(
-                    "FocalClassifier needs at least 2 classes with non-zero total "
-                    f"sample_weight, got only class {classes[mass > 0].tolist()!r}."
+                    f"FocalClassifier needs at least 2 classes with non-zero total {what}, got "
+                    f"only class {classes[mass > 0].tolist()!r}; a class whose weights are all 0 "
+                    "is not trained on."
                 )
 
     def stratify(self, y_enc):
@@ -270,7 +275,13 @@ class _Multiclass(TargetKind):
             )
         if isinstance(alpha, str):
             return _balanced(y_enc, classes, sample_weight)
-        return self._alpha_vector(alpha, classes)
+        vector = self._alpha_vector(alpha, classes)
+        if np.count_nonzero(vector) < 2:
+            raise ValueError(
+                "alpha must give at least 2 classes a positive weight (a class with alpha 0 is "
+                f"not trained on), got {alpha!r}."
+            )
+        return vector
 
 
 class _Multilabel(TargetKind):
@@ -281,7 +292,7 @@ class _Multilabel(TargetKind):
     def encode(self, y):
         return np.arange(y.shape[1]), np.asarray(y).astype(np.int64)
 
-    def check_classes(self, classes, y_enc, sample_weight):
+    def check_classes(self, classes, y_enc, weights, what="sample_weight"):
         return None
 
     def stratify(self, y_enc):

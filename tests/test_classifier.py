@@ -401,7 +401,13 @@ def test_predict_streams_in_batches(binary_data, monkeypatch):
     from skfocal._net import predict_logits
 
     out = predict_logits(
-        clf.net_.module_, X, kind=BINARY, device="cpu", dtype=torch.float32, batch_rows=7
+        clf.net_.module_,
+        X,
+        kind=BINARY,
+        device="cpu",
+        dtype=torch.float32,
+        post=clf.posterior_.decision,
+        batch_rows=7,
     )
     assert max(calls) == 7 and sum(calls) == len(X)
     np.testing.assert_allclose(1 / (1 + np.exp(-out)), full[:, 1], rtol=1e-5)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _checked_instances():
     # Full-batch training in float64: the checks on easy data need sensible accuracy, and
-    # the sample-weight check compares weighted and repeated fits to 1e-7.
+    # the sample-weight check compares weighted and repeated fits to 1e-7. Every string
+    # class_prior is checked (array priors depend on the classes: tests/test_posterior.py).
     return [
         FocalClassifier(
             max_epochs=40,
@@ -25,7 +26,9 @@ def _checked_instances():
             hidden_layer_sizes=(16,),
             dtype="float64",
             random_state=0,
+            class_prior=class_prior,
         )
+        for class_prior in ("training", "data", "balanced")
     ]
 
 

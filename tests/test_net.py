@@ -162,8 +162,9 @@ def test_training_and_validation_batches_run_in_the_right_mode(seed):
         module=ModeRecorder, max_epochs=3, batch_size=16, early_stopping=True, random_state=0
     ).fit(X, y)
     modes = clf.net_.module_.modes
-    # per epoch: ceil(72 / 16) = 5 training batches, then one validation batch
-    assert modes == ([True] * 5 + [False]) * 3
+    # one eval-mode call on 2 rows checks the module's output before training; then per
+    # epoch ceil(72 / 16) = 5 training batches and one validation batch
+    assert modes == [False] + ([True] * 5 + [False]) * 3
 
 
 class EventRecorder(Callback):

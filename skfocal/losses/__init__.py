@@ -15,6 +15,16 @@ True
 """
 
 from ._focal import binary_focal_loss_with_logits, focal_loss
+from ._links import (
+    binary_focal_posterior,
+    cross_entropy_log_abs_dloss,
+    focal_log_abs_dloss,
+    focal_posterior,
+    sigmoid_log_odds,
+    soft_margin_link_is_invertible,
+    soft_margin_log_abs_dloss,
+    softmax_log_posterior,
+)
 from ._margin import binary_margin_loss_with_logits, margin_loss
 from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
 
@@ -24,7 +34,15 @@ __all__ = [
     "FocalLoss",
     "MarginLoss",
     "binary_focal_loss_with_logits",
+    "binary_focal_posterior",
     "binary_margin_loss_with_logits",
+    "cross_entropy_log_abs_dloss",
+    "focal_log_abs_dloss",
     "focal_loss",
+    "focal_posterior",
     "margin_loss",
+    "sigmoid_log_odds",
+    "soft_margin_link_is_invertible",
+    "soft_margin_log_abs_dloss",
+    "softmax_log_posterior",
 ]
