@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from . import _data
+from . import _data, _inputs
 
 try:  # scikit-learn >= 1.8
     from sklearn.utils._array_api import check_same_namespace
@@ -352,6 +352,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
         self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
+        self._inputs_ = plan.inputs
         self.net_ = fitted.net
         self.n_iter_ = len(fitted.net.history)
 
@@ -361,7 +362,12 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             _data.foreign_to_numpy(a) if _data.is_foreign_array(a) else a
             for a in (X, y, sample_weight)
         )
-        if isinstance(X, torch.Tensor):
+        inputs = _inputs.input_spec(X, self.module)  # float, ids or dict (see _inputs)
+        if inputs.form == _inputs.DICT:
+            _inputs.require_module(inputs, self.module)
+            X, y = _inputs.check_dict(X, "fit"), _data.y_to_numpy(y)
+            _inputs.forget_features(self)
+        elif isinstance(X, torch.Tensor):
             validate_data(self, X, y, skip_check_array=True)
             X = _data.check_tensor_X(X, "fit")
             y = _data.y_to_numpy(y)
@@ -370,16 +376,16 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 self,
                 X,
                 y,
-                dtype=[np.float32, np.float64],
+                dtype=inputs.validate_dtype,
                 multi_output=True,
                 ensure_min_samples=1,
             )
             y = _data.y_to_numpy(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if len(y) != X.shape[0]:
+        if len(y) != _inputs.n_rows(X):
             raise ValueError(
-                f"X and y have inconsistent numbers of samples: {X.shape[0]} and {len(y)}."
+                f"X and y have inconsistent numbers of samples: {_inputs.n_rows(X)} and {len(y)}."
             )
         check_classification_targets(y)
         kind, y = target_kind(y)
@@ -388,7 +394,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 sample_weight = sample_weight.detach().cpu().numpy()
             sample_weight = _check_sample_weight(
                 sample_weight,
-                np.empty((X.shape[0], 0)),
+                np.empty((_inputs.n_rows(X), 0)),
                 dtype=np.float64,
                 ensure_non_negative=True,
             )
@@ -424,11 +430,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         post = kind.proba if proba else None
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)
-        if isinstance(X, torch.Tensor):
+        inputs = self._inputs_
+        _inputs.check_predict_form(inputs, X, method)
+        if inputs.form == _inputs.DICT:
+            X = _inputs.check_dict(X, method, keys=inputs.keys)
+        elif isinstance(X, torch.Tensor):
             validate_data(self, X, skip_check_array=True, reset=False)
             X = _data.check_tensor_X(X, "predict")
         else:
-            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+            X = validate_data(self, X, dtype=inputs.validate_dtype, reset=False)
         module = self.net_.module_
         device = (
             next(module.parameters()).device
@@ -442,6 +452,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             device=device,
             dtype=getattr(torch, self.dtype),
             post=post,
+            **inputs.predict_options(),
         )
 
     def decision_function(self, X):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import copy
 import inspect
-import warnings
 
 import numpy as np
 import torch
 
+from . import _inputs
 from ._module import build_module, init_output_bias
 from ._net import AccelerateFocalNet, CriterionSchedule, FitData, FocalNet, ValidScoring
 
@@ -34,11 +34,7 @@ class Fitted:
 
 def as_device_tensor(X, device, dtype):
     """``X`` as a tensor on ``device`` with ``dtype``: at most one copy, none if it matches."""
-    if not isinstance(X, torch.Tensor):
-        with warnings.catch_warnings():  # read-only inputs (memmaps) are never written to
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            X = torch.from_numpy(X)
-    return X.to(device=device, dtype=dtype)
+    return _inputs.to_device(X, device, dtype, cast_integers=True)
 
 
 def training_X(plan, X):
@@ -56,7 +52,7 @@ def training_X(plan, X):
 def device_data(plan, X, device, dtype):
     """The plan's tensors on ``device``, moved once: X, target, weights, positions, sampler."""
     device = torch.device(device)
-    Xt = as_device_tensor(training_X(plan, X), device, dtype)
+    Xt = _inputs.to_device(training_X(plan, X), device, dtype, plan.inputs.cast_integers)
     yt = torch.as_tensor(plan.y_enc, dtype=plan.kind.y_dtype(dtype)).to(device)
     wt = None if plan.weights is None else torch.as_tensor(plan.weights, dtype=dtype).to(device)
     y_train = None if not plan.kind.balances_classes else plan.y_enc[plan.train_rows]
@@ -106,6 +102,7 @@ class SkorchEngine:
                 params["hidden_layer_sizes"],
                 params["dropout"],
             ).to(self.dtype)
+            _inputs.check_forward(module, data.X, plan.inputs, plan.n_outputs, self.dtype)
             init_output_bias(module, params["bias_init"], plan.prior, plan.kind, plan.n_outputs)
             net = self._make_net(plan, module)
             net.fit(data, None)
@@ -160,6 +157,8 @@ class SkorchEngine:
         params = plan.params
         optimizer = params["optimizer"]
         kwargs = {}
+        if plan.inputs.batch_rows is not None:  # validation batches a transformer can hold
+            kwargs["iterator_valid__batch_size"] = self._batch_size(plan)
         if "weight_decay" in inspect.signature(optimizer).parameters:
             kwargs["optimizer__weight_decay"] = params["weight_decay"]
         device = self.device
