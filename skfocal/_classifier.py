@@ -88,10 +88,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         before switching to ``loss``.
     module : None, nn.Module class, callable or nn.Module instance, default=None
         The network, returning logits of shape ``(N, n_outputs)`` (``(N,)`` accepted for
-        binary). None builds an MLP. A class, or a callable returning an ``nn.Module`` (e.g.
-        ``functools.partial(MyNet, width=128)``), is called with ``n_features`` and/or
-        ``n_outputs`` if its signature accepts them (else with no argument); an instance
-        is deep-copied at every fit.
+        binary) as a tensor or as a mapping with a ``logits`` entry (a Hugging Face
+        ``ModelOutput``); ``n_outputs`` is 1 for a binary target and the number of classes
+        or labels otherwise (a Hugging Face model's ``num_labels``). None builds an MLP. A
+        class, or a callable returning an ``nn.Module`` (e.g.
+        ``functools.partial(MyNet, width=128)``), is called with ``n_features`` (not for a
+        dict ``X``) and/or ``n_outputs`` if its signature accepts them (else with no
+        argument); an instance is deep-copied at every fit. A user module receives integer
+        ``X`` as int64 (token ids stay exact) and the values of a dict ``X`` as keyword
+        arguments (see :ref:`text`).
     hidden_layer_sizes : tuple of int, default=(64,)
         Hidden layer widths of the default MLP.
     dropout : float, default=0.0
@@ -144,7 +149,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels (``arange(n_labels)`` for a multilabel target).
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features seen in ``fit`` (not set for a dict ``X``).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
     net_ : skorch.NeuralNet
@@ -309,9 +314,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, torch.Tensor or dict of shape (n_samples, n_features)
             Training data; a torch tensor stays on its device (and is used in place when it
-            already has the training device and dtype).
+            already has the training device and dtype). With a ``module``, integer ``X``
+            reaches it as int64 and a dict of equal-length arrays or tensors (a tokenizer's
+            ``BatchEncoding``, skorch's ``SliceDict``) as keyword arguments.
         y : array-like or torch.Tensor of shape (n_samples,) or (n_samples, n_labels)
             Class labels of any type, or a multilabel 0/1 indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None

@@ -491,3 +491,15 @@ def test_dict_X_on_the_gpu(seed):
     torch.testing.assert_close(clf2.predict_proba(X), ref, atol=1e-4, rtol=1e-4)
     ids_clf = FocalClassifier(module=IdRecorder, device="cuda", **FAST).fit(ids, y)
     assert ids_clf.net_.module_.max_id == ids.max()
+
+
+def test_dict_X_with_sample_weight_and_warmup(seed):
+    ids, mask, y = _text_ids(seed)
+    X = {"input_ids": ids, "attention_mask": mask}
+    sample_weight = np.where(y == 2, 3.0, 1.0)
+    clf = FocalClassifier(module=Bag, warmup_epochs=2, **FAST).fit(X, y, sample_weight)
+    zero = FocalClassifier(module=Bag, warmup_epochs=2, **FAST)
+    zero.fit(X, y, np.where(y == 2, 0.0, 1.0))
+    assert clf.n_iter_ == FAST["max_epochs"]
+    # a class with zero weight is never learned: its probability falls below the weighted fit's
+    assert zero.predict_proba(X)[:, 2].mean() < clf.predict_proba(X)[:, 2].mean()
