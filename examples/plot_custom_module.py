@@ -3,8 +3,10 @@
 A custom PyTorch module (a small token-embedding model) with focal loss
 =======================================================================
 
-:class:`~skfocal.FocalClassifier` trains any ``nn.Module`` that maps a float tensor of shape
-``(N, n_features)`` to logits of shape ``(N, n_outputs)``. Pass the module *class* and the
+:class:`~skfocal.FocalClassifier` trains any ``nn.Module`` that maps a tensor of shape
+``(N, n_features)`` to logits of shape ``(N, n_outputs)`` (float features arrive in the
+training ``dtype``, integer ids as int64; a dict ``X`` arrives as keyword arguments, see
+:ref:`text`). Pass the module *class* and the
 estimator calls it with ``n_features`` and ``n_outputs`` (those its ``__init__`` accepts),
 so other constructor arguments need defaults; or pass a module *instance*, which is copied at
 every ``fit``.
@@ -51,8 +53,8 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratif
 # %%
 # The module
 # ----------
-# The estimator validates ``X`` as a float array, so the module casts the token ids back to
-# integers. ``n_outputs`` is 1 for a binary target (one sigmoid logit).
+# Integer ``X`` reaches a user module as int64, so the token ids go straight into the
+# embedding, exactly. ``n_outputs`` is 1 for a binary target (one sigmoid logit).
 class TokenBag(nn.Module):
     def __init__(self, n_outputs, vocab_size=VOCAB, dim=8):
         super().__init__()
@@ -60,7 +62,7 @@ class TokenBag(nn.Module):
         self.out = nn.Linear(dim, n_outputs)
 
     def forward(self, X):
-        return self.out(self.embed(X.long()))
+        return self.out(self.embed(X))
 
 
 clf = FocalClassifier(
@@ -86,7 +88,7 @@ plt.tight_layout()
 # -------------------------------------------------------------
 # With a criterion skorch does not know, ``predict_proba`` applies **no** nonlinearity and
 # returns logits. For a two-logit softmax model, pass the softmax explicitly.
-Xt = torch.as_tensor(X_train, dtype=torch.float32)
+Xt = torch.as_tensor(X_train)  # int64 token ids
 common = dict(
     module=TokenBag,
     module__n_outputs=2,
@@ -104,7 +106,7 @@ torch.manual_seed(0)
 fixed = NeuralNetClassifier(**common, predict_nonlinearity=partial(torch.softmax, dim=-1))
 fixed.fit(Xt, y_train)
 
-Xtest = torch.as_tensor(X_test, dtype=torch.float32)
+Xtest = torch.as_tensor(X_test)
 raw_out = raw.predict_proba(Xtest)
 fixed_out = fixed.predict_proba(Xtest)
 print(

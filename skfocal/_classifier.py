@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 from skorch.callbacks import Callback
 
-from . import _data
+from . import _data, _inputs
 
 try:  # scikit-learn >= 1.8
     from sklearn.utils._array_api import check_same_namespace
@@ -112,10 +112,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         outputs. See the user guide, "Probabilities and decisions".
     module : None, nn.Module class, callable or nn.Module instance, default=None
         The network, returning logits of shape ``(N, n_outputs)`` (``(N,)`` accepted for
-        binary). None builds an MLP. A class, or a callable returning an ``nn.Module`` (e.g.
-        ``functools.partial(MyNet, width=128)``), is called with ``n_features`` and/or
-        ``n_outputs`` if its signature accepts them (else with no argument); an instance
-        is deep-copied at every fit.
+        binary) as a tensor or as a mapping with a ``logits`` entry (a Hugging Face
+        ``ModelOutput``); ``n_outputs`` is 1 for a binary target and the number of classes
+        or labels otherwise (a Hugging Face model's ``num_labels``). None builds an MLP. A
+        class, or a callable returning an ``nn.Module`` (e.g.
+        ``functools.partial(MyNet, width=128)``), is called with ``n_features`` (not for a
+        dict ``X``) and/or ``n_outputs`` if its signature accepts them (else with no
+        argument); an instance is deep-copied at every fit. A user module receives integer
+        ``X`` as int64 (token ids stay exact) and the values of a dict ``X`` as keyword
+        arguments (see :ref:`text`).
     hidden_layer_sizes : tuple of int, default=(64,)
         Hidden layer widths of the default MLP.
     dropout : float, default=0.0
@@ -175,7 +180,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels (``arange(n_labels)`` for a multilabel target).
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features seen in ``fit`` (not set for a dict ``X``).
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` has string column names.
     net_ : skorch.NeuralNet
@@ -346,9 +351,11 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor of shape (n_samples, n_features)
+        X : array-like, torch.Tensor or dict of shape (n_samples, n_features)
             Training data; a torch tensor stays on its device (and is used in place when it
-            already has the training device and dtype).
+            already has the training device and dtype). With a ``module``, integer ``X``
+            reaches it as int64 and a dict of equal-length arrays or tensors (a tokenizer's
+            ``BatchEncoding``, skorch's ``SliceDict``) as keyword arguments.
         y : array-like or torch.Tensor of shape (n_samples,) or (n_samples, n_labels)
             Class labels of any type, or a multilabel 0/1 indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -389,6 +396,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
         self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
+        self._inputs_ = plan.inputs
         self.net_ = fitted.net
         self.posterior_ = fitted.posterior
         self.n_iter_ = len(fitted.net.history)
@@ -400,7 +408,12 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             _data.foreign_to_numpy(a) if _data.is_foreign_array(a) else a
             for a in (X, y, sample_weight)
         )
-        if isinstance(X, torch.Tensor):
+        inputs = _inputs.input_spec(X, self.module)  # float, ids or dict (see _inputs)
+        if inputs.form == _inputs.DICT:
+            _inputs.require_module(inputs, self.module)
+            X, y = _inputs.check_dict(X, "fit"), _data.y_to_numpy(y)
+            _inputs.forget_features(self)
+        elif isinstance(X, torch.Tensor):
             validate_data(self, X, y, skip_check_array=True)
             X = _data.check_tensor_X(X, "fit")
             y = _data.y_to_numpy(y)
@@ -409,18 +422,19 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 self,
                 X,
                 y,
-                dtype=[np.float32, np.float64],
+                dtype=inputs.validate_dtype,
                 multi_output=True,
                 ensure_min_samples=1,
             )
             y = _data.y_to_numpy(y)
-        X = _data.check_fits_dtype(X, getattr(torch, self.dtype), "fit")
+        if inputs.form != _inputs.DICT:
+            X = _data.check_fits_dtype(X, getattr(torch, self.dtype), "fit")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         _data.check_label_types(y)
-        if len(y) != X.shape[0]:
+        if len(y) != _inputs.n_rows(X):
             raise ValueError(
-                f"X and y have inconsistent numbers of samples: {X.shape[0]} and {len(y)}."
+                f"X and y have inconsistent numbers of samples: {_inputs.n_rows(X)} and {len(y)}."
             )
         check_classification_targets(y)
         kind, y = target_kind(y)
@@ -429,7 +443,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                 sample_weight = sample_weight.detach().cpu().numpy()
             sample_weight = _check_sample_weight(
                 sample_weight,
-                np.empty((X.shape[0], 0)),
+                np.empty((_inputs.n_rows(X), 0)),
                 dtype=np.float64,
                 ensure_non_negative=True,
             )
@@ -483,12 +497,17 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         post = self.posterior_.proba if proba else self.posterior_.decision
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)
-        if isinstance(X, torch.Tensor):
+        inputs = self._inputs_
+        _inputs.check_predict_form(inputs, X, method)
+        if inputs.form == _inputs.DICT:
+            X = _inputs.check_dict(X, method, keys=inputs.keys)
+        elif isinstance(X, torch.Tensor):
             validate_data(self, X, skip_check_array=True, reset=False)
             X = _data.check_tensor_X(X, "predict")
         else:
-            X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        X = _data.check_fits_dtype(X, getattr(torch, self.dtype), method)
+            X = validate_data(self, X, dtype=inputs.validate_dtype, reset=False)
+        if inputs.form != _inputs.DICT:
+            X = _data.check_fits_dtype(X, getattr(torch, self.dtype), method)
         module = self.net_.module_
         device = (
             next(module.parameters()).device
@@ -502,6 +521,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             device=device,
             dtype=getattr(torch, self.dtype),
             post=post,
+            **inputs.predict_options(),
         )
 
     def decision_function(self, X):

@@ -7,6 +7,8 @@ array-API namespaces brought to the host and results sent back to them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -16,6 +18,8 @@ def resolve_device(device, X, accelerator):
     if accelerator is not None:
         return torch.device(accelerator.device)
     if isinstance(device, str) and device == "auto":
+        if isinstance(X, Mapping):  # a dict X: the device of its first tensor value
+            X = next((v for v in X.values() if isinstance(v, torch.Tensor)), None)
         if isinstance(X, torch.Tensor) and X.device.type != "cpu":
             return X.device
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -17,11 +17,11 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import warnings
 
 import numpy as np
 import torch
 
+from . import _inputs
 from ._module import build_module, init_output_bias
 from ._net import AccelerateFocalNet, CriterionSchedule, FitData, FocalNet, ValidScoring
 
@@ -52,11 +52,7 @@ def kept_phase(plan, net):
 
 def as_device_tensor(X, device, dtype):
     """``X`` as a tensor on ``device`` with ``dtype``: at most one copy, none if it matches."""
-    if not isinstance(X, torch.Tensor):
-        with warnings.catch_warnings():  # read-only inputs (memmaps) are never written to
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            X = torch.from_numpy(X)
-    return X.to(device=device, dtype=dtype)
+    return _inputs.to_device(X, device, dtype, cast_integers=True)
 
 
 def training_X(plan, X):
@@ -74,7 +70,7 @@ def training_X(plan, X):
 def device_data(plan, X, device, dtype):
     """The plan's tensors on ``device``, moved once: X, target, weights, positions, sampler."""
     device = torch.device(device)
-    Xt = as_device_tensor(training_X(plan, X), device, dtype)
+    Xt = _inputs.to_device(training_X(plan, X), device, dtype, plan.inputs.cast_integers)
     yt = torch.as_tensor(plan.y_enc, dtype=plan.kind.y_dtype(dtype)).to(device)
     wt = None if plan.weights is None else torch.as_tensor(plan.weights, dtype=dtype).to(device)
     y_train = None if not plan.kind.balances_classes else plan.y_enc[plan.train_rows]
@@ -103,11 +99,13 @@ def check_module_output(module, X_few, kind, n_outputs):
         ) from exc
     finally:
         module.train(was_training)
-    if not isinstance(out, torch.Tensor):
+    try:
+        out = _inputs.logits_of(out)
+    except TypeError:
         raise ValueError(
-            f"module must return a tensor of logits of shape (N, {n_outputs}), got a "
-            f"{type(out).__name__}."
-        )
+            f"module must return a tensor of logits of shape (N, {n_outputs}) (or a mapping "
+            f"with a 'logits' entry), got a {type(out).__name__}."
+        ) from None
     out = kind.squeeze(out)
     expected = (len(X_few),) if n_outputs == 1 and not kind.softmax else (len(X_few), n_outputs)
     if tuple(out.shape) != expected:
@@ -197,7 +195,10 @@ class SkorchEngine:
                 params["dropout"],
             ).to(self.dtype)
             init_output_bias(module, params["bias_init"], plan.prior, plan.kind, plan.n_outputs)
-            check_module_output(module, data.X[:2], plan.kind, plan.n_outputs)
+            if plan.inputs.tabular:
+                check_module_output(module, data.X[:2], plan.kind, plan.n_outputs)
+            else:  # dict or id inputs: signature and dry forward of the first rows
+                _inputs.check_forward(module, data.X, plan.inputs, plan.n_outputs, self.dtype)
             net = self._make_net(plan, module)
             net.fit(data, None)
         posterior = plan.posteriors[kept_phase(plan, net)]
@@ -259,6 +260,8 @@ class SkorchEngine:
         params = plan.params
         optimizer = params["optimizer"]
         kwargs = {}
+        if plan.inputs.batch_rows is not None:  # validation batches a transformer can hold
+            kwargs["iterator_valid__batch_size"] = self._batch_size(plan)
         if "weight_decay" in inspect.signature(optimizer).parameters:
             kwargs["optimizer__weight_decay"] = params["weight_decay"]
         accelerator = params["accelerator"]

@@ -11,9 +11,11 @@ A user ``module`` may be
   same weights, the instance the user holds is never trained in place and ``sklearn.clone``
   works.
 
-In every case the module maps a float tensor of shape ``(N, n_features)`` to logits of shape
-``(N, n_outputs)``; for a binary target ``n_outputs`` is 1 and an output of shape ``(N,)`` is
-accepted as well.
+In every case the module maps its input to logits of shape ``(N, n_outputs)``; for a binary
+target ``n_outputs`` is 1 and an output of shape ``(N,)`` is accepted as well. The input is a
+float tensor of shape ``(N, n_features)``, an int64 tensor of ids, or keyword arguments for a
+dict ``X`` (then no ``n_features`` is passed); the output may be a tensor or a mapping (a
+Hugging Face ``ModelOutput``) with a ``logits`` entry (see :mod:`skfocal._inputs`).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout):
         return copy.deepcopy(module)
     if callable(module):
         wanted = {"n_features": n_features, "n_outputs": n_outputs}
+        if n_features is None:  # a dict X has no width
+            del wanted["n_features"]
         try:
             params = inspect.signature(module).parameters
         except (TypeError, ValueError):  # builtins without a signature: call without arguments

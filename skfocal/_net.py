@@ -31,6 +31,8 @@ from skorch.dataset import get_len
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
+from ._inputs import forward, n_rows, output_like, take, to_device
+
 PREDICT_BATCH_ROWS = 65536
 
 
@@ -52,7 +54,7 @@ class FitData:
         self.sampler = sampler
 
     def __len__(self):
-        return len(self.X)
+        return n_rows(self.X)
 
 
 class TensorPart:
@@ -64,7 +66,7 @@ class TensorPart:
         self.sampler = sampler
 
     def __len__(self):
-        return len(self.X) if self.idx is None else len(self.idx)
+        return n_rows(self.X) if self.idx is None else len(self.idx)
 
 
 class BatchIterator:
@@ -102,11 +104,11 @@ class BatchIterator:
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if idx is None:  # contiguous rows: views, no copy
-                Xb, yb = part.X[start:stop], part.y[start:stop]
+                Xb, yb = take(part.X, slice(start, stop)), part.y[start:stop]
                 wb = None if part.w is None else part.w[start:stop]
             else:
                 b = idx[start:stop]
-                Xb, yb = part.X.index_select(0, b), part.y.index_select(0, b)
+                Xb, yb = take(part.X, b), part.y.index_select(0, b)
                 wb = None if part.w is None else part.w.index_select(0, b)
             yield Batch(Xb, yb, wb)
 
@@ -249,7 +251,7 @@ class FocalNet(NeuralNet):
 
     # -- model output and loss ---------------------------------------------------------------
     def infer(self, x, **fit_params):
-        return self.kind.squeeze(self.module_(x, **fit_params))
+        return self.kind.squeeze(forward(self.module_, x, **fit_params))
 
     def weighted_loss(self, y_pred, y_true, weights=None, training=False):
         """Mean over the batch of ``weights * loss`` (per-sample losses; weights may be None)."""
@@ -338,31 +340,40 @@ class CriterionSchedule(Callback):
 
 
 @torch.inference_mode()
-def predict_logits(module, X, *, kind, device, dtype, post=None, batch_rows=PREDICT_BATCH_ROWS):
-    """Stream ``X`` (ndarray or tensor) through ``module`` in batches of ``batch_rows`` rows.
+def predict_logits(
+    module,
+    X,
+    *,
+    kind,
+    device,
+    dtype,
+    post=None,
+    batch_rows=PREDICT_BATCH_ROWS,
+    cast_integers=True,
+):
+    """Stream ``X`` (ndarray, tensor or dict of them) through ``module`` in ``batch_rows`` rows.
 
-    Each batch is moved to ``device``, cast to ``dtype`` and evaluated; ``post`` (e.g. the
-    softmax) is applied per batch, and the result is written into an output allocated once,
-    on ``X``'s device (a tensor) or as an ndarray, in ``X``'s floating dtype (``dtype`` for
-    integer tensors). The only full-size arrays are ``X`` and the result.
+    Each batch is moved to ``device`` (floats cast to ``dtype``; integers too when
+    ``cast_integers``, else kept as int64; a dict's values passed as keyword arguments) and
+    evaluated; ``post`` (e.g. the softmax) is applied per batch, and the result is written
+    into an output allocated once, on ``X``'s device (a tensor, or a dict of tensors) or as an
+    ndarray, in ``X``'s floating dtype (``dtype`` for integer tensors, float64 for other
+    ndarrays). The only full-size arrays are ``X`` and the result.
     """
     was_training = module.training
     module.eval()
-    n = X.shape[0]
-    is_tensor = isinstance(X, torch.Tensor)
-    if is_tensor:
-        out_dtype = X.dtype if X.is_floating_point() else dtype
-    else:
-        out_dtype = X.dtype if X.dtype.kind == "f" else np.float64
+    n = n_rows(X)
+    is_tensor, out_device, out_dtype = output_like(X, dtype)
     out = None
     try:
         for start in range(0, max(n, 1), batch_rows):
-            chunk = X[start : start + batch_rows]
-            if not is_tensor:
-                chunk = torch.from_numpy(np.ascontiguousarray(chunk))
-            z = kind.squeeze(module(chunk.to(device=device, dtype=dtype, non_blocking=True)))
+            chunk = take(X, slice(start, start + batch_rows))
+            chunk = to_device(
+                chunk, device, dtype, cast_integers, non_blocking=True, contiguous=True
+            )
+            z = kind.squeeze(forward(module, chunk))
             if is_tensor:
-                z = z.to(device=X.device, dtype=out_dtype)
+                z = z.to(device=out_device, dtype=out_dtype)
             else:
                 z = z.to(dtype=torch.float64 if out_dtype == np.float64 else torch.float32)
             if post is not None:
@@ -370,7 +381,7 @@ def predict_logits(module, X, *, kind, device, dtype, post=None, batch_rows=PRED
             if out is None:
                 shape = (n,) + tuple(z.shape[1:])
                 if is_tensor:
-                    out = torch.empty(shape, dtype=z.dtype, device=X.device)
+                    out = torch.empty(shape, dtype=z.dtype, device=out_device)
                 else:
                     out = np.empty(shape, dtype=out_dtype)
             if is_tensor:

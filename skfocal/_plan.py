@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_random_state
 
+from . import _inputs
 from ._loss_specs import CROSS_ENTROPY, loss_spec
 from ._net import FrozenPredictions
 from ._posterior import Posterior, emphasis, log_shift
@@ -86,7 +87,10 @@ class FitPlan:
         Logits -> decision scores under ``class_prior``, one per schedule phase (the loss in
         force at the kept epoch decides which one the fitted estimator uses).
     n_features, n_outputs : int
-        Input width and number of logits.
+        Input width (None for a dict ``X``) and number of logits.
+    inputs : InputSpec
+        How ``X`` reaches the module: float features, integer ids or a dict of keyword
+        arguments (:mod:`skfocal._inputs`).
     params : dict
         The estimator's training hyperparameters (:data:`TRAINING_PARAMS`).
     scorer, scorer_name : callable and str, or None
@@ -171,6 +175,8 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     hyper = spec.hyperparameters(est)
     spec.check(kind, hyper)
     check_sampler(est.sampler, kind)
+    inputs = _inputs.input_spec(X, est.module, est.batch_size)
+    _inputs.check_sampler_inputs(est.sampler, inputs)
 
     classes, y_enc = kind.encode(y)
     kind.check_classes(classes, y_enc, sample_weight)
@@ -201,6 +207,7 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     data_prior, data_freq = _data_prior(kind, y_enc[rows], sample_weight, rows, len(classes))
 
     sampler = plan_sampler(est.sampler, X, y, train_idx, sampler_seed)
+    _inputs.check_sampled(sampler, est.sampler, inputs)
     if sampler.synthesises_rows:
         sampler.valid_rows = np.zeros(0, dtype=np.int64) if valid_idx is None else valid_idx
         y_enc, weights, train_idx, valid_idx = _synthesised_rows(
@@ -239,7 +246,8 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
         loss_params=hyper,
         schedule=schedule,
         prior=prior,
-        n_features=X.shape[1],
+        n_features=_inputs.n_features(X),
+        inputs=inputs,
         n_outputs=kind.n_outputs(len(classes)),
         params={name: getattr(est, name) for name in TRAINING_PARAMS},
         scorer=scorer,

@@ -141,7 +141,7 @@ class TupleOutput(ThreeOutputs):
     "module, match",
     [
         (ThreeOutputs, r"module returned logits of shape \(2, 3\) .* binary target .* \(N, 1\)"),
-        (TupleOutput, r"module must return a tensor of logits of shape \(N, 1\), got a tuple"),
+        (TupleOutput, r"module must return a tensor of logits of shape \(N, 1\) .*got a tuple"),
     ],
 )
 def test_module_output_is_checked_before_training(data, module, match):
