@@ -1,7 +1,11 @@
 """Correct, numerically stable imbalance losses for PyTorch.
 
-Every loss takes logits, works in log space and has a closed-form backward that is finite for
-all hyperparameters. Each comes as a typed function and as an ``nn.Module`` criterion.
+Every loss takes logits, works in log space and has a gradient that is finite for all valid
+hyperparameters (closed-form, or torch's own cross-entropy on shifted logits). Each comes as a
+typed function and as an ``nn.Module`` criterion: focal and margin (truncated) losses, LDAM,
+logit adjustment (balanced softmax), poly-1 and the asymmetric loss, with the helpers
+``ldam_margins`` and ``class_balanced_weights`` and, for calibrated probabilities,
+``logit_adjusted_log_posterior`` and the ``*_log_abs_dloss`` derivatives.
 
 Examples
 --------
@@ -14,17 +18,29 @@ Examples
 True
 """
 
+from ._asymmetric import (
+    asymmetric_neg_log_abs_dloss,
+    asymmetric_pos_log_abs_dloss,
+    binary_asymmetric_loss_with_logits,
+)
 from ._focal import binary_focal_loss_with_logits, focal_loss
 from ._margin import binary_margin_loss_with_logits, margin_loss
 from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+from ._poly import binary_poly1_loss_with_logits, poly1_log_abs_dloss, poly1_loss
 
 __all__ = [
     "BinaryFocalLoss",
     "BinaryMarginLoss",
     "FocalLoss",
     "MarginLoss",
+    "asymmetric_neg_log_abs_dloss",
+    "asymmetric_pos_log_abs_dloss",
+    "binary_asymmetric_loss_with_logits",
     "binary_focal_loss_with_logits",
     "binary_margin_loss_with_logits",
+    "binary_poly1_loss_with_logits",
     "focal_loss",
     "margin_loss",
+    "poly1_log_abs_dloss",
+    "poly1_loss",
 ]
