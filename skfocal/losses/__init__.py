@@ -23,7 +23,14 @@ from ._asymmetric import (
     asymmetric_pos_log_abs_dloss,
     binary_asymmetric_loss_with_logits,
 )
+from ._class_balanced import class_balanced_weights
 from ._focal import binary_focal_loss_with_logits, focal_loss
+from ._ldam import binary_ldam_loss_with_logits, ldam_loss, ldam_margins
+from ._logit_adjusted import (
+    binary_logit_adjusted_loss_with_logits,
+    logit_adjusted_log_posterior,
+    logit_adjusted_loss,
+)
 from ._margin import binary_margin_loss_with_logits, margin_loss
 from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
 from ._poly import binary_poly1_loss_with_logits, poly1_log_abs_dloss, poly1_loss
@@ -37,9 +44,16 @@ __all__ = [
     "asymmetric_pos_log_abs_dloss",
     "binary_asymmetric_loss_with_logits",
     "binary_focal_loss_with_logits",
+    "binary_ldam_loss_with_logits",
+    "binary_logit_adjusted_loss_with_logits",
     "binary_margin_loss_with_logits",
     "binary_poly1_loss_with_logits",
+    "class_balanced_weights",
     "focal_loss",
+    "ldam_loss",
+    "ldam_margins",
+    "logit_adjusted_log_posterior",
+    "logit_adjusted_loss",
     "margin_loss",
     "poly1_log_abs_dloss",
     "poly1_loss",
