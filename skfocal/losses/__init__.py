@@ -33,13 +33,29 @@ from ._logit_adjusted import (
 )
 from ._margin import binary_margin_loss_with_logits, margin_loss
 from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+from ._modules_extra import (
+    BinaryAsymmetricLoss,
+    BinaryLDAMLoss,
+    BinaryLogitAdjustedLoss,
+    BinaryPoly1Loss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    Poly1Loss,
+)
 from ._poly import binary_poly1_loss_with_logits, poly1_log_abs_dloss, poly1_loss
 
 __all__ = [
+    "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
+    "BinaryLDAMLoss",
+    "BinaryLogitAdjustedLoss",
     "BinaryMarginLoss",
+    "BinaryPoly1Loss",
     "FocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
     "MarginLoss",
+    "Poly1Loss",
     "asymmetric_neg_log_abs_dloss",
     "asymmetric_pos_log_abs_dloss",
     "binary_asymmetric_loss_with_logits",
