@@ -18,6 +18,20 @@ from ._params import (
     sigmoid_weights,
 )
 
+# for clip >= this, log(1 - s) = log1p(-s) with s = p - m is accurate to eps / m relatively
+_LOG1P_CLIP = 1e-3
+
+
+def _power(t: torch.Tensor, gamma: float):
+    """``t ** gamma`` (None for ``gamma == 0``); ``t`` itself for 1: never modify it in place."""
+    if gamma == 0.0:
+        return None
+    if gamma == 1.0:
+        return t
+    if gamma == 2.0:
+        return t * t
+    return t.pow(gamma)
+
 
 class AsymmetricSigmoidLoss(torch.autograd.Function):
     r"""Per-element weighted ASL with loss and gradient formed together in the forward pass.
@@ -34,8 +48,9 @@ class AsymmetricSigmoidLoss(torch.autograd.Function):
               - \gamma_-\,(1-p)\,\frac{\ell_m}{s}\right) \quad (p > m;\ 0 \text{ otherwise})
 
     :math:`\ell_m / s \to -1` as :math:`s \to 0`, so no negative power appears: both are
-    finite for all :math:`\gamma_\pm \ge 0` and any logit. :math:`1 - s = (1 - p) + m` is
-    taken in log space (``logaddexp``) where it is small.
+    finite for all :math:`\gamma_\pm \ge 0` and any logit. :math:`\ell_m` is ``log1p(-s)``,
+    accurate to :math:`\epsilon / m` since :math:`1 - s \ge m`; for :math:`m < 10^{-3}` it
+    is taken in log space, :math:`\log((1 - p) + m)` by ``logaddexp``, where :math:`s` is large.
     """
 
     @staticmethod
@@ -47,37 +62,51 @@ class AsymmetricSigmoidLoss(torch.autograd.Function):
         log_q = log_p - x
         p, q = log_p.exp(), log_q.exp()
         # positive side: focal loss with gamma_pos
-        mod_pos = q.pow(gamma_pos) if gamma_pos else None
-        loss_pos = -log_p if mod_pos is None else log_p * mod_pos.neg()
-        # negative side on the shifted probability s = max(p - m, 0)
+        mod_pos = _power(q, gamma_pos)
+        loss_pos = log_p.neg() if mod_pos is None else (log_p * mod_pos).neg_()
+        # negative side on the shifted probability s = max(p - m, 0), log_1ms = log(1 - s)
         if clip == 0.0:
             s, log_1ms = p, log_q
         else:
             s = (p - clip).clamp_min_(0.0)
-            log_1ms = torch.where(
-                s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_q.new_tensor(math.log(clip)))
-            ).clamp_max_(0.0)
-        mod_neg = s.pow(gamma_neg) if gamma_neg else None
-        loss_neg = -log_1ms if mod_neg is None else log_1ms * mod_neg.neg()
-        w_pos = y if pos_w is None else y * pos_w
-        w_neg = 1.0 - y
+            if clip >= _LOG1P_CLIP:  # 1 - s >= m: log1p(-s) loses at most eps / m relatively
+                log_1ms = torch.log1p(-s)
+            else:  # a tiny m: log(1 - s) = log((1 - p) + m) in log space where s is large
+                log_m = log_q.new_tensor(math.log(clip))
+                log_1ms = torch.where(s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_m))
+        mod_neg = _power(s, gamma_neg)
+        loss_neg = log_1ms.neg() if mod_neg is None else (log_1ms * mod_neg).neg_()
+        if pos_w is not None:
+            loss_pos = loss_pos.mul_(pos_w)
         if neg_w is not None:
-            w_neg = w_neg * neg_w
-        loss = loss_pos * w_pos + loss_neg * w_neg
+            loss_neg = loss_neg.mul_(neg_w)
+        loss = torch.lerp(loss_neg, loss_pos, y)
         if need_grad:
-            grad_pos = q.neg() if gamma_pos == 0 else (p * log_p).mul_(gamma_pos).sub_(q)
-            if mod_pos is not None:
-                grad_pos = grad_pos.mul_(mod_pos)
-            # p (1 - p) / (1 - s) = p exp(log(1 - p) - log(1 - s)); = p when clip = 0
-            grad_neg = p if clip == 0.0 else p * (log_q - log_1ms).exp_()
-            if gamma_neg:
-                ratio = torch.where(s > 0, log_1ms / s, torch.full_like(s, -1.0))
-                grad_neg = grad_neg - ratio.mul_(p * q).mul_(gamma_neg)
-                grad_neg = grad_neg.mul_(mod_neg)
-            if clip != 0.0:
-                grad_neg = torch.where(s > 0, grad_neg, torch.zeros_like(grad_neg))
-            grad = grad_pos * w_pos + grad_neg * w_neg
-            ctx.save_for_backward(grad)
+            # dL+/dx = (1-p)^g+ (g+ p log p - (1-p))
+            if mod_pos is None:
+                grad_pos = q.neg()
+            else:
+                grad_pos = (p * log_p).mul_(gamma_pos).sub_(q).mul_(mod_pos)
+            # dL-/dx = s^g- p (q / (1 - s) - g- q log(1 - s) / s), 0 where s = 0 (p <= m)
+            if clip == 0.0:
+                frac = None  # q / (1 - s) = 1
+            elif clip >= _LOG1P_CLIP:
+                frac = q / (1.0 - s)
+            else:
+                frac = (log_q - log_1ms).exp_()
+            if mod_neg is None:
+                grad_neg = p if frac is None else (frac * p).mul_(s > 0)
+            else:
+                # log(1 - s) / s -> -1 as s -> 0; at s = 0 the factor s^g- = 0 cancels it
+                ratio = log_1ms / s.clamp_min(torch.finfo(s.dtype).tiny)
+                inner = ratio.mul_(q).mul_(-gamma_neg)
+                inner = inner.add_(1.0) if frac is None else inner.add_(frac)
+                grad_neg = inner.mul_(p).mul_(mod_neg)
+            if pos_w is not None:
+                grad_pos = grad_pos.mul_(pos_w)
+            if neg_w is not None:
+                grad_neg = grad_neg * neg_w
+            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos, y))
             ctx.input_dtype = input.dtype
         return loss.to(input.dtype)
 

@@ -16,7 +16,7 @@ from skfocal.losses import (
 
 REDUCTIONS = ["mean", "sum", "none"]
 GAMMAS = [0.0, 0.25, 1.0, 4.0]
-CLIPS = [0.0, 0.05, 0.3]
+CLIPS = [0.0, 1e-5, 0.05, 0.3]  # 1e-5: the log-space path for a tiny clip
 
 
 def _value_and_grad(fn, x):
@@ -223,7 +223,7 @@ def test_gradcheck(seed, gamma_pos, gamma_neg, clip):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("gammas", [(0.0, 0.0), (0.25, 0.5), (1.0, 4.0), (20.0, 50.0)])
-@pytest.mark.parametrize("clip", [0.0, 0.05, 0.999])
+@pytest.mark.parametrize("clip", [0.0, 1e-5, 0.05, 0.999])
 def test_finite_at_extreme_logits_and_hyperparameters(seed, dtype, gammas, clip):
     x = (torch.randn(256, 4, dtype=dtype) * 1e4).requires_grad_()
     y = (torch.rand(256, 4) < 0.5).to(dtype)
@@ -244,6 +244,20 @@ def test_closed_form_is_finite_where_textbook_gradient_is_nan():
     x.grad = None
     binary_asymmetric_loss_with_logits(x, y, gamma_pos=0.5, gamma_neg=0.5, clip=0.05).backward()
     assert bool(torch.isfinite(x.grad).all())
+
+
+@pytest.mark.parametrize("clip", [1e-8, 1e-5, 1e-3, 0.05])
+@pytest.mark.parametrize("gamma_neg", [0.0, 4.0])
+def test_confident_wrong_negatives_are_accurate(clip, gamma_neg):
+    """-s^g log((1 - p) + m) for p -> 1, where the linear-space 1 - p_m loses digits."""
+    x = torch.tensor([5.0, 20.0, 40.0, 1e4], dtype=torch.float64)
+    ours = binary_asymmetric_loss_with_logits(
+        x, torch.zeros_like(x), gamma_pos=0.0, gamma_neg=gamma_neg, clip=clip, reduction="none"
+    )
+    log_1mp = F.logsigmoid(-x)
+    log_1ms = torch.logaddexp(log_1mp, torch.tensor(math.log(clip), dtype=torch.float64))
+    expected = -((torch.sigmoid(x) - clip) ** gamma_neg) * log_1ms
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=0)
 
 
 def test_half_precision_forward_is_finite(seed):
