@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ._checks import check_alpha, check_binary_shapes, check_reduction
-from ._links import as_log_pair, log_abs_dfocal
+from ._dloss import as_log_pair, log_abs_dfocal
 from ._params import (
     check_clip,
     check_nonnegative,

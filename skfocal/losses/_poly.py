@@ -11,7 +11,7 @@ from ._checks import (
     check_multiclass_shapes,
     check_reduction,
 )
-from ._links import as_log_pair, log_abs_dfocal
+from ._dloss import as_log_pair, log_abs_dfocal
 from ._params import check_epsilon
 from ._reduce import sigmoid_loss, softmax_loss
 
