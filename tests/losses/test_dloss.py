@@ -1,4 +1,4 @@
-"""The shared log-space derivative of the per-probability losses (skfocal/losses/_links.py)."""
+"""The shared log-space derivative of the per-probability losses (skfocal/losses/_dloss.py)."""
 
 import math
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from skfocal.losses._links import _log_c, as_log_pair, log_abs_dfocal
+from skfocal.losses._dloss import _log_c, as_log_pair, log_abs_dfocal
 
 
 def _pairs():
