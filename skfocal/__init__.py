@@ -2,8 +2,9 @@
 
 The package has two layers:
 
-* :mod:`skfocal.losses` -- correct, numerically stable focal and margin losses for PyTorch,
-  usable as plain functions, ``nn.Module`` criteria or skorch criteria;
+* :mod:`skfocal.losses` -- correct, numerically stable imbalance losses for PyTorch (focal,
+  margin, LDAM, logit-adjusted, poly-1, asymmetric), usable as plain functions, ``nn.Module``
+  criteria or skorch criteria;
 * :class:`skfocal.FocalClassifier` -- a skorch-backed scikit-learn classifier whose imbalance
   handling (``loss``, ``gamma``, ``alpha``, ``class_weight``, ``sampler``) is a set of ordinary
   constructor hyperparameters.
@@ -15,30 +16,58 @@ from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
 from ._version import __version__
 from .losses import (
+    BinaryAsymmetricLoss,
     BinaryFocalLoss,
+    BinaryLDAMLoss,
+    BinaryLogitAdjustedLoss,
     BinaryMarginLoss,
+    BinaryPoly1Loss,
     FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
     MarginLoss,
+    Poly1Loss,
+    binary_asymmetric_loss_with_logits,
     binary_focal_loss_with_logits,
+    binary_ldam_loss_with_logits,
+    binary_logit_adjusted_loss_with_logits,
     binary_margin_loss_with_logits,
+    binary_poly1_loss_with_logits,
     focal_loss,
+    ldam_loss,
+    logit_adjusted_loss,
     margin_loss,
+    poly1_loss,
 )
 
 __all__ = [
+    "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
+    "BinaryLDAMLoss",
+    "BinaryLogitAdjustedLoss",
     "BinaryMarginLoss",
+    "BinaryPoly1Loss",
     "FocalClassifier",
     "FocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
     "MarginLoss",
     "NonFiniteTrainingError",
+    "Poly1Loss",
     "__version__",
+    "binary_asymmetric_loss_with_logits",
     "binary_focal_loss_with_logits",
+    "binary_ldam_loss_with_logits",
+    "binary_logit_adjusted_loss_with_logits",
     "binary_margin_loss_with_logits",
+    "binary_poly1_loss_with_logits",
     "datasets",
     "focal_loss",
+    "ldam_loss",
+    "logit_adjusted_loss",
     "losses",
     "margin_loss",
     "plot_training_curves",
+    "poly1_loss",
     "training_curves",
 ]

@@ -25,11 +25,54 @@ import inspect
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
+class CosineLinear(nn.Module):
+    r"""Bias-free layer of cosine similarities, :math:`z_c = \cos(x, w_c)`.
+
+    The normalised last layer that LDAM is trained with (``NormedLinear`` of the LDAM-DRW
+    reference, which normalises the columns of its ``(in, out)`` weight; here the weight is
+    laid out ``(out, in)`` like ``nn.Linear``'s and each output's row is normalised). Outputs
+    lie in ``[-1, 1]``, so a loss needs a scale (``scale`` of :func:`~skfocal.losses.ldam_loss`)
+    to reach confident probabilities. An all-zero input gives zero logits.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input and output sizes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal._module import CosineLinear
+    >>> layer = CosineLinear(3, 2)
+    >>> z = layer(torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]))
+    >>> bool((z.abs() <= 1).all()), z[1].tolist()
+    (True, [0.0, 0.0])
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        # the reference's uniform(-1, 1) then renorm to unit rows (the scale is irrelevant)
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+
+    def forward(self, X):
+        return F.linear(F.normalize(X, dim=-1), F.normalize(self.weight, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias=False"
+
+
+OUTPUT_LAYERS = ("linear", "cosine")
+
+
 class MLP(nn.Module):
-    """Multi-layer perceptron returning logits: ``Linear -> ReLU -> Dropout`` blocks, ``Linear``.
+    """Multi-layer perceptron returning logits: ``Linear -> ReLU -> Dropout`` blocks, output layer.
 
     Parameters
     ----------
@@ -41,6 +84,11 @@ class MLP(nn.Module):
         Width of each hidden layer; ``()`` gives a linear model (logistic/softmax regression).
     dropout : float, default=0.0
         Dropout probability after every hidden layer.
+    output_layer : {"linear", "cosine"}, default="linear"
+        ``"linear"``: an ``nn.Linear`` with bias. ``"cosine"``: a bias-free
+        :class:`CosineLinear` whose logits are cosine similarities in ``[-1, 1]``, the
+        normalised last layer that LDAM's ``scale`` is meant for (the output bias of
+        ``bias_init`` then cannot be set, see :func:`init_output_bias`).
 
     Examples
     --------
@@ -48,10 +96,16 @@ class MLP(nn.Module):
     >>> from skfocal._module import MLP
     >>> MLP(3, 2, hidden_layer_sizes=(8,))(torch.zeros(5, 3)).shape
     torch.Size([5, 2])
+    >>> MLP(3, 2, output_layer="cosine")(torch.randn(5, 3)).abs().max() <= 1
+    tensor(True)
     """
 
-    def __init__(self, n_features, n_outputs, hidden_layer_sizes=(64,), dropout=0.0):
+    def __init__(
+        self, n_features, n_outputs, hidden_layer_sizes=(64,), dropout=0.0, output_layer="linear"
+    ):
         super().__init__()
+        if output_layer not in OUTPUT_LAYERS:
+            raise ValueError(f"output_layer must be one of {OUTPUT_LAYERS}, got {output_layer!r}.")
         layers = []
         width = n_features
         for size in hidden_layer_sizes:
@@ -60,17 +114,23 @@ class MLP(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
-        layers.append(nn.Linear(width, n_outputs))
+        if output_layer == "cosine":
+            layers.append(CosineLinear(width, n_outputs))
+        else:
+            layers.append(nn.Linear(width, n_outputs))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, X):
         return self.layers(X)
 
 
-def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout):
-    """Return a fresh ``nn.Module`` for one fit (see the module docstring for the rules)."""
+def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, output_layer="linear"):
+    """Return a fresh ``nn.Module`` for one fit (see the module docstring for the rules).
+
+    ``output_layer`` is passed to the default :class:`MLP` (``module=None``) only.
+    """
     if module is None:
-        return MLP(n_features, n_outputs, tuple(hidden_layer_sizes), dropout)
+        return MLP(n_features, n_outputs, tuple(hidden_layer_sizes), dropout, output_layer)
     if isinstance(module, nn.Module):
         return copy.deepcopy(module)
     if callable(module):
@@ -108,6 +168,17 @@ def output_layer(module, n_outputs):
     return found
 
 
+def _cosine_output(module, n_outputs):
+    """Whether the last candidate output layer of ``module`` is a :class:`CosineLinear`."""
+    cosine = False
+    for layer in module.modules():
+        if isinstance(layer, CosineLinear) and layer.out_features == n_outputs:
+            cosine = True
+        elif isinstance(layer, nn.Linear) and layer.out_features == n_outputs:
+            cosine = cosine and layer.bias is None
+    return cosine
+
+
 def init_output_bias(module, bias_init, prior, kind, n_outputs):
     r"""Apply ``bias_init`` (``"prior"`` or ``"zero"``) to the output layer of ``module``.
 
@@ -115,8 +186,20 @@ def init_output_bias(module, bias_init, prior, kind, n_outputs):
     model predict ``prior`` (binary: :math:`\log(\pi_1/\pi_0)`; multiclass: the centred
     :math:`\log \pi_c`; multilabel: each label's log-odds). A user module without a
     recognisable output layer (an ``nn.Linear`` with ``n_outputs`` outputs and a bias) is
-    left untouched, with a warning.
+    left untouched, with a warning. A bias-free :class:`CosineLinear` output layer has
+    nothing to initialise: ``"zero"`` is then what it already is (silently), and ``"prior"``
+    is skipped with a warning (put the prior into the loss instead, e.g. logit adjustment).
     """
+    if _cosine_output(module, n_outputs):
+        if bias_init != "zero":
+            warnings.warn(
+                f"bias_init={bias_init!r} was not applied: the cosine output layer has no bias "
+                "(its logits are cosine similarities); a class prior can enter through the "
+                "loss instead, e.g. logit adjustment.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return module
     layer = output_layer(module, n_outputs)
     if layer is None:
         warnings.warn(

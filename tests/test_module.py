@@ -1,13 +1,15 @@
 """Default MLP, user modules (class or instance) and the prior output bias."""
 
 import functools
+import warnings
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from skfocal._module import MLP, build_module, init_output_bias
+from skfocal._module import MLP, CosineLinear, build_module, init_output_bias
 from skfocal._targets import MULTICLASS
 
 
@@ -94,3 +96,68 @@ def test_init_output_bias_and_missing_layer_warning():
         r"no nn.Linear layer with 3 output\(s\)",
     ):
         init_output_bias(NoLinear(), "prior", [0.5, 0.25, 0.25], MULTICLASS, 3)
+
+
+# ---------------------------------------------------------------- cosine output layer
+
+
+def test_default_output_layer_is_linear_with_bias():
+    mlp = MLP(5, 3)
+    assert isinstance(mlp.layers[-1], nn.Linear) and mlp.layers[-1].bias is not None
+    assert not any(isinstance(m, CosineLinear) for m in mlp.modules())
+
+
+def test_cosine_layer_equals_reference_normed_linear(seed):
+    """LDAM-DRW's NormedLinear: F.normalize(x, dim=1).mm(F.normalize(weight, dim=0))."""
+    layer = CosineLinear(6, 4).double()
+    x = torch.randn(10, 6, dtype=torch.float64, requires_grad=True)
+    reference_weight = layer.weight.detach().t().clone().requires_grad_()  # (in, out)
+    reference = F.normalize(x, dim=1).mm(F.normalize(reference_weight, dim=0))
+    ours = layer(x)
+    torch.testing.assert_close(ours, reference)
+    (g_ours,) = torch.autograd.grad(ours.square().sum(), x)
+    (g_ref,) = torch.autograd.grad(reference.square().sum(), x)
+    torch.testing.assert_close(g_ours, g_ref)
+    assert bool((ours.abs() <= 1 + 1e-12).all())
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+def test_cosine_mlp_shapes_no_bias_and_finite_gradient_at_zero(seed):
+    mlp = MLP(5, 3, hidden_layer_sizes=(8,), output_layer="cosine")
+    assert isinstance(mlp.layers[-1], CosineLinear)
+    assert "bias=False" in repr(mlp.layers[-1])
+    X = torch.zeros(4, 5, requires_grad=True)
+    out = mlp(X)
+    assert out.shape == (4, 3)
+    out.sum().backward()
+    assert bool(torch.isfinite(X.grad).all())
+    assert MLP(5, 1, hidden_layer_sizes=(), output_layer="cosine")(torch.randn(2, 5)).shape == (
+        2,
+        1,
+    )
+
+
+def test_bad_output_layer():
+    with pytest.raises(
+        ValueError, match=r"output_layer must be one of \('linear', 'cosine'\), got 'normed'"
+    ):
+        MLP(3, 2, output_layer="normed")
+
+
+def test_build_module_passes_output_layer_to_default_mlp_only():
+    built = build_module(None, 4, 2, (8,), 0.0, output_layer="cosine")
+    assert isinstance(built.layers[-1], CosineLinear)
+    assert isinstance(build_module(None, 4, 2, (8,), 0.0).layers[-1], nn.Linear)
+    user = nn.Linear(4, 2)
+    assert isinstance(build_module(user, 4, 2, (8,), 0.0, output_layer="cosine"), nn.Linear)
+
+
+def test_init_output_bias_skips_the_bias_free_cosine_layer():
+    mlp = MLP(4, 3, hidden_layer_sizes=(3,), output_layer="cosine")  # hidden width == n_outputs
+    hidden_bias = mlp.layers[0].bias.detach().clone()
+    with pytest.warns(UserWarning, match=r"bias_init='prior' was not applied: the cosine output"):
+        init_output_bias(mlp, "prior", [0.5, 0.25, 0.25], MULTICLASS, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        init_output_bias(mlp, "zero", None, MULTICLASS, 3)  # nothing to do, no warning
+    torch.testing.assert_close(mlp.layers[0].bias.detach(), hidden_bias)  # hidden untouched

@@ -1,7 +1,11 @@
 """Correct, numerically stable imbalance losses for PyTorch.
 
-Every loss takes logits, works in log space and has a closed-form backward that is finite for
-all hyperparameters. Each comes as a typed function and as an ``nn.Module`` criterion.
+Every loss takes logits, works in log space and has a gradient that is finite for all valid
+hyperparameters (closed-form, or torch's own cross-entropy on shifted logits). Each comes as a
+typed function and as an ``nn.Module`` criterion: focal and margin (truncated) losses, LDAM,
+logit adjustment (balanced softmax), poly-1 and the asymmetric loss, with the helpers
+``ldam_margins`` and ``class_balanced_weights`` and, for calibrated probabilities,
+``logit_adjusted_log_posterior`` and the ``*_log_abs_dloss`` derivatives.
 
 Examples
 --------
@@ -14,7 +18,14 @@ Examples
 True
 """
 
+from ._asymmetric import (
+    asymmetric_neg_log_abs_dloss,
+    asymmetric_pos_log_abs_dloss,
+    binary_asymmetric_loss_with_logits,
+)
+from ._class_balanced import class_balanced_weights
 from ._focal import binary_focal_loss_with_logits, focal_loss
+from ._ldam import binary_ldam_loss_with_logits, ldam_loss, ldam_margins
 from ._links import (
     binary_focal_posterior,
     cross_entropy_log_abs_dloss,
@@ -25,22 +36,57 @@ from ._links import (
     soft_margin_log_abs_dloss,
     softmax_log_posterior,
 )
+from ._logit_adjusted import (
+    binary_logit_adjusted_loss_with_logits,
+    logit_adjusted_log_posterior,
+    logit_adjusted_loss,
+)
 from ._margin import binary_margin_loss_with_logits, margin_loss
 from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
+from ._modules_extra import (
+    BinaryAsymmetricLoss,
+    BinaryLDAMLoss,
+    BinaryLogitAdjustedLoss,
+    BinaryPoly1Loss,
+    LDAMLoss,
+    LogitAdjustedLoss,
+    Poly1Loss,
+)
+from ._poly import binary_poly1_loss_with_logits, poly1_log_abs_dloss, poly1_loss
 
 __all__ = [
+    "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
+    "BinaryLDAMLoss",
+    "BinaryLogitAdjustedLoss",
     "BinaryMarginLoss",
+    "BinaryPoly1Loss",
     "FocalLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
     "MarginLoss",
+    "Poly1Loss",
+    "asymmetric_neg_log_abs_dloss",
+    "asymmetric_pos_log_abs_dloss",
+    "binary_asymmetric_loss_with_logits",
     "binary_focal_loss_with_logits",
     "binary_focal_posterior",
+    "binary_ldam_loss_with_logits",
+    "binary_logit_adjusted_loss_with_logits",
     "binary_margin_loss_with_logits",
+    "binary_poly1_loss_with_logits",
+    "class_balanced_weights",
     "cross_entropy_log_abs_dloss",
     "focal_log_abs_dloss",
     "focal_loss",
     "focal_posterior",
+    "ldam_loss",
+    "ldam_margins",
+    "logit_adjusted_log_posterior",
+    "logit_adjusted_loss",
     "margin_loss",
+    "poly1_log_abs_dloss",
+    "poly1_loss",
     "sigmoid_log_odds",
     "soft_margin_link_is_invertible",
     "soft_margin_log_abs_dloss",
