@@ -1,0 +1,165 @@
+"""StackedMLP: every member computes, differentiates and stores what its own MLP does."""
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from skfocal._module import MLP
+from skfocal._stacked import StackedMLP
+from skfocal._stacked._mlp import LAYOUT_WARNING
+
+from ._reference import make_members, member_params
+
+
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 5)])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_forward_equals_members(hidden, n_outputs, seed):
+    members = make_members(4, 6, n_outputs, hidden)
+    stack = StackedMLP(members)
+    X = torch.randn(4, 9, 6, dtype=torch.float64)
+    out = stack(X)
+    assert out.shape == (4, 9, n_outputs)
+    for m, mlp in enumerate(members):
+        torch.testing.assert_close(out[m], mlp(X[m]), rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("hidden", [(), (8, 5)])
+def test_gradients_land_in_flat_grads(hidden, seed):
+    members = make_members(3, 4, 2, hidden)
+    stack = StackedMLP(copy.deepcopy(members))
+    X = torch.randn(3, 7, 4, dtype=torch.float64)
+    r = torch.randn(3, 7, 2, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
+        (stack(X) * r).sum().backward()
+    for m, mlp in enumerate(members):
+        (mlp(X[m]) * r[m]).sum().backward()
+        grads = [
+            t
+            for layer in mlp.layers
+            if isinstance(layer, torch.nn.Linear)
+            for t in (layer.weight.grad.T.reshape(-1), layer.bias.grad)
+        ]
+        torch.testing.assert_close(stack.flat_grads[m], torch.cat(grads), rtol=1e-13, atol=1e-14)
+    for weight in stack.weights:
+        assert weight.grad.untyped_storage().data_ptr() == stack.flat_grads.data_ptr()
+
+
+def test_gradients_accumulate_and_zero_grad_keeps_views(seed):
+    stack = StackedMLP(make_members(2, 3, 1))
+    X = torch.randn(2, 5, 3, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
+        stack(X).sum().backward()
+        once = stack.flat_grads.clone()
+        stack(X).sum().backward()
+    torch.testing.assert_close(stack.flat_grads, 2 * once)
+    stack.zero_grad()
+    assert not stack.flat_grads.any()
+    stack.weights[0].grad = None  # e.g. a set_to_none from outside: relinked
+    stack.zero_grad()
+    stack(X).sum().backward()
+    torch.testing.assert_close(stack.flat_grads, once)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_member_is_an_mlp_with_current_weights(dropout, seed):
+    members = [MLP(5, 3, (8, 4), dropout).double() for _ in range(3)]
+    stack = StackedMLP(members, dropout_seeds=[1, 2, 3])
+    with torch.no_grad():
+        stack.flat_params.mul_(2.0)
+    state = torch.get_rng_state()
+    extracted = stack.member(1)
+    assert torch.equal(state, torch.get_rng_state())  # built on the meta device
+    assert type(extracted) is MLP
+    assert [type(layer) for layer in extracted.layers] == [type(m) for m in members[1].layers]
+    assert extracted.layers[0].weight.dtype == torch.float64
+    torch.testing.assert_close(member_params(extracted), stack.flat_params[1], rtol=0, atol=0)
+    for name, tensor in members[1].state_dict().items():
+        torch.testing.assert_close(extracted.state_dict()[name], 2 * tensor, rtol=0, atol=0)
+    extracted.eval()
+    stack.eval()
+    X = torch.randn(3, 6, 5, dtype=torch.float64)
+    torch.testing.assert_close(extracted(X[1]), stack(X)[1], rtol=1e-13, atol=1e-14)
+
+
+def test_member_accepts_negative_index_and_rejects_out_of_range():
+    stack = StackedMLP(make_members(2, 3, 1))
+    torch.testing.assert_close(member_params(stack.member(-1)), stack.flat_params[1])
+    with pytest.raises(IndexError, match=r"member must be in \[0, 2\), got 2"):
+        stack.member(2)
+
+
+@pytest.mark.parametrize("members", [[0, 2], torch.tensor([True, False, True, False])])
+def test_snapshot_restore_subset(members, seed):
+    stack = StackedMLP(make_members(4, 3, 2))
+    best = stack.snapshot()
+    before = stack.flat_params.clone()
+    with torch.no_grad():
+        stack.flat_params.add_(1.0)
+    after = stack.flat_params.clone()
+    stack.snapshot([1], out=best)  # member 1's newer weights become its best
+    stack.restore(best, members)
+    chosen = torch.zeros(4, dtype=torch.bool)
+    chosen[torch.as_tensor(members)] = True
+    for m in range(4):
+        expected = before[m] if chosen[m] else after[m]
+        torch.testing.assert_close(stack.flat_params[m], expected, rtol=0, atol=0)
+    torch.testing.assert_close(best[1], after[1], rtol=0, atol=0)
+    stack.restore(best)
+    torch.testing.assert_close(stack.flat_params, best, rtol=0, atol=0)
+    assert stack.snapshot(out=torch.empty_like(best)).equal(best)
+
+
+def test_dropout_per_member_generators(seed):
+    shared = MLP(4, 1, (64,), dropout=0.5)
+    members = [MLP(4, 1, (64,)), shared, copy.deepcopy(shared)]
+    X = torch.ones(3, 32, 4)
+    runs = []
+    for _ in range(2):
+        stack = StackedMLP(copy.deepcopy(members), dropout_seeds=[7, 8, 8])
+        runs.append(stack(X))
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)  # same seeds, same masks
+    torch.testing.assert_close(runs[0][1], runs[0][2], rtol=0, atol=0)  # same member, seed
+    stack = StackedMLP(copy.deepcopy(members), dropout_seeds=[7, 8, 9])
+    assert not torch.equal(stack(X)[1], stack(X)[1])  # the generator advances
+    torch.testing.assert_close(stack(X)[0], members[0](X[0]))  # no dropout for p=0
+    stack.eval()
+    for m in range(3):
+        members[m].eval()
+        torch.testing.assert_close(stack(X)[m], members[m](X[m]))
+    assert stack.member(1).layers[2].p == 0.5
+
+
+def test_dropout_mask_scale(seed):
+    stack = StackedMLP([MLP(2, 1, (4,), dropout=0.25) for _ in range(2)], dropout_seeds=[0, 1])
+    mask = stack._dropout_mask(torch.ones(2, 20000, 4))
+    values = set(mask.unique().tolist())
+    assert values <= {0.0, float(torch.tensor(1 / 0.75))}
+    assert abs(float(mask.mean()) - 1.0) < 0.02
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="at least one MLP, got an empty sequence"):
+        StackedMLP([])
+    with pytest.raises(TypeError, match="stacks skfocal._module.MLP instances.*got Linear"):
+        StackedMLP([torch.nn.Linear(2, 1)])
+    with pytest.raises(ValueError, match=r"same layer sizes.*member 1 has \[\(3, 8\), \(8, 1\)\]"):
+        StackedMLP([MLP(2, 1, (8,)), MLP(3, 1, (8,))])
+    with pytest.raises(ValueError, match="share one dtype and device.*torch.float64"):
+        StackedMLP([MLP(2, 1), MLP(2, 1).double()])
+    with pytest.raises(ValueError, match=r"dropout_seeds must hold one seed per member \(2\)"):
+        StackedMLP([MLP(2, 1, dropout=0.1)] * 2, dropout_seeds=[1])
+    stack = StackedMLP([MLP(2, 1)] * 2)
+    with pytest.raises(ValueError, match=r"X must have shape.*\(2, B, 2\), got \(3, 4, 2\)"):
+        stack(torch.zeros(3, 4, 2))
+    with pytest.raises(TypeError, match="cannot be moved or cast"):
+        stack.double()
+    with pytest.raises(
+        ValueError, match=r"snapshot must have shape \(2, 257\) like flat_params, got \(1, 49\)"
+    ):
+        stack.restore(torch.zeros(1, 49))
+    with pytest.raises(ValueError, match=r"boolean members mask must have shape \(2,\)"):
+        stack.snapshot(torch.tensor([True]), out=stack.snapshot())
