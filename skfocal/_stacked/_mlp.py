@@ -4,31 +4,35 @@ Every member ``m`` of a :class:`StackedMLP` computes what its own ``MLP`` comput
 
 .. math::
 
-    h^{(0)}_m = X_m, \qquad
-    h^{(l+1)}_m = \mathrm{ReLU}\!\left(h^{(l)}_m W^{(l)}_m + b^{(l)}_m\right), \qquad
-    z_m = h^{(L-1)}_m W^{(L-1)}_m + b^{(L-1)}_m,
+    a^{(0)}_m = X_m, \qquad
+    a^{(l+1)}_m = \mathrm{ReLU}\!\left(a^{(l)}_m W^{(l)}_m + b^{(l)}_m\right), \qquad
+    z_m = a^{(L-1)}_m W^{(L-1)}_m + b^{(L-1)}_m,
 
-with one ``torch.baddbmm`` per layer for all members at once (``X`` of shape
+with one batched matrix product per layer for all members at once (``X`` of shape
 ``(M, B, n_features)``, ``W`` of shape ``(M, in, out)``, ``b`` of shape ``(M, out)``).
 
-All parameters live in one member-major buffer ``flat_params`` of shape ``(M, P)`` (row ``m``
-holds member ``m``'s ``P`` parameters) and the per-layer parameters are views into it; their
-gradients are views into ``flat_grads`` of the same shape, into which autograd accumulates in
-place. An optimizer therefore updates all members with a few elementwise operations on two
-``(M, P)`` tensors (see :mod:`skfocal._stacked._optim`), and a member's weights are one row to
-snapshot or restore (per-member early stopping).
+All parameters are one leaf tensor ``flat_params`` of shape ``(M, P)``: row ``m`` holds member
+``m``'s parameters, layer after layer, each layer's ``W`` (``in x out``, row-major) followed by
+its ``b``, so that ``[W; b]`` is one contiguous ``(in + 1, out)`` block. Its gradient is the
+persistent buffer ``flat_grads``. An optimizer therefore updates all members with a few
+elementwise operations on two ``(M, P)`` tensors (see :mod:`skfocal._stacked._optim`), and a
+member's weights are one row to snapshot or restore (per-member early stopping).
+
+Forward and backward are written out in closed form (:class:`_StackedMLPFunction`): the first
+layer's bias is folded into its matrix product by gathering the rows of ``X`` next to a column
+of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, single-output layers use a
+transposed product (a ``(1, in) x (in, B)`` product per member is several times faster than
+``(B, in) x (in, 1)`` on CPU), and the backward pass writes every gradient once into a new
+``(M, P)`` tensor that autograd adds into ``flat_grads``.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from .._module import MLP
-
-# autograd warns once per process that the in-place gradient views into ``flat_grads`` are not
-# dense; they are strided like their parameters on purpose (see the module docstring)
-LAYOUT_WARNING = "grad and param do not obey the gradient layout contract"
 
 
 def _linears_and_dropout(member):
@@ -41,6 +45,92 @@ def _linears_and_dropout(member):
     linears = [layer for layer in member.layers if isinstance(layer, nn.Linear)]
     dropouts = {layer.p for layer in member.layers if isinstance(layer, nn.Dropout)}
     return linears, (dropouts.pop() if dropouts else 0.0)
+
+
+def _layer_views(flat, shapes):
+    """Per layer, the views ``[W; b]`` (M, in + 1, out), ``W`` (M, in, out), ``b`` (M, out)."""
+    views, start = [], 0
+    n_members = flat.shape[0]
+    for fan_in, fan_out in shapes:
+        stop = start + (fan_in + 1) * fan_out
+        block = flat[:, start:stop].view(n_members, fan_in + 1, fan_out)
+        views.append((block, block[:, :fan_in], block[:, fan_in]))
+        start = stop
+    return views
+
+
+def _linear(a, weight, bias, folded):
+    """``a W + b`` per member (``folded``: ``a`` ends with ones and ``weight`` is ``[W; b]``)."""
+    if weight.shape[2] == 1:  # (1, in) x (in, B) per member, then back to (M, B, 1)
+        z = torch.bmm(weight.transpose(1, 2), a.transpose(1, 2))
+        if not folded:
+            z.add_(bias.unsqueeze(2))
+        return z.transpose(1, 2)
+    z = torch.bmm(a, weight)
+    if not folded:
+        z.add_(bias.unsqueeze(1))
+    return z
+
+
+class _StackedMLPFunction(torch.autograd.Function):
+    """Forward and closed-form backward of all members; gradient w.r.t. ``flat`` (and ``X``)."""
+
+    @staticmethod
+    def forward(ctx, X, flat, shapes, folded, masks_of):
+        layers = _layer_views(flat, shapes)
+        inputs, masks = [], []
+        a = X
+        last = len(layers) - 1
+        for layer, (block, weight, bias) in enumerate(layers):
+            inputs.append(a)
+            fold = folded and layer == 0
+            a = _linear(a, block if fold else weight, bias, fold)
+            if layer < last:
+                a = a.relu_()
+                mask = None if masks_of is None else masks_of(a)
+                if mask is not None:
+                    a = a.mul_(mask)
+                masks.append(mask)
+        ctx.shapes, ctx.folded, ctx.masks = shapes, folded, masks
+        ctx.save_for_backward(flat, *inputs)
+        return a
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        flat, *inputs = ctx.saved_tensors
+        layers = _layer_views(flat, ctx.shapes)
+        grad_flat = torch.empty_like(flat)
+        grad_layers = _layer_views(grad_flat, ctx.shapes)
+        g = grad_output
+        grad_X = None
+        for layer in range(len(layers) - 1, -1, -1):
+            a = inputs[layer]
+            block, weight, _ = layers[layer]
+            g_block, g_weight, g_bias = grad_layers[layer]
+            # gradients are parameter-sized: computed, then copied into their rows of grad_flat
+            if ctx.folded and layer == 0:
+                g_block.copy_(torch.bmm(a.transpose(1, 2), g))
+            else:
+                if weight.shape[2] == 1:  # (1, B) x (B, in) per member
+                    g_weight.copy_(torch.bmm(g.transpose(1, 2), a).transpose(1, 2))
+                else:
+                    g_weight.copy_(torch.bmm(a.transpose(1, 2), g))
+                g_bias.copy_(g.sum(dim=1))
+            if layer == 0 and not ctx.needs_input_grad[0]:
+                break
+            if weight.shape[2] == 1:
+                g = g * weight.transpose(1, 2)
+            else:
+                g = torch.bmm(g, weight.transpose(1, 2))
+            if layer == 0:
+                grad_X = g
+                break
+            mask = ctx.masks[layer - 1]
+            if mask is not None:
+                g = g.mul_(mask)
+            g = torch.ops.aten.threshold_backward(g, a, 0)
+        return grad_X, grad_flat, None, None, None
 
 
 class StackedMLP(nn.Module):
@@ -59,15 +149,15 @@ class StackedMLP(nn.Module):
 
     Attributes
     ----------
-    flat_params : Tensor of shape (M, P)
-        All parameters, member-major; ``weights[l]`` and ``biases[l]`` are views into it.
+    flat_params : nn.Parameter of shape (M, P)
+        All parameters, member-major (the module's only parameter).
     flat_grads : Tensor of shape (M, P)
-        Their gradients (the ``.grad`` of every parameter is a view into it).
-    weights : nn.ParameterList
-        ``weights[l]`` of shape ``(M, in_l, out_l)``: member ``m``'s ``Linear`` weight is
-        ``weights[l][m].T``.
-    biases : nn.ParameterList
-        ``biases[l]`` of shape ``(M, out_l)``.
+        Their gradient (``flat_params.grad``), accumulated in place by ``backward``.
+    weights : list of Tensor
+        ``weights[l]`` of shape ``(M, in_l, out_l)``, a view of ``flat_params``: member
+        ``m``'s ``Linear`` weight is ``weights[l][m].T``.
+    biases : list of Tensor
+        ``biases[l]`` of shape ``(M, out_l)``, a view of ``flat_params``.
     dropout : Tensor of shape (M,)
         Per-member dropout probability.
 
@@ -85,6 +175,9 @@ class StackedMLP(nn.Module):
     >>> stack(X).shape
     torch.Size([3, 5, 2])
     >>> torch.allclose(stack(X)[1], members[1](X[1]), atol=1e-6)
+    True
+    >>> data, rows = torch.randn(10, 4), torch.tensor([[0, 1], [2, 3], [4, 4]])
+    >>> torch.allclose(stack(data, rows)[2], members[2](data[[4, 4]]), atol=1e-6)
     True
     >>> torch.equal(stack.member(2).layers[0].weight, members[2].layers[0].weight)
     True
@@ -118,31 +211,20 @@ class StackedMLP(nn.Module):
         self.n_features = self.shapes[0][0]
         self.n_outputs = self.shapes[-1][1]
         self.hidden_layer_sizes = tuple(out for _, out in self.shapes[:-1])
-        sizes = [i * o + o for i, o in self.shapes]
-        self.n_params = sum(sizes)
+        self.n_params = sum((i + 1) * o for i, o in self.shapes)
         kwargs = {"dtype": first.dtype, "device": first.device}
-        # plain attributes, not buffers: the parameters are views into them, which moving the
-        # module (``.to``) would break; see ``_apply``
-        self.flat_params = torch.empty(n_members, self.n_params, **kwargs)
+        self.flat_params = nn.Parameter(torch.empty(n_members, self.n_params, **kwargs))
         self.flat_grads = torch.zeros(n_members, self.n_params, **kwargs)
+        self.flat_params.grad = self.flat_grads
         self.dropout = torch.tensor(dropout, dtype=torch.float64)
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        self._slices = []
-        start = 0
-        for fan_in, fan_out in self.shapes:
-            w_slice = slice(start, start + fan_in * fan_out)
-            b_slice = slice(w_slice.stop, w_slice.stop + fan_out)
-            start = b_slice.stop
-            self._slices.append((w_slice, b_slice))
-            self.weights.append(nn.Parameter(self._view(self.flat_params, w_slice, fan_out)))
-            self.biases.append(nn.Parameter(self._view(self.flat_params, b_slice, None)))
+        views = _layer_views(self.flat_params.detach(), self.shapes)
+        self.weights = [weight for _, weight, _ in views]
+        self.biases = [bias for _, _, bias in views]
         with torch.no_grad():
             for m, lins in enumerate(layers):
                 for lin, weight, bias in zip(lins, self.weights, self.biases, strict=True):
                     weight[m].copy_(lin.weight.detach().T)
                     bias[m].copy_(lin.bias.detach())
-        self._link_grads()
         self.generators = None
         if bool((self.dropout > 0).any()):
             if dropout_seeds is None:
@@ -160,44 +242,54 @@ class StackedMLP(nn.Module):
 
     def _apply(self, fn, recurse=True):
         raise TypeError(
-            "a StackedMLP cannot be moved or cast (its parameters are views into flat_params); "
-            "build it from members already on the target device and dtype."
+            "a StackedMLP cannot be moved or cast (its weight views and gradient buffer would "
+            "be left behind); build it from members already on the target device and dtype."
         )
 
-    def _view(self, flat, part, fan_out):
-        rows = flat[:, part]
-        return rows if fan_out is None else rows.view(self.n_members, -1, fan_out)
-
-    def _link_grads(self):
-        """Make every parameter's ``.grad`` a view into ``flat_grads``."""
-        for (w_slice, b_slice), (_, fan_out), weight, bias in zip(
-            self._slices, self.shapes, self.weights, self.biases, strict=True
-        ):
-            weight.grad = self._view(self.flat_grads, w_slice, fan_out)
-            bias.grad = self._view(self.flat_grads, b_slice, None)
-
     def zero_grad(self, set_to_none: bool = False):
-        """Zero ``flat_grads`` in place, keeping the gradient views (``set_to_none`` is ignored)."""
-        if any(p.grad is None for p in self.parameters()):
-            self._link_grads()
+        """Zero ``flat_grads`` in place and keep it as the gradient (``set_to_none`` is ignored)."""
+        if self.flat_params.grad is not self.flat_grads:
+            self.flat_params.grad = self.flat_grads
         self.flat_grads.zero_()
 
-    def forward(self, X):
-        """Logits of shape ``(M, B, n_outputs)`` of ``X`` of shape ``(M, B, n_features)``."""
-        if X.dim() != 3 or X.shape[0] != self.n_members or X.shape[2] != self.n_features:
-            raise ValueError(
-                f"X must have shape (n_members, batch, n_features) = ({self.n_members}, B, "
-                f"{self.n_features}), got {tuple(X.shape)}."
-            )
-        h = X
-        last = len(self.shapes) - 1
-        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(bias.unsqueeze(1), h, weight)
-            if layer < last:
-                h = torch.relu(h)
-                if self.training and self.generators is not None:
-                    h = h * self._dropout_mask(h)
-        return h
+    def forward(self, X, rows=None):
+        """Logits of shape ``(M, B, n_outputs)``.
+
+        Parameters
+        ----------
+        X : Tensor
+            The members' inputs of shape ``(M, B, n_features)``, or, with ``rows``, the shared
+            data of shape ``(N, n_features)``.
+        rows : LongTensor of shape (M, B), default=None
+            Rows of the shared ``X`` that make up each member's batch. They are gathered next
+            to a column of ones that folds the first layer's bias into its product; ``X``
+            gets no gradient on this path.
+        """
+        if rows is None:
+            if X.dim() != 3 or X.shape[0] != self.n_members or X.shape[2] != self.n_features:
+                raise ValueError(
+                    f"X must have shape (n_members, batch, n_features) = ({self.n_members}, "
+                    f"B, {self.n_features}), got {tuple(X.shape)}."
+                )
+            inputs, folded = X, False
+        else:
+            if X.dim() != 2 or X.shape[1] != self.n_features:
+                raise ValueError(
+                    f"with rows, X must be the shared data of shape (N, {self.n_features}), got "
+                    f"{tuple(X.shape)}."
+                )
+            if rows.dim() != 2 or rows.shape[0] != self.n_members:
+                raise ValueError(
+                    f"rows must have shape (n_members, batch) = ({self.n_members}, B), got "
+                    f"{tuple(rows.shape)}."
+                )
+            n_rows = rows.numel()
+            inputs = torch.empty(n_rows, self.n_features + 1, dtype=X.dtype, device=X.device)
+            inputs[:, -1] = 1.0
+            torch.index_select(X.detach(), 0, rows.reshape(-1), out=inputs[:, :-1])
+            inputs, folded = inputs.view(*rows.shape, self.n_features + 1), True
+        masks_of = self._dropout_mask if self.training and self.generators is not None else None
+        return _StackedMLPFunction.apply(inputs, self.flat_params, self.shapes, folded, masks_of)
 
     def _dropout_mask(self, h):
         """Mask ``bernoulli(1 - p_m) / (1 - p_m)`` of each member, drawn with its own generator."""
@@ -252,7 +344,7 @@ class StackedMLP(nn.Module):
         """
         rows = self._rows(members)
         if out is None:
-            return self.flat_params.clone()
+            return self.flat_params.detach().clone()
         if rows is None:
             out.copy_(self.flat_params)
         else:

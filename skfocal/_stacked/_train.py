@@ -15,11 +15,7 @@ gives every member the gradient of its own batch mean, i.e. what its single fit'
 
 from __future__ import annotations
 
-import warnings
-
 import torch
-
-from ._mlp import LAYOUT_WARNING
 
 
 def train_stacked(
@@ -108,15 +104,13 @@ def train_stacked(
     scale = None if weight_scale is None else weight_scale.reshape(-1, 1).to(X.dtype)
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
-    first_backward = True
     for epoch in range(max_epochs):
         total = torch.zeros(n_members, dtype=X.dtype, device=X.device)
         for batch in batches.epoch():
             idx = batch.idx
             flat = idx.reshape(-1)
-            Xb = X.index_select(0, flat).view(*idx.shape, X.shape[1])
             yb = y.index_select(0, flat).view(*idx.shape, *y.shape[1:])
-            per_sample = loss(model(Xb), yb)
+            per_sample = loss(model(X, rows=idx), yb)
             if weights is not None:
                 if per_member:
                     wb = weights.gather(1, idx)
@@ -127,13 +121,7 @@ def train_stacked(
                 per_sample = per_sample * wb
             scaled = per_sample * batch.row_weight
             model.zero_grad()
-            if first_backward:  # autograd warns once per process about the gradient views
-                with warnings.catch_warnings():
-                    warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
-                    scaled.sum().backward()
-                first_backward = False
-            else:
-                scaled.sum().backward()
+            scaled.sum().backward()
             optimizer.step(active=batch.active)
             with torch.no_grad():
                 total += scaled.sum(1) * batch.counts

@@ -26,6 +26,15 @@ def member_params(mlp):
     return torch.cat(parts)
 
 
+def member_grads(mlp):
+    """An MLP's gradients in StackedMLP's row layout."""
+    parts = []
+    for layer in mlp.layers:
+        if isinstance(layer, torch.nn.Linear):
+            parts += [layer.weight.grad.T.reshape(-1), layer.bias.grad]
+    return torch.cat(parts)
+
+
 def make_sampler(n_rows, seed, y_train=None, n_classes=None, power=None):
     generator = torch.Generator()
     generator.manual_seed(seed)

@@ -1,16 +1,14 @@
 """StackedMLP: every member computes, differentiates and stores what its own MLP does."""
 
 import copy
-import warnings
 
 import pytest
 import torch
 
 from skfocal._module import MLP
 from skfocal._stacked import StackedMLP
-from skfocal._stacked._mlp import LAYOUT_WARNING
 
-from ._reference import make_members, member_params
+from ._reference import make_members, member_grads, member_params
 
 
 @pytest.mark.parametrize("hidden", [(), (8,), (8, 5)])
@@ -23,44 +21,53 @@ def test_forward_equals_members(hidden, n_outputs, seed):
     assert out.shape == (4, 9, n_outputs)
     for m, mlp in enumerate(members):
         torch.testing.assert_close(out[m], mlp(X[m]), rtol=1e-13, atol=1e-14)
+    data, rows = torch.randn(30, 6, dtype=torch.float64), torch.randint(0, 30, (4, 9))
+    torch.testing.assert_close(stack(data, rows), stack(data[rows]), rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("hidden", [(), (8, 5)])
-def test_gradients_land_in_flat_grads(hidden, seed):
-    members = make_members(3, 4, 2, hidden)
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 5)])
+@pytest.mark.parametrize("n_outputs", [1, 3])
+@pytest.mark.parametrize("shared_rows", [False, True])
+def test_gradients_equal_members_gradients(hidden, n_outputs, shared_rows, seed):
+    members = make_members(3, 4, n_outputs, hidden)
     stack = StackedMLP(copy.deepcopy(members))
-    X = torch.randn(3, 7, 4, dtype=torch.float64)
-    r = torch.randn(3, 7, 2, dtype=torch.float64)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
-        (stack(X) * r).sum().backward()
+    data = torch.randn(20, 4, dtype=torch.float64)
+    rows = torch.randint(0, 20, (3, 7))
+    X = data[rows]
+    r = torch.randn(3, 7, n_outputs, dtype=torch.float64)
+    out = stack(data, rows) if shared_rows else stack(X)
+    (out * r).sum().backward()
+    assert stack.flat_params.grad is stack.flat_grads
+    assert list(stack.parameters()) == [stack.flat_params]
     for m, mlp in enumerate(members):
         (mlp(X[m]) * r[m]).sum().backward()
-        grads = [
-            t
-            for layer in mlp.layers
-            if isinstance(layer, torch.nn.Linear)
-            for t in (layer.weight.grad.T.reshape(-1), layer.bias.grad)
-        ]
-        torch.testing.assert_close(stack.flat_grads[m], torch.cat(grads), rtol=1e-13, atol=1e-14)
-    for weight in stack.weights:
-        assert weight.grad.untyped_storage().data_ptr() == stack.flat_grads.data_ptr()
+        torch.testing.assert_close(stack.flat_grads[m], member_grads(mlp), rtol=1e-13, atol=1e-14)
 
 
-def test_gradients_accumulate_and_zero_grad_keeps_views(seed):
+@pytest.mark.parametrize("hidden", [(), (4,), (4, 3)])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_gradcheck(hidden, n_outputs, seed):
+    members = make_members(2, 3, n_outputs, hidden)
+    stack = StackedMLP(members)
+    X = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: stack(x), (X, stack.flat_params))
+    data, rows = torch.randn(6, 3, dtype=torch.float64), torch.randint(0, 6, (2, 4))
+    assert torch.autograd.gradcheck(lambda w: stack(data, rows), (stack.flat_params,))
+
+
+def test_gradients_accumulate_and_zero_grad_keeps_the_buffer(seed):
     stack = StackedMLP(make_members(2, 3, 1))
     X = torch.randn(2, 5, 3, dtype=torch.float64)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=LAYOUT_WARNING)
-        stack(X).sum().backward()
-        once = stack.flat_grads.clone()
-        stack(X).sum().backward()
+    stack(X).sum().backward()
+    once = stack.flat_grads.clone()
+    stack(X).sum().backward()
     torch.testing.assert_close(stack.flat_grads, 2 * once)
     stack.zero_grad()
     assert not stack.flat_grads.any()
-    stack.weights[0].grad = None  # e.g. a set_to_none from outside: relinked
+    stack.flat_params.grad = None  # e.g. a set_to_none from outside: relinked
     stack.zero_grad()
     stack(X).sum().backward()
+    assert stack.flat_params.grad is stack.flat_grads
     torch.testing.assert_close(stack.flat_grads, once)
 
 
@@ -155,6 +162,10 @@ def test_errors():
     stack = StackedMLP([MLP(2, 1)] * 2)
     with pytest.raises(ValueError, match=r"X must have shape.*\(2, B, 2\), got \(3, 4, 2\)"):
         stack(torch.zeros(3, 4, 2))
+    with pytest.raises(ValueError, match=r"with rows, X must be the shared data of shape \(N, 2\)"):
+        stack(torch.zeros(3, 4, 2), torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"rows must have shape \(n_members, batch\) = \(2, B\)"):
+        stack(torch.zeros(5, 2), torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(TypeError, match="cannot be moved or cast"):
         stack.double()
     with pytest.raises(

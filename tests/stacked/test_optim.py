@@ -7,7 +7,7 @@ import torch
 
 from skfocal._stacked import StackedAdam, StackedAdamW, StackedMLP
 
-from ._reference import make_members, member_params
+from ._reference import make_members, member_grads, member_params
 
 VARIANTS = {
     "single-tensor": {"foreach": False},
@@ -20,12 +20,9 @@ OPTIMIZERS = {"AdamW": (torch.optim.AdamW, StackedAdamW), "Adam": (torch.optim.A
 def _set_grads(singles, stack, generator):
     """Random gradients for every single member, copied into the stack's flat_grads."""
     for m, mlp in enumerate(singles):
-        linears = [layer for layer in mlp.layers if isinstance(layer, torch.nn.Linear)]
-        for layer, weight, bias in zip(linears, stack.weights, stack.biases, strict=True):
-            for p in (layer.weight, layer.bias):
-                p.grad = torch.randn(p.shape, generator=generator, dtype=p.dtype)
-            weight.grad[m].copy_(layer.weight.grad.T)
-            bias.grad[m].copy_(layer.bias.grad)
+        for p in mlp.parameters():
+            p.grad = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+        stack.flat_grads[m].copy_(member_grads(mlp))
 
 
 def _tolerance(dtype, variant):
