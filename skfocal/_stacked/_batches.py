@@ -123,6 +123,7 @@ class MemberBatches:
         self.width = max(self.batch_sizes)
         self.n_steps = max(self.n_batches)
         self._steps = [self._step_weights(k, dtype) for k in range(self.n_steps)]
+        self._order = None
 
     def __len__(self):
         return self.n_steps
@@ -143,16 +144,28 @@ class MemberBatches:
         return row_weight, counts_t, (None if bool(active.all()) else active.cpu())
 
     def epoch(self):
-        """Draw every member's order for one epoch and yield its :class:`Batch` es."""
-        order = torch.zeros(
-            self.n_steps, self.n_members, self.width, dtype=torch.long, device=self.device
-        )
+        """Draw every member's order for one epoch and yield its :class:`Batch` es.
+
+        The index matrices are views of one buffer that the next epoch overwrites: use (or
+        copy) an epoch's batches before drawing the next one.
+        """
+        if self._order is None:  # padding stays 0 from epoch to epoch
+            self._order = torch.zeros(
+                self.n_steps, self.n_members, self.width, dtype=torch.long, device=self.device
+            )
+        order = self._order
         for m, (sampler, rows) in enumerate(zip(self.samplers, self.train_idx, strict=True)):
             positions = sampler()
+            b, n = self.batch_sizes[m], self.n_rows[m]
+            if len(positions) != n:
+                raise ValueError(
+                    f"samplers[{m}] must draw n_rows={n} positions per epoch, got {len(positions)}."
+                )
             member_rows = positions if rows is None else rows[positions]
-            b, k = self.batch_sizes[m], self.n_batches[m]
-            padded = member_rows.new_zeros(k * b)
-            padded[: len(member_rows)] = member_rows
-            order[:k, m, :b] = padded.view(k, b)
+            full = n // b
+            if full:
+                order[:full, m, :b] = member_rows[: full * b].view(full, b)
+            if n > full * b:
+                order[full, m, : n - full * b] = member_rows[full * b :]
         for k, (row_weight, counts, active) in enumerate(self._steps):
             yield Batch(order[k], row_weight, counts, active)

@@ -226,6 +226,47 @@ class _StackedSigmoidLoss(torch.autograd.Function):
         return grad * grad_output, None, None, None, None
 
 
+class _StackedSigmoidFocalLoss(torch.autograd.Function):
+    r"""Sigmoid focal loss with a per-member ``gamma`` column, loss and gradient fused.
+
+    The formulas of :mod:`skfocal.losses`' fused sigmoid focal loss, with :math:`\gamma` a
+    tensor: :math:`L_+ = a_+ (1-p)^\gamma (-\log p)`, :math:`L_- = a_- p^\gamma
+    (-\log(1-p))`, loss :math:`y L_+ + (1 - y) L_-` and gradient
+    :math:`(1-y)(a_- p^{\gamma+1} + \gamma (1-p) L_-) - y(a_+ (1-p)^{\gamma+1} + \gamma p L_+)`,
+    finite for every :math:`\gamma \ge 0`. Both :math:`-\log p` and :math:`-\log(1-p)` come
+    from their own ``softplus`` (no cancellation).
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, gamma, pos_w, neg_w):
+        need_grad = ctx.needs_input_grad[0]
+        loss_pos = F.softplus(-input)  # -log p
+        loss_neg = F.softplus(input)  # -log(1 - p)
+        q = torch.sigmoid(-input)
+        p = torch.sigmoid(input)
+        mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
+        loss_pos.mul_(mod_pos)
+        loss_neg.mul_(mod_neg)
+        if pos_w is not None:
+            loss_pos.mul_(pos_w)
+            mod_pos.mul_(pos_w)
+        if neg_w is not None:
+            loss_neg.mul_(neg_w)
+            mod_neg.mul_(neg_w)
+        loss = torch.lerp(loss_neg, loss_pos, target)
+        if need_grad:
+            grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
+            grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
+            ctx.save_for_backward(grad_neg.sub_(grad_pos.add_(grad_neg).mul_(target)))
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None, None, None
+
+
 # -- the stacked loss ------------------------------------------------------------------------------
 
 
@@ -445,6 +486,9 @@ class StackedLoss(nn.Module):
             loss = fn(input, target, reduction="none", **group.shared_kwargs())
             if pos_w is not None:  # hard labels: each element is a positive or a negative
                 loss = loss * torch.where(target != 0, pos_w, neg_w)
+        elif group.kind == "focal":
+            gamma = group.params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
+            loss = _StackedSigmoidFocalLoss.apply(input, target, gamma, pos_w, neg_w)
         else:
             loss = _StackedSigmoidLoss.apply(
                 input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)

@@ -59,24 +59,48 @@ def _layer_views(flat, shapes):
     return views
 
 
-def _linear(a, weight, bias, folded):
-    """``a W + b`` per member (``folded``: ``a`` ends with ones and ``weight`` is ``[W; b]``)."""
+def _linear(a, weight, bias, folded, out=None):
+    """``a W + b`` per member (``folded``: ``a`` ends with ones and ``weight`` is ``[W; b]``).
+
+    ``out``, if given, is a ``(M, B, out)`` buffer to write into (``(M, out, B)`` for a single
+    output, which is computed transposed).
+    """
     if weight.shape[2] == 1:  # (1, in) x (in, B) per member, then back to (M, B, 1)
-        z = torch.bmm(weight.transpose(1, 2), a.transpose(1, 2))
+        z = torch.bmm(weight.transpose(1, 2), a.transpose(1, 2), out=out)
         if not folded:
             z.add_(bias.unsqueeze(2))
         return z.transpose(1, 2)
-    z = torch.bmm(a, weight)
+    z = torch.bmm(a, weight, out=out)
     if not folded:
         z.add_(bias.unsqueeze(1))
     return z
+
+
+def _single_output_first_layer_grad(x, a, g, weight, grads, folded, pattern, xg):
+    r"""First-layer gradients below a single-output layer, without the hidden gradient.
+
+    With one output the hidden gradient is the outer product
+    :math:`G = (g\,w^\top) \circ [a > 0]`, so the first layer's weight gradient
+    :math:`x^\top G = ((x \circ g)^\top [a > 0]) \circ w^\top` needs only the ReLU pattern
+    ``sign(a)`` (``a >= 0``): one pass over the hidden activations instead of three.
+    ``pattern`` and ``xg`` are buffers for ``sign(a)`` and ``x * g``.
+    """
+    block, weight0, bias0 = grads
+    pattern = torch.sign(a, out=pattern)
+    scale = weight.transpose(1, 2)  # (M, 1, hidden)
+    xg = torch.mul(x, g, out=xg)
+    if folded:
+        block.copy_(torch.bmm(xg.transpose(1, 2), pattern).mul_(scale))
+    else:
+        weight0.copy_(torch.bmm(xg.transpose(1, 2), pattern).mul_(scale))
+        bias0.copy_(torch.bmm(g.transpose(1, 2), pattern).mul_(scale).squeeze(1))
 
 
 class _StackedMLPFunction(torch.autograd.Function):
     """Forward and closed-form backward of all members; gradient w.r.t. ``flat`` (and ``X``)."""
 
     @staticmethod
-    def forward(ctx, X, flat, shapes, folded, masks_of):
+    def forward(ctx, X, flat, shapes, folded, masks_of, buffer):
         layers = _layer_views(flat, shapes)
         inputs, masks = [], []
         a = X
@@ -84,14 +108,21 @@ class _StackedMLPFunction(torch.autograd.Function):
         for layer, (block, weight, bias) in enumerate(layers):
             inputs.append(a)
             fold = folded and layer == 0
-            a = _linear(a, block if fold else weight, bias, fold)
+            if layer < last:  # hidden activations: into reused buffers (no fresh pages)
+                shape = (a.shape[0], a.shape[1], weight.shape[2])
+                if weight.shape[2] == 1:
+                    shape = (shape[0], 1, shape[1])
+                out = buffer(("hidden", layer), shape)
+            else:
+                out = None
+            a = _linear(a, block if fold else weight, bias, fold, out)
             if layer < last:
                 a = a.relu_()
                 mask = None if masks_of is None else masks_of(a)
                 if mask is not None:
                     a = a.mul_(mask)
                 masks.append(mask)
-        ctx.shapes, ctx.folded, ctx.masks = shapes, folded, masks
+        ctx.shapes, ctx.folded, ctx.masks, ctx.buffer = shapes, folded, masks, buffer
         ctx.save_for_backward(flat, *inputs)
         return a
 
@@ -119,6 +150,18 @@ class _StackedMLPFunction(torch.autograd.Function):
                 g_bias.copy_(g.sum(dim=1))
             if layer == 0 and not ctx.needs_input_grad[0]:
                 break
+            if (
+                layer == 1
+                and weight.shape[2] == 1
+                and ctx.masks[0] is None
+                and not ctx.needs_input_grad[0]
+            ):
+                pattern = ctx.buffer(("pattern",), a.shape)
+                xg = ctx.buffer(("xg",), inputs[0].shape)
+                _single_output_first_layer_grad(
+                    inputs[0], a, g, weight, grad_layers[0], ctx.folded, pattern, xg
+                )
+                break
             if weight.shape[2] == 1:
                 g = g * weight.transpose(1, 2)
             else:
@@ -130,7 +173,7 @@ class _StackedMLPFunction(torch.autograd.Function):
             if mask is not None:
                 g = g.mul_(mask)
             g = torch.ops.aten.threshold_backward(g, a, 0)
-        return grad_X, grad_flat, None, None, None
+        return grad_X, grad_flat, None, None, None, None
 
 
 class StackedMLP(nn.Module):
@@ -225,6 +268,7 @@ class StackedMLP(nn.Module):
                 for lin, weight, bias in zip(lins, self.weights, self.biases, strict=True):
                     weight[m].copy_(lin.weight.detach().T)
                     bias[m].copy_(lin.bias.detach())
+        self._workspace = {}
         self.generators = None
         if bool((self.dropout > 0).any()):
             if dropout_seeds is None:
@@ -252,7 +296,7 @@ class StackedMLP(nn.Module):
             self.flat_params.grad = self.flat_grads
         self.flat_grads.zero_()
 
-    def forward(self, X, rows=None):
+    def forward(self, X, rows=None, reuse_buffers=False):
         """Logits of shape ``(M, B, n_outputs)``.
 
         Parameters
@@ -264,6 +308,12 @@ class StackedMLP(nn.Module):
             Rows of the shared ``X`` that make up each member's batch. They are gathered next
             to a column of ones that folds the first layer's bias into its product; ``X``
             gets no gradient on this path.
+        reuse_buffers : bool, default=False
+            Write the gathered inputs and the hidden activations into buffers kept from call
+            to call (large fresh tensors cost page faults at every step on CPU). Then every
+            forward must be followed by its backward before the next forward: the backward of
+            an earlier graph fails autograd's in-place check instead of computing wrong
+            gradients.
         """
         if rows is None:
             if X.dim() != 3 or X.shape[0] != self.n_members or X.shape[2] != self.n_features:
@@ -284,12 +334,35 @@ class StackedMLP(nn.Module):
                     f"{tuple(rows.shape)}."
                 )
             n_rows = rows.numel()
-            inputs = torch.empty(n_rows, self.n_features + 1, dtype=X.dtype, device=X.device)
-            inputs[:, -1] = 1.0
+            shape = (n_rows, self.n_features + 1)
+            if reuse_buffers:
+                inputs = self._buffer(("inputs",), shape, fill=1.0)
+            else:
+                inputs = torch.empty(shape, dtype=X.dtype, device=X.device)
+                inputs[:, -1] = 1.0
             torch.index_select(X.detach(), 0, rows.reshape(-1), out=inputs[:, :-1])
             inputs, folded = inputs.view(*rows.shape, self.n_features + 1), True
         masks_of = self._dropout_mask if self.training and self.generators is not None else None
-        return _StackedMLPFunction.apply(inputs, self.flat_params, self.shapes, folded, masks_of)
+        buffer = self._buffer if reuse_buffers else self._fresh
+        return _StackedMLPFunction.apply(
+            inputs, self.flat_params, self.shapes, folded, masks_of, buffer
+        )
+
+    def _fresh(self, key, shape):
+        flat = self.flat_params
+        return torch.empty(shape, dtype=flat.dtype, device=flat.device)
+
+    def _buffer(self, key, shape, fill=None):
+        """A workspace tensor of ``shape`` reused from call to call (``fill``: on creation)."""
+        shape = tuple(shape)
+        buf = self._workspace.get(key)
+        if buf is None or tuple(buf.shape) != shape:
+            flat = self.flat_params
+            buf = torch.empty(shape, dtype=flat.dtype, device=flat.device)
+            if fill is not None:
+                buf.fill_(fill)
+            self._workspace[key] = buf
+        return buf
 
     def _dropout_mask(self, h):
         """Mask ``bernoulli(1 - p_m) / (1 - p_m)`` of each member, drawn with its own generator."""

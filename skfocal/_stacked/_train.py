@@ -110,7 +110,7 @@ def train_stacked(
             idx = batch.idx
             flat = idx.reshape(-1)
             yb = y.index_select(0, flat).view(*idx.shape, *y.shape[1:])
-            per_sample = loss(model(X, rows=idx), yb)
+            per_sample = loss(model(X, rows=idx, reuse_buffers=True), yb)
             if weights is not None:
                 if per_member:
                     wb = weights.gather(1, idx)

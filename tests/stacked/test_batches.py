@@ -102,5 +102,9 @@ def test_errors():
         MemberBatches([3], [None], 2)
     with pytest.raises(ValueError, match=r"samplers\[0\] has no n_rows and train_idx\[0\] is None"):
         MemberBatches([lambda: torch.arange(3)], [None], 2)
+    with pytest.raises(
+        ValueError, match=r"samplers\[0\] must draw n_rows=3 positions per epoch, got 2"
+    ):
+        next(MemberBatches([lambda: torch.arange(2)], [torch.arange(3)], 2).epoch())
     with pytest.raises(ValueError, match=r"member 0 has no training rows \(n_rows=0\)"):
         MemberBatches([lambda: torch.arange(0)], [torch.arange(0)], 2)

@@ -55,6 +55,25 @@ def test_gradcheck(hidden, n_outputs, seed):
     assert torch.autograd.gradcheck(lambda w: stack(data, rows), (stack.flat_params,))
 
 
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_reused_buffers_give_the_same_results_and_guard_stale_graphs(n_outputs, seed):
+    members = make_members(3, 4, n_outputs, (8,))
+    stack = StackedMLP(members)
+    data, rows = torch.randn(20, 4, dtype=torch.float64), torch.randint(0, 20, (3, 7))
+    stack(data, rows).sum().backward()
+    fresh = stack.flat_grads.clone()
+    for _ in range(2):  # the second round writes into the first round's buffers
+        stack.zero_grad()
+        out = stack(data, rows, reuse_buffers=True)
+        torch.testing.assert_close(out, stack(data, rows), rtol=0, atol=0)
+        out.sum().backward()
+        torch.testing.assert_close(stack.flat_grads, fresh, rtol=0, atol=0)
+    stale = stack(data, rows, reuse_buffers=True)
+    stack(data[:, :4], rows.flip(1), reuse_buffers=True)  # overwrites stale's saved inputs
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        stale.sum().backward()
+
+
 def test_gradients_accumulate_and_zero_grad_keeps_the_buffer(seed):
     stack = StackedMLP(make_members(2, 3, 1))
     X = torch.randn(2, 5, 3, dtype=torch.float64)
