@@ -20,10 +20,11 @@ positive/negative weights :math:`\alpha_m w_{+,m}` and :math:`1 - \alpha_m` (sig
 
 Members are grouped by kind (focal, hard margin, soft margin). A group whose members share
 their ``gamma`` (or margin and softness) is one call of the public function of
-:mod:`skfocal.losses` on the group's flattened logits, times the per-member weights (targets
-are then class indices, or hard 0/1 labels for sigmoid losses). Otherwise the group is one
-call of a stacked autograd function with the hyperparameters as per-member columns and the
-same closed-form backward as :mod:`skfocal.losses` (finite for every ``gamma >= 0``).
+:mod:`skfocal.losses` on the group's flattened logits (softmax losses: times each sample's
+class factor; sigmoid losses: only without per-member weights, which cannot be factored out of
+soft labels). Otherwise the group is one call of a stacked autograd function with the
+hyperparameters as per-member columns (or the shared float ``gamma``) and the same
+closed-form backward as :mod:`skfocal.losses` (finite for every ``gamma >= 0``).
 """
 
 from __future__ import annotations
@@ -478,16 +479,18 @@ class StackedLoss(nn.Module):
             shape = (-1, 1) if self.task == "binary" else (-1, 1, self.n_outputs)
             pos_w = group.take(self.pos_w).to(input.dtype).reshape(shape)
             neg_w = group.take(self.neg_w).to(input.dtype).reshape(shape)
-        if group.shared:
+        if group.shared and pos_w is None:  # one call of the public function
             if group.kind == "focal":
                 fn = binary_focal_loss_with_logits
             else:
                 fn = binary_margin_loss_with_logits
             loss = fn(input, target, reduction="none", **group.shared_kwargs())
-            if pos_w is not None:  # hard labels: each element is a positive or a negative
-                loss = loss * torch.where(target != 0, pos_w, neg_w)
-        elif group.kind == "focal":
-            gamma = group.params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
+        elif group.kind == "focal":  # per-term weights cannot be factored out of soft labels
+            if group.shared:
+                gamma = group.values[0][0]
+            else:
+                gamma = group.params[:, 0].to(input.dtype)
+                gamma = gamma.reshape((-1,) + (1,) * (input.dim() - 1))
             loss = _StackedSigmoidFocalLoss.apply(input, target, gamma, pos_w, neg_w)
         else:
             loss = _StackedSigmoidLoss.apply(

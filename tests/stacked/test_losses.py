@@ -26,6 +26,8 @@ def _pos_weight(task, m):
 
 
 CONFIGS = {
+    "shared gamma, unweighted": lambda task: [MemberLoss(gamma=1.5) for _ in range(3)],
+    "shared hard margin, unweighted": lambda task: [MemberLoss("margin") for _ in range(3)],
     "shared gamma": lambda task: [
         MemberLoss(gamma=2.0, alpha=_alpha(task, m), pos_weight=_pos_weight(task, m))
         for m in range(4)
@@ -100,8 +102,9 @@ def test_value_and_gradient_equal_each_members_loss(task, config, scale, seed):
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
-def test_shared_fast_path_equals_general_path(task, seed):
-    specs = CONFIGS["shared gamma"](task)
+@pytest.mark.parametrize("config", ["shared gamma", "shared gamma, unweighted"])
+def test_shared_fast_path_equals_general_path(task, config, seed):
+    specs = CONFIGS[config](task)
     x, t = _data(task, len(specs))
     loss = StackedLoss(task, specs, _n_outputs(task), dtype=torch.float64)
     assert loss.groups[0].shared
@@ -149,6 +152,22 @@ def test_gamma_zero_is_cross_entropy(task, seed):
     torch.testing.assert_close(out[1], ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(grad[1], ref_grad, rtol=1e-12, atol=1e-14)
     assert not grad[0].any()
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+@pytest.mark.parametrize("config", ["shared gamma", "per-member gamma", "mixed kinds"])
+def test_soft_labels_of_sigmoid_losses(task, config, seed):
+    specs = CONFIGS[config](task)
+    x, t = _data(task, len(specs))
+    t = torch.rand(t.shape, dtype=torch.float64)
+    out = StackedLoss(task, specs, _n_outputs(task), dtype=torch.float64)(x, t)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    for m, spec in enumerate(specs):
+        xm = x[m].detach().clone().requires_grad_(True)
+        ref = spec.per_sample(task, xm, t[m])
+        (ref_grad,) = torch.autograd.grad(ref.sum(), xm)
+        torch.testing.assert_close(out[m], ref, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(grad[m], ref_grad, rtol=1e-10, atol=1e-12)
 
 
 def test_binary_accepts_a_trailing_logit_dimension(seed):
