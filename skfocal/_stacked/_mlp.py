@@ -21,9 +21,13 @@ member's weights are one row to snapshot or restore (per-member early stopping).
 Forward and backward are written out in closed form (:class:`_StackedMLPFunction`): the first
 layer's bias is folded into its matrix product by gathering the rows of ``X`` next to a column
 of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, single-output layers use a
-transposed product (a ``(1, in) x (in, B)`` product per member is several times faster than
-``(B, in) x (in, 1)`` on CPU), and the backward pass writes every gradient once into a new
-``(M, P)`` tensor that autograd adds into ``flat_grads``.
+transposed product (a ``(1, in) x (in, B)`` product per member is about twice as fast as
+``(B, in) x (in, 1)`` on CPU), below a single-output layer the first layer's gradient needs
+only the ReLU pattern (see :func:`_single_output_first_layer_grad`), and the backward pass
+writes every gradient once into a new ``(M, P)`` tensor that autograd adds into
+``flat_grads``. With ``reuse_buffers=True`` (as :func:`~skfocal._stacked.train_stacked` does)
+the multi-megabyte activations are written into buffers kept from step to step instead of
+fresh tensors, whose pages the CPU would fault in at every step.
 """
 
 from __future__ import annotations
