@@ -22,8 +22,8 @@ Forward and backward are written out in closed form (:class:`_StackedMLPFunction
 layer's bias is folded into its matrix product by gathering the rows of ``X`` next to a column
 of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, single-output layers use a
 transposed product (a ``(1, in) x (in, B)`` product per member is about twice as fast as
-``(B, in) x (in, 1)`` on CPU), below a single-output layer the first layer's gradient needs
-only the ReLU pattern (see :func:`_single_output_first_layer_grad`), and the backward pass
+``(B, in) x (in, 1)`` on CPU), below a single-output layer all gradients need only the ReLU
+pattern (see :func:`_single_output_grads`), and the backward pass
 writes every gradient once into a new ``(M, P)`` tensor that autograd adds into
 ``flat_grads``. With ``reuse_buffers=True`` (as :func:`~skfocal._stacked.train_stacked` does)
 the multi-megabyte activations are written into buffers kept from step to step instead of
@@ -80,24 +80,42 @@ def _linear(a, weight, bias, folded, out=None):
     return z
 
 
-def _single_output_first_layer_grad(x, a, g, weight, grads, folded, pattern, xg):
-    r"""First-layer gradients below a single-output layer, without the hidden gradient.
+def _single_output_grads(x, a, g, layers, grads, folded, pattern, xg):
+    r"""Gradients of a ``Linear -> ReLU -> Linear(1)`` pair from the ReLU pattern alone.
 
-    With one output the hidden gradient is the outer product
-    :math:`G = (g\,w^\top) \circ [a > 0]`, so the first layer's weight gradient
-    :math:`x^\top G = ((x \circ g)^\top [a > 0]) \circ w^\top` needs only the ReLU pattern
-    ``sign(a)`` (``a >= 0``): one pass over the hidden activations instead of three.
-    ``pattern`` and ``xg`` are buffers for ``sign(a)`` and ``x * g``.
+    With one output :math:`z = a w + c` over :math:`a = \mathrm{ReLU}(x W + b)`, the hidden
+    gradient is the outer product :math:`(g\,w^\top) \circ P` with :math:`P = [a > 0]`
+    (``sign(a)``, as ``a >= 0``). Writing :math:`G = (x \circ g)^\top P` (and
+    :math:`G_b = g^\top P`):
+
+    .. math::
+
+        \frac{\partial L}{\partial W} = G \circ w^\top, \quad
+        \frac{\partial L}{\partial b} = G_b \circ w^\top, \quad
+        \frac{\partial L}{\partial w_j} = \sum_b g_b a_{bj}
+            = \sum_i W_{ij} G_{ij} + b_j (G_b)_j, \quad
+        \frac{\partial L}{\partial c} = \sum_b g_b,
+
+    so the only passes over the ``(M, B, hidden)`` activations are ``sign(a)`` and the
+    product forming ``G`` (instead of the outer product, ``threshold_backward``, and a product
+    for each weight gradient). With ``folded`` inputs (a ones column) :math:`G` holds
+    :math:`G_b` as its last row and ``[W; b]`` is one block. ``pattern`` and ``xg`` are
+    buffers for :math:`P` and :math:`x \circ g`.
     """
-    block, weight0, bias0 = grads
+    (block_in, weight_in, bias_in), (_, weight_out, _) = layers
+    (g_block_in, g_weight_in, g_bias_in), (_, g_weight_out, g_bias_out) = grads
     pattern = torch.sign(a, out=pattern)
-    scale = weight.transpose(1, 2)  # (M, 1, hidden)
-    xg = torch.mul(x, g, out=xg)
+    scale = weight_out.transpose(1, 2)  # (M, 1, hidden)
+    G = torch.bmm(torch.mul(x, g, out=xg).transpose(1, 2), pattern)
     if folded:
-        block.copy_(torch.bmm(xg.transpose(1, 2), pattern).mul_(scale))
+        g_weight_out.copy_((block_in * G).sum(dim=1).unsqueeze(2))
+        g_block_in.copy_(G.mul_(scale))
     else:
-        weight0.copy_(torch.bmm(xg.transpose(1, 2), pattern).mul_(scale))
-        bias0.copy_(torch.bmm(g.transpose(1, 2), pattern).mul_(scale).squeeze(1))
+        Gb = torch.bmm(g.transpose(1, 2), pattern)  # (M, 1, hidden)
+        g_weight_out.copy_(((weight_in * G).sum(dim=1) + bias_in * Gb.squeeze(1)).unsqueeze(2))
+        g_weight_in.copy_(G.mul_(scale))
+        g_bias_in.copy_(Gb.mul_(scale).squeeze(1))
+    g_bias_out.copy_(g.sum(dim=1))
 
 
 class _StackedMLPFunction(torch.autograd.Function):
@@ -143,6 +161,18 @@ class _StackedMLPFunction(torch.autograd.Function):
             a = inputs[layer]
             block, weight, _ = layers[layer]
             g_block, g_weight, g_bias = grad_layers[layer]
+            if (
+                layer == 1
+                and weight.shape[2] == 1
+                and ctx.masks[0] is None
+                and not ctx.needs_input_grad[0]
+            ):  # the default binary MLP: see _single_output_grads
+                pattern = ctx.buffer(("pattern",), a.shape)
+                xg = ctx.buffer(("xg",), inputs[0].shape)
+                _single_output_grads(
+                    inputs[0], a, g, layers[:2], grad_layers[:2], ctx.folded, pattern, xg
+                )
+                break
             # gradients are parameter-sized: computed, then copied into their rows of grad_flat
             if ctx.folded and layer == 0:
                 g_block.copy_(torch.bmm(a.transpose(1, 2), g))
@@ -153,18 +183,6 @@ class _StackedMLPFunction(torch.autograd.Function):
                     g_weight.copy_(torch.bmm(a.transpose(1, 2), g))
                 g_bias.copy_(g.sum(dim=1))
             if layer == 0 and not ctx.needs_input_grad[0]:
-                break
-            if (
-                layer == 1
-                and weight.shape[2] == 1
-                and ctx.masks[0] is None
-                and not ctx.needs_input_grad[0]
-            ):
-                pattern = ctx.buffer(("pattern",), a.shape)
-                xg = ctx.buffer(("xg",), inputs[0].shape)
-                _single_output_first_layer_grad(
-                    inputs[0], a, g, weight, grad_layers[0], ctx.folded, pattern, xg
-                )
                 break
             if weight.shape[2] == 1:
                 g = g * weight.transpose(1, 2)

@@ -25,7 +25,7 @@ def test_forward_equals_members(hidden, n_outputs, seed):
     torch.testing.assert_close(stack(data, rows), stack(data[rows]), rtol=1e-13, atol=1e-14)
 
 
-@pytest.mark.parametrize("hidden", [(), (8,), (8, 5)])
+@pytest.mark.parametrize("hidden", [(), (8,), (8, 5), (8, 1)])
 @pytest.mark.parametrize("n_outputs", [1, 3])
 @pytest.mark.parametrize("shared_rows", [False, True])
 def test_gradients_equal_members_gradients(hidden, n_outputs, shared_rows, seed):
