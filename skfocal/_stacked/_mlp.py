@@ -20,11 +20,9 @@ member's weights are one row to snapshot or restore (per-member early stopping).
 
 Forward and backward are written out in closed form (:class:`_StackedMLPFunction`): the first
 layer's bias is folded into its matrix product by gathering the rows of ``X`` next to a column
-of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, single-output layers use a
-transposed product (a ``(1, in) x (in, B)`` product per member is about twice as fast as
-``(B, in) x (in, 1)`` on CPU), below a single-output layer all gradients need only the ReLU
-pattern (see :func:`_single_output_grads`), and the backward pass
-writes every gradient once into a new ``(M, P)`` tensor that autograd adds into
+of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, below a single-output
+layer all gradients need only the ReLU pattern (see :func:`_single_output_grads`), and the
+backward pass writes every gradient once into a new ``(M, P)`` tensor that autograd adds into
 ``flat_grads``. With ``reuse_buffers=True`` (as :func:`~skfocal._stacked.train_stacked` does)
 the multi-megabyte activations are written into buffers kept from step to step instead of
 fresh tensors, whose pages the CPU would fault in at every step.
@@ -66,14 +64,8 @@ def _layer_views(flat, shapes):
 def _linear(a, weight, bias, folded, out=None):
     """``a W + b`` per member (``folded``: ``a`` ends with ones and ``weight`` is ``[W; b]``).
 
-    ``out``, if given, is a ``(M, B, out)`` buffer to write into (``(M, out, B)`` for a single
-    output, which is computed transposed).
+    ``out``, if given, is a ``(M, B, out)`` buffer to write into.
     """
-    if weight.shape[2] == 1:  # (1, in) x (in, B) per member, then back to (M, B, 1)
-        z = torch.bmm(weight.transpose(1, 2), a.transpose(1, 2), out=out)
-        if not folded:
-            z.add_(bias.unsqueeze(2))
-        return z.transpose(1, 2)
     z = torch.bmm(a, weight, out=out)
     if not folded:
         z.add_(bias.unsqueeze(1))
@@ -131,10 +123,7 @@ class _StackedMLPFunction(torch.autograd.Function):
             inputs.append(a)
             fold = folded and layer == 0
             if layer < last:  # hidden activations: into reused buffers (no fresh pages)
-                shape = (a.shape[0], a.shape[1], weight.shape[2])
-                if weight.shape[2] == 1:
-                    shape = (shape[0], 1, shape[1])
-                out = buffer(("hidden", layer), shape)
+                out = buffer(("hidden", layer), (a.shape[0], a.shape[1], weight.shape[2]))
             else:
                 out = None
             a = _linear(a, block if fold else weight, bias, fold, out)
