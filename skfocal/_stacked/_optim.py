@@ -1,0 +1,320 @@
+r"""AdamW and Adam for ``M`` stacked members, each with its own learning rate and weight decay.
+
+Member ``m``'s parameters are row ``m`` of a ``(M, P)`` tensor (``StackedMLP.flat_params``).
+At its :math:`t_m`-th step a member is updated exactly as ``torch.optim.AdamW`` (or ``Adam``)
+with ``betas=(\beta_1, \beta_2)``, ``eps``, ``amsgrad=False``, ``maximize=False`` updates a
+single model:
+
+.. math::
+
+    \theta &\leftarrow \theta\,(1 - \eta_m \lambda_m) \quad \text{(AdamW; Adam adds }
+        \lambda_m \theta \text{ to } g\text{ instead)} \\
+    m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+    v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+    \theta &\leftarrow \theta - \frac{\eta_m}{1 - \beta_1^{t_m}}\,
+        \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^{t_m}} + \epsilon}
+
+Every operation is one elementwise pass over the ``(M, P)`` tensors, with the per-member
+factors as ``(M, 1)`` columns, in the order of torch's single-tensor implementation. When all
+updated members share the learning rate, the weight decay and the step count, the whole stack
+is one call of torch's fused kernel (``torch._fused_adamw_``/``_fused_adam_``, the kernel of
+``AdamW(fused=True)``) on the flat tensors.
+
+Members that are frozen (:meth:`StackedAdamW.freeze`: stopped or failed) or that have no batch
+in a step (``step(active=...)``) are not touched at all: parameters, moments and step count
+stay as they are.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+
+def _per_member(name, value, n_members, allowed, low_open):
+    """``value`` (a float or one per member) as a float64 tensor of shape (M,), validated."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {allowed}, got {value!r}.")
+    if isinstance(value, numbers.Real):
+        values = torch.full((n_members,), float(value), dtype=torch.float64)
+    else:
+        try:
+            values = torch.as_tensor(value, dtype=torch.float64).detach().cpu().reshape(-1)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{name} must be {allowed}, got {value!r}.") from exc
+        if values.numel() != n_members:
+            raise ValueError(
+                f"{name} must be a float or hold one value per member ({n_members}), got "
+                f"{values.numel()} values."
+            )
+    bad = ~torch.isfinite(values) | ((values <= 0) if low_open else (values < 0))
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be {allowed}, got {values.tolist()}.")
+    return values
+
+
+class StackedAdamW:
+    r"""AdamW over ``M`` stacked members with per-member learning rate and weight decay.
+
+    Parameters
+    ----------
+    params : Tensor of shape (M, P)
+        Parameters, one row per member (``StackedMLP.flat_params``); updated in place.
+    grads : Tensor of shape (M, P)
+        Their gradients (``StackedMLP.flat_grads``), read at every :meth:`step`.
+    lr : float or array-like of shape (M,), default=1e-3
+        Learning rate :math:`\eta_m > 0` of each member.
+    weight_decay : float or array-like of shape (M,), default=1e-2
+        Weight decay :math:`\lambda_m \ge 0` of each member (``AdamW``'s default).
+    betas : tuple of float, default=(0.9, 0.999)
+        Shared :math:`(\beta_1, \beta_2)`, each in [0, 1).
+    eps : float, default=1e-8
+        Shared :math:`\epsilon \ge 0`.
+
+    Attributes
+    ----------
+    exp_avg, exp_avg_sq : Tensor of shape (M, P)
+        First and second moments.
+    steps : LongTensor of shape (M,)
+        Number of updates each member has taken.
+    frozen : BoolTensor of shape (M,)
+        Members that are no longer updated.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal._stacked import StackedAdamW
+    >>> params = torch.zeros(2, 3, dtype=torch.float64)
+    >>> grads = torch.ones(2, 3, dtype=torch.float64)
+    >>> opt = StackedAdamW(params, grads, lr=[0.1, 0.01], weight_decay=0.0)
+    >>> opt.step()
+    >>> params[:, 0]
+    tensor([-0.1000, -0.0100], dtype=torch.float64)
+    >>> opt.freeze([0]); opt.step(); opt.steps
+    tensor([1, 2])
+    """
+
+    decoupled_weight_decay = True
+    _fused = staticmethod(torch._fused_adamw_)
+
+    def __init__(self, params, grads, lr=1e-3, weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8):
+        if not isinstance(params, torch.Tensor) or params.dim() != 2:
+            raise ValueError(
+                "params must be a tensor of shape (n_members, n_params), got "
+                f"{getattr(params, 'shape', type(params).__name__)}."
+            )
+        if not isinstance(grads, torch.Tensor) or grads.shape != params.shape:
+            raise ValueError(
+                f"grads must have the shape of params {tuple(params.shape)}, got "
+                f"{getattr(grads, 'shape', type(grads).__name__)}."
+            )
+        if not params.is_contiguous() or not grads.is_contiguous():
+            raise ValueError("params and grads must be contiguous (M, P) tensors.")
+        beta1, beta2 = (float(b) for b in betas)
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"betas must be two floats in [0, 1), got {tuple(betas)!r}.")
+        if not 0.0 <= float(eps) < math.inf:
+            raise ValueError(f"eps must be a finite float >= 0, got {eps!r}.")
+        n_members = params.shape[0]
+        self.params, self.grads = params, grads
+        self.n_members = n_members
+        self.beta1, self.beta2, self.eps = beta1, beta2, float(eps)
+        self.lr = _per_member("lr", lr, n_members, "a float > 0 or one per member", True)
+        self.weight_decay = _per_member(
+            "weight_decay", weight_decay, n_members, "a float >= 0 or one per member", False
+        )
+        self.exp_avg = torch.zeros_like(params)
+        self.exp_avg_sq = torch.zeros_like(params)
+        self.steps = torch.zeros(n_members, dtype=torch.long)
+        self.frozen = torch.zeros(n_members, dtype=torch.bool)
+        self._prepare()
+
+    def _prepare(self):
+        """Per-member columns and the flags that pick the fast paths (after lr/wd change)."""
+        device = self.params.device
+        self._lr_col = self.lr.to(device).unsqueeze(1)  # float64
+        self._wd_col = self.weight_decay.to(device, self.params.dtype).unsqueeze(1)
+        # decoupled decay factor 1 - lr * wd, rounded to the parameters' dtype like torch's
+        self._decay_col = (1.0 - self._lr_col * self.weight_decay.to(device).unsqueeze(1)).to(
+            self.params.dtype
+        )
+        self._any_decay = bool((self.weight_decay != 0).any())
+        self._shared = bool((self.lr == self.lr[0]).all()) and bool(
+            (self.weight_decay == self.weight_decay[0]).all()
+        )
+        self._uniform_step = (
+            int(self.steps[0]) if bool((self.steps == self.steps[0]).all()) else None
+        )
+
+    def set_hyperparameters(self, lr=None, weight_decay=None):
+        """Change the per-member learning rates and/or weight decays (e.g. a schedule)."""
+        if lr is not None:
+            self.lr = _per_member("lr", lr, self.n_members, "a float > 0 or one per member", True)
+        if weight_decay is not None:
+            self.weight_decay = _per_member(
+                "weight_decay",
+                weight_decay,
+                self.n_members,
+                "a float >= 0 or one per member",
+                False,
+            )
+        self._prepare()
+
+    def freeze(self, members):
+        """Stop updating ``members`` (indices or a boolean mask of shape (M,))."""
+        self.frozen[self._index(members)] = True
+
+    def unfreeze(self, members):
+        """Resume updating ``members``."""
+        self.frozen[self._index(members)] = False
+
+    def _index(self, members):
+        index = torch.as_tensor(members).cpu()
+        if index.dtype == torch.bool:
+            if index.shape != (self.n_members,):
+                raise ValueError(
+                    f"a boolean members mask must have shape ({self.n_members},), got "
+                    f"{tuple(index.shape)}."
+                )
+            return index
+        index = index.long().reshape(-1)
+        if index.numel() and not (
+            -self.n_members <= int(index.min()) and int(index.max()) < self.n_members
+        ):
+            raise IndexError(
+                f"members must be indices in [0, {self.n_members}), got {index.tolist()}."
+            )
+        return index
+
+    def zero_grad(self):
+        """Zero the gradients in place."""
+        self.grads.zero_()
+
+    @torch.no_grad()
+    def step(self, active=None):
+        """Update every member that is not frozen and, if given, is in ``active``.
+
+        Parameters
+        ----------
+        active : BoolTensor of shape (M,), default=None
+            Members that had a batch in this step (the others are skipped like frozen ones).
+        """
+        update = ~self.frozen
+        if active is not None:
+            update &= torch.as_tensor(active, dtype=torch.bool).cpu()
+        if bool(update.all()):
+            self._step_rows(None)
+            return
+        rows = update.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return
+        first, last = int(rows[0]), int(rows[-1])
+        if last - first + 1 == rows.numel():  # a contiguous run of members: views, no copies
+            self._step_rows(slice(first, last + 1))
+        else:
+            self._step_rows(rows)
+
+    def _step_rows(self, rows):
+        """Step ``rows``: None (all members), a slice (a contiguous run) or an index tensor."""
+        if rows is None:
+            self.steps += 1
+            if self._uniform_step is not None:
+                self._uniform_step += 1
+            step, rows = self._uniform_step, slice(None)
+        else:
+            self.steps[rows] += 1
+            self._uniform_step = None
+            selected = self.steps[rows]
+            step = int(selected[0]) if bool((selected == selected[0]).all()) else None
+        if isinstance(rows, slice):  # views of contiguous rows: updated in place
+            tensors = (
+                self.params[rows],
+                self.grads[rows],
+                self.exp_avg[rows],
+                self.exp_avg_sq[rows],
+            )
+            if self._shared and step is not None:
+                self._fused_step(*tensors, step)
+            else:
+                self._update(*tensors, rows, step)
+            return
+        device_rows = rows.to(self.params.device)
+        tensors = [
+            t.index_select(0, device_rows)
+            for t in (self.params, self.grads, self.exp_avg, self.exp_avg_sq)
+        ]
+        self._update(*tensors, device_rows, step)
+        for full, part in zip(
+            (self.params, None, self.exp_avg, self.exp_avg_sq), tensors, strict=True
+        ):
+            if full is not None:
+                full.index_copy_(0, device_rows, part)
+
+    def _fused_step(self, param, grad, exp_avg, exp_avg_sq, step):
+        """torch's fused Adam(W) kernel: all rows share lr, weight decay and step count."""
+        state_step = torch.tensor(float(step), dtype=torch.float32, device=param.device)
+        self._fused(
+            [param],
+            [grad],
+            [exp_avg],
+            [exp_avg_sq],
+            [],
+            [state_step],
+            lr=float(self.lr[0]),
+            beta1=self.beta1,
+            beta2=self.beta2,
+            weight_decay=float(self.weight_decay[0]),
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+    def _update(self, param, grad, exp_avg, exp_avg_sq, rows, step):
+        """One Adam(W) step of the given rows; ``step`` is their common count, or None."""
+        beta1, beta2 = self.beta1, self.beta2
+        lr = self._lr_col[rows]
+        if self._any_decay:
+            if self.decoupled_weight_decay:
+                param.mul_(self._decay_col[rows])
+            else:
+                grad = torch.addcmul(grad, param, self._wd_col[rows])
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        if step is not None:  # Python floats, exactly as torch's single-tensor implementation
+            bias_correction1 = 1 - beta1**step
+            bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+            neg_step_size = torch.div(lr, -bias_correction1)
+            denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
+        else:
+            count = self.steps[rows.cpu() if isinstance(rows, torch.Tensor) else rows]
+            count = count.to(device=param.device, dtype=torch.float64).unsqueeze(1)
+            bias_correction1 = 1 - torch.pow(beta1, count)
+            bias_correction2_sqrt = (1 - torch.pow(beta2, count)).sqrt_().to(param.dtype)
+            neg_step_size = torch.div(lr, bias_correction1).neg_()
+            denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
+        param.addcdiv_(exp_avg.mul(neg_step_size.to(param.dtype)), denom)
+
+
+class StackedAdam(StackedAdamW):
+    r"""Adam (L2 weight decay added to the gradient) over ``M`` stacked members.
+
+    Same parameters as :class:`StackedAdamW`, but ``weight_decay`` defaults to 0 (``Adam``'s
+    default) and enters as :math:`g \leftarrow g + \lambda_m \theta`, like ``torch.optim.Adam``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal._stacked import StackedAdam
+    >>> params, grads = torch.ones(2, 1), torch.ones(2, 1)
+    >>> StackedAdam(params, grads, lr=[0.5, 0.1]).step()
+    >>> params.flatten()
+    tensor([0.5000, 0.9000])
+    """
+
+    decoupled_weight_decay = False
+    _fused = staticmethod(torch._fused_adam_)
+
+    def __init__(self, params, grads, lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, grads, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)

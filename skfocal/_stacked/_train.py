@@ -1,0 +1,135 @@
+r"""A minimal training loop of ``M`` stacked fits: fixed epochs, no early stopping.
+
+At every step the ``M`` members' batch losses are summed into one scalar,
+
+.. math::
+
+    L = \sum_{m} \sum_{b} r_{m,b}\, w_{m,b}\, \ell_{m,b},
+
+with :math:`r` the ``row_weight`` of the :class:`~skfocal._stacked.Batch` (``1/|batch_m|``,
+0 on padding), :math:`w` the per-sample weights and :math:`\ell` the per-sample losses of
+:class:`~skfocal._stacked.StackedLoss`. As the members share no parameter, one backward pass
+gives every member the gradient of its own batch mean, i.e. what its single fit's
+``(w * loss).mean()`` gives; the optimizer then steps the members that had a batch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def train_stacked(
+    model,
+    optimizer,
+    loss,
+    batches,
+    X,
+    y,
+    *,
+    max_epochs,
+    weights=None,
+    weight_scale=None,
+    on_epoch_end=None,
+):
+    r"""Train a :class:`StackedMLP` for ``max_epochs`` epochs; return the training losses.
+
+    Parameters
+    ----------
+    model : StackedMLP
+        The ``M`` members, trained in place.
+    optimizer : StackedAdamW or StackedAdam
+        Optimizer over ``model.flat_params`` / ``model.flat_grads``.
+    loss : StackedLoss
+        Per-member per-sample losses.
+    batches : MemberBatches
+        Per-member index batches into ``X`` and ``y``.
+    X : Tensor of shape (N, n_features)
+        Shared training data, in the model's dtype and on its device.
+    y : Tensor of shape (N,) or (N, L)
+        Shared targets: 0/1 labels in ``X``'s dtype (binary), class indices (multiclass) or
+        a 0/1 indicator matrix (multilabel).
+    max_epochs : int
+        Number of epochs.
+    weights : Tensor of shape (N,) or (M, N), default=None
+        Per-sample weights: shared by all members (times ``weight_scale``), or one row per
+        member (each normalised on its own training rows, as its single fit does).
+    weight_scale : Tensor of shape (M,), default=None
+        Per-member factor of shared ``weights`` (e.g. one over their mean on the member's
+        training rows).
+    on_epoch_end : callable, default=None
+        Called as ``on_epoch_end(epoch, train_loss)`` after each epoch with that epoch's
+        ``(M,)`` losses (e.g. to snapshot or freeze members).
+
+    Returns
+    -------
+    history : Tensor of shape (max_epochs, M)
+        Every member's mean weighted training loss per epoch (skorch's ``train_loss``).
+        A member whose loss is not finite is frozen at the end of that epoch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal._module import MLP
+    >>> from skfocal._sampling import EpochSampler
+    >>> from skfocal._stacked import (MemberBatches, MemberLoss, StackedAdamW, StackedLoss,
+    ...                               StackedMLP, train_stacked)
+    >>> _ = torch.manual_seed(0)
+    >>> X, y = torch.randn(40, 3), (torch.rand(40) < 0.3).float()
+    >>> model = StackedMLP([MLP(3, 1, (8,)) for _ in range(2)])
+    >>> opt = StackedAdamW(model.flat_params, model.flat_grads, lr=[1e-2, 3e-2])
+    >>> loss = StackedLoss("binary", [MemberLoss(gamma=2.0), MemberLoss(gamma=0.0)], 1)
+    >>> folds = [torch.arange(0, 30), torch.arange(10, 40)]
+    >>> samplers = [EpochSampler(30, torch.Generator().manual_seed(s)) for s in (1, 2)]
+    >>> batches = MemberBatches(samplers, folds, batch_size=8)
+    >>> train_stacked(model, opt, loss, batches, X, y, max_epochs=3).shape
+    torch.Size([3, 2])
+    """
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 0:
+        raise ValueError(f"max_epochs must be an int >= 0, got {max_epochs!r}.")
+    n_members = model.n_members
+    for name, other in (("optimizer", optimizer), ("loss", loss), ("batches", batches)):
+        if other.n_members != n_members:
+            raise ValueError(f"{name} has {other.n_members} members but the model has {n_members}.")
+    if X.dim() != 2 or X.shape[1] != model.n_features:
+        raise ValueError(f"X must have shape (N, {model.n_features}), got {tuple(X.shape)}.")
+    if len(y) != len(X):
+        raise ValueError(f"X and y must have as many rows, got {len(X)} and {len(y)}.")
+    per_member = weights is not None and weights.dim() == 2
+    if weights is not None and weights.shape[-1] != len(X):
+        raise ValueError(
+            f"weights must have shape (N,) or (M, N) with N={len(X)}, got {tuple(weights.shape)}."
+        )
+    if per_member and weights.shape[0] != n_members:
+        raise ValueError(f"weights must have {n_members} rows, got {weights.shape[0]}.")
+    scale = None if weight_scale is None else weight_scale.reshape(-1, 1).to(X.dtype)
+    history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
+    model.train()
+    for epoch in range(max_epochs):
+        total = torch.zeros(n_members, dtype=X.dtype, device=X.device)
+        for batch in batches.epoch():
+            idx = batch.idx
+            flat = idx.reshape(-1)
+            yb = y.index_select(0, flat).view(*idx.shape, *y.shape[1:])
+            per_sample = loss(model(X, rows=idx, reuse_buffers=True), yb)
+            if weights is not None:
+                if per_member:
+                    wb = weights.gather(1, idx)
+                else:
+                    wb = weights.index_select(0, flat).view(idx.shape)
+                    if scale is not None:
+                        wb = wb * scale
+                per_sample = per_sample * wb
+            scaled = per_sample * batch.row_weight
+            model.zero_grad()
+            scaled.sum().backward()
+            optimizer.step(active=batch.active)
+            with torch.no_grad():
+                total += scaled.sum(1) * batch.counts
+        epoch_loss = (total / torch.tensor(batches.n_rows, device=X.device)).double().cpu()
+        history[epoch] = epoch_loss
+        failed = ~torch.isfinite(epoch_loss)
+        if bool(failed.any()):
+            optimizer.freeze(failed)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, epoch_loss)
+    return history
