@@ -12,9 +12,11 @@ The package has two layers:
 
 from . import datasets, losses
 from ._classifier import FocalClassifier
+from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
 from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
 from ._version import __version__
+from ._weights import ClassBalanced
 from .losses import (
     BinaryAsymmetricLoss,
     BinaryFocalLoss,
@@ -41,6 +43,11 @@ from .losses import (
 )
 
 __all__ = [
+    "Asymmetric",
+    "ClassBalanced",
+    "LDAM",
+    "LogitAdjusted",
+    "Poly1",
     "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
     "BinaryLDAMLoss",

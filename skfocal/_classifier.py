@@ -51,9 +51,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    loss : {"focal", "cross_entropy", "margin"}, default="focal"
-        Training loss from :mod:`skfocal.losses` (sigmoid version for binary and multilabel
-        targets, softmax version for multiclass targets).
+    loss : str or loss object, default="focal"
+        One of ``"focal"``, ``"cross_entropy"``, ``"margin"``, ``"ldam"``,
+        ``"logit_adjusted"``, ``"poly"``, ``"asymmetric"``: the training loss from
+        :mod:`skfocal.losses` (sigmoid version for binary and multilabel targets, softmax
+        version for multiclass targets). A name takes the published
+        defaults; a loss object (:class:`~skfocal.LDAM`, :class:`~skfocal.LogitAdjusted`,
+        :class:`~skfocal.Poly1`, :class:`~skfocal.Asymmetric`) sets its own hyperparameters,
+        searchable as ``loss__<name>``. ``gamma`` applies to focal and poly-1, ``alpha`` to
+        all.
     gamma : float, default=2.0
         Focusing parameter of the focal loss, :math:`\gamma \ge 0`.
     alpha : None, float, "balanced", array-like or dict, default=None
@@ -66,11 +72,12 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         Probability above which the margin loss stops training on a sample, in (0, 1).
     softness : float or None, default=None
         Slope of the soft margin gate (None: hard truncation).
-    class_weight : None, "balanced" or dict, default=None
+    class_weight : None, "balanced", dict or ClassBalanced, default=None
         scikit-learn's class weights, computed in ``fit`` from the data given:
         ``"balanced"`` is ``n_samples / (n_classes * np.bincount(y))`` (weighted by
         ``sample_weight`` when given); a dict maps class labels to weights (missing labels
-        get 1). Multiplied into the per-sample weights. For multilabel targets ``"balanced"``
+        get 1); :class:`~skfocal.ClassBalanced` gives class-balanced weights (Cui et al.,
+        2019). Multiplied into the per-sample weights. For multilabel targets ``"balanced"``
         sets a per-label ``pos_weight = n_neg / n_pos``.
     sampler : None, "oversample", "sqrt" or imbalanced-learn sampler, default=None
         How training minibatches are drawn (training part only, seeded, never at predict
@@ -237,7 +244,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "loss": [StrOptions(set(LOSSES))],
+        "loss": [StrOptions(set(LOSSES)), HasMethods(["criterion", "get_params"])],
         "gamma": [Interval(Real, 0, None, closed="left")],
         "alpha": [
             None,
@@ -248,7 +255,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         ],
         "margin": [Interval(Real, 0, 1, closed="neither")],
         "softness": [None, Interval(Real, 0, None, closed="left")],
-        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "class_weight": [None, StrOptions({"balanced"}), dict, HasMethods(["weights"])],
         "sampler": SAMPLER_CONSTRAINT,
         "bias_init": [StrOptions({"prior", "zero"})],
         "warmup_epochs": [Interval(Integral, 0, None, closed="left")],

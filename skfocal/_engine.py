@@ -39,6 +39,20 @@ class Fitted:
         self.posterior = posterior
 
 
+def combined_alpha(kind, alpha, weights):
+    """``alpha`` times per-class ``weights``; the binary pair folds into one positive share.
+
+    For a binary target ``alpha`` weighs positives by a and negatives by 1 - a; with class
+    weights (w0, w1) that is (1 - a) w0 : a w1, i.e. the share a w1 / ((1 - a) w0 + a w1).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if kind.softmax:
+        return weights if alpha is None else np.asarray(alpha) * weights
+    a = 0.5 if alpha is None else float(alpha)
+    pos, neg = a * weights[1], (1 - a) * weights[0]
+    return float(pos / (pos + neg))
+
+
 def kept_phase(plan, net):
     """Index of the schedule phase whose weights the fitted network holds."""
     if plan.schedule is None:
@@ -47,7 +61,7 @@ def kept_phase(plan, net):
     stopper = dict(net.callbacks_).get("early_stopping")
     if stopper is not None and getattr(stopper, "best_epoch_", None):
         epoch = stopper.best_epoch_
-    return max(i for i, (first, _) in enumerate(plan.schedule) if first <= epoch)
+    return max(i for i, (first, _, _) in enumerate(plan.schedule) if first <= epoch)
 
 
 def as_device_tensor(X, device, dtype):
@@ -193,8 +207,11 @@ class SkorchEngine:
                 plan.n_outputs,
                 params["hidden_layer_sizes"],
                 params["dropout"],
+                output_layer=plan.loss.output_layer,
             ).to(self.dtype)
-            init_output_bias(module, params["bias_init"], plan.prior, plan.kind, plan.n_outputs)
+            if params["module"] is not None or plan.loss.output_layer != "cosine":
+                # a cosine output layer (LDAM) has no bias to hold a prior
+                init_output_bias(module, params["bias_init"], plan.prior, plan.kind, plan.n_outputs)
             if plan.inputs.tabular:
                 check_module_output(module, data.X[:2], plan.kind, plan.n_outputs)
             else:  # dict or id inputs: signature and dry forward of the first rows
@@ -205,10 +222,15 @@ class SkorchEngine:
         net.predict_nonlinearity = posterior.proba  # skorch's own predict_proba agrees
         return Fitted(net, posterior)
 
-    def criterion(self, plan, spec=None):
-        """The per-sample criterion of ``spec`` (default: the plan's loss) for the plan."""
+    def criterion(self, plan, spec=None, extra=None):
+        """The per-sample criterion of ``spec`` (default: the plan's loss) for the plan.
+
+        ``extra`` class weights (deferred re-weighting) multiply ``alpha``.
+        """
         spec = plan.loss if spec is None else spec
-        return spec.criterion(plan.kind, plan.loss_params, plan.alpha, plan.pos_weight)
+        hyper = plan.loss_params if spec is plan.loss else {}
+        alpha = plan.alpha if extra is None else combined_alpha(plan.kind, plan.alpha, extra)
+        return spec.criterion(plan.kind, hyper, alpha, plan.pos_weight)
 
     def _callbacks(self, plan):
         from skorch.callbacks import EarlyStopping, ProgressBar
@@ -217,7 +239,7 @@ class SkorchEngine:
         callbacks = [copy.deepcopy(cb) for cb in (params["callbacks"] or [])]
         if plan.schedule is not None:
             callbacks.insert(
-                0, ("criterion_schedule", CriterionSchedule([e for e, _ in plan.schedule]))
+                0, ("criterion_schedule", CriterionSchedule([e for e, _, _ in plan.schedule]))
             )
         if params["early_stopping"]:
             monitor, lower = "valid_loss", True
@@ -284,8 +306,8 @@ class SkorchEngine:
         schedule = None
         if plan.schedule is not None:  # None in a phase: the main criterion
             schedule = [
-                None if spec is plan.loss else self.criterion(plan, spec)
-                for _, spec in plan.schedule
+                None if spec is plan.loss and extra is None else self.criterion(plan, spec, extra)
+                for _, spec, extra in plan.schedule
             ]
         return net_cls(
             module=module,

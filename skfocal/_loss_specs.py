@@ -14,15 +14,30 @@ in :mod:`skfocal.losses`.
 from __future__ import annotations
 
 import functools
+import numbers
 
+import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 
 from .losses import (
+    BinaryAsymmetricLoss,
     BinaryFocalLoss,
+    BinaryLDAMLoss,
+    BinaryLogitAdjustedLoss,
     BinaryMarginLoss,
+    BinaryPoly1Loss,
     FocalLoss,
+    LDAMLoss,
+    LogitAdjustedLoss,
     MarginLoss,
+    Poly1Loss,
+    asymmetric_neg_log_abs_dloss,
+    asymmetric_pos_log_abs_dloss,
+    class_balanced_weights,
     focal_log_abs_dloss,
+    ldam_margins,
+    poly1_log_abs_dloss,
     sigmoid_log_odds,
     soft_margin_link_is_invertible,
     soft_margin_log_abs_dloss,
@@ -43,6 +58,8 @@ class LossSpec:
 
     name = ""
     params: tuple = ()
+    #: the default MLP's output layer this loss is meant for ("linear" or "cosine")
+    output_layer = "linear"
 
     def __repr__(self):
         return f"<loss spec {self.name}>"
@@ -51,11 +68,19 @@ class LossSpec:
         """Raise before training when ``hyper`` does not suit the target ``kind``."""
 
     def hyperparameters(self, estimator):
-        """The values of :attr:`params` on ``estimator``, as a dict."""
+        """The values of :attr:`params` on ``estimator`` (and the loss object's own), a dict."""
         return {name: getattr(estimator, name) for name in self.params}
 
+    def bind(self, kind, hyper, class_counts):
+        """``hyper`` completed with what the loss needs from the training data (counts)."""
+        return hyper
+
+    def phases(self, hyper):
+        """Deferred phases ``[(first_epoch, class_weight_vector_or_None)]`` (default: none)."""
+        return []
+
     def criterion(self, kind, hyper, alpha, pos_weight):
-        """The per-sample criterion (``reduction="none"``) for ``kind``."""
+        """The per-sample criterion (``reduction="none"``) for ``kind`` (``hyper`` bound)."""
         raise NotImplementedError
 
     def log_abs_dloss(self, hyper):
@@ -157,10 +182,288 @@ class MarginSpec(LossSpec):
         )
 
 
-LOSSES = {spec.name: spec for spec in (FocalSpec(), CrossEntropySpec(), MarginSpec())}
+class LossObject(BaseEstimator, LossSpec):
+    """A loss given as an object (``FocalClassifier(loss=LDAM(max_margin=0.3))``).
+
+    Its own hyperparameters are scikit-learn parameters: ``get_params``/``set_params``,
+    ``clone``, and searchable as ``loss__<name>`` in ``GridSearchCV``; ``gamma`` and ``alpha``
+    stay the estimator's for the losses that use them.
+    """
+
+    def __repr__(self, N_CHAR_MAX=700):
+        return BaseEstimator.__repr__(self, N_CHAR_MAX)
+
+    def hyperparameters(self, estimator):
+        hyper = {name: getattr(estimator, name) for name in self.params}
+        hyper.update(self.get_params(deep=False))
+        return hyper
+
+
+def _check_real(name, value, low, allowed, closed=True):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < low or (not closed and value == low):
+        raise ValueError(f"{name} must be {allowed}, got {value!r}.")
+
+
+class LDAM(LossObject):
+    r"""Label-distribution-aware margin loss (Cao et al., 2019), with deferred re-weighting.
+
+    :math:`\mathrm{CE}(s\,(z - \Delta_y e_y), y)` with per-class margins
+    :math:`\Delta_j \propto n_j^{-1/4}` scaled so that :math:`\max_j \Delta_j =`
+    ``max_margin`` (:func:`~skfocal.losses.ldam_margins`, from the training part's class
+    counts). Binary targets train one logit: the two-logit form with :math:`z_0 = 0`.
+
+    Parameters
+    ----------
+    max_margin : float, default=0.5
+        Largest margin (the rarest class's), the reference's ``max_m``.
+    scale : float, default=30.0
+        Logit scale :math:`s`. 30 (the reference's) belongs with the normalised (cosine)
+        output layer, whose logits are cosine similarities in [-1, 1]; with ``cosine=False``
+        use about 1 (a plain linear layer's logits are not bounded).
+    cosine : bool, default=True
+        Train the default MLP with a bias-free cosine output layer
+        (:class:`~skfocal._module.CosineLinear`, the reference's ``NormedLinear``); its output
+        bias cannot hold a class prior, so ``bias_init`` does not apply. Ignored for a user
+        ``module``.
+    drw_epoch : int or None, default=None
+        Deferred re-weighting (LDAM-DRW): from this (1-based) epoch on, the loss weighs class
+        :math:`c` by the class-balanced weight of Cui et al. (2019),
+        :math:`\propto (1 - \beta) / (1 - \beta^{n_c})`
+        (:func:`~skfocal.losses.class_balanced_weights`), on top of ``alpha``. The switch
+        keeps the optimizer's state (the reference keeps SGD's momentum). None: no
+        re-weighting. Binary targets fold the pair of weights into one ``alpha``.
+    drw_beta : float, default=0.9999
+        :math:`\beta` of the deferred weights (the reference's).
+
+    Notes
+    -----
+    LDAM has no closed-form inverse link (the margins couple the classes); ``predict_proba``
+    is :math:`\operatorname{softmax}(s z)` of the trained scores, taken as the posterior of
+    the training distribution (an approximation) and shifted to ``class_prior`` like the
+    other losses.
+    """
+
+    name = "ldam"
+
+    def __init__(self, max_margin=0.5, scale=30.0, cosine=True, drw_epoch=None, drw_beta=0.9999):
+        self.max_margin = max_margin
+        self.scale = scale
+        self.cosine = cosine
+        self.drw_epoch = drw_epoch
+        self.drw_beta = drw_beta
+
+    @property
+    def output_layer(self):
+        return "cosine" if self.cosine else "linear"
+
+    def check(self, kind, hyper):
+        _check_real("max_margin", hyper["max_margin"], 0.0, "a finite float >= 0")
+        _check_real("scale", hyper["scale"], 0.0, "a finite float > 0", closed=False)
+        drw = hyper["drw_epoch"]
+        if drw is not None and not (isinstance(drw, numbers.Integral) and drw >= 1):
+            raise ValueError(f"drw_epoch must be None or an int >= 1, got {drw!r}.")
+        _check_real("drw_beta", hyper["drw_beta"], 0.0, "a float in [0, 1)")
+        if hyper["drw_beta"] >= 1:
+            raise ValueError(f"drw_beta must be a float in [0, 1), got {hyper['drw_beta']!r}.")
+        if not kind.balances_classes:
+            raise ValueError(
+                "loss='ldam' needs a binary or multiclass target (its margins are per class); "
+                f"got a {kind.name} target."
+            )
+
+    def bind(self, kind, hyper, class_counts):
+        counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
+        margins = ldam_margins(torch.as_tensor(counts), hyper["max_margin"]).numpy()
+        weights = class_balanced_weights(torch.as_tensor(counts), hyper["drw_beta"]).numpy()
+        return {**hyper, "margins": margins, "drw_weights": weights}
+
+    def phases(self, hyper):
+        if hyper["drw_epoch"] is None or hyper["drw_epoch"] <= 1:
+            return []
+        return [(hyper["drw_epoch"], hyper["drw_weights"])]
+
+    def criterion(self, kind, hyper, alpha, pos_weight):
+        alpha_t, _ = _tensors(alpha, pos_weight)
+        margins = torch.as_tensor(hyper["margins"])
+        if kind.softmax:
+            return LDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+        return BinaryLDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+
+    def log_posterior(self, kind, hyper, z):
+        return super().log_posterior(kind, hyper, z * hyper["scale"])
+
+    def has_inverse_link(self, hyper):
+        return False
+
+
+class LogitAdjusted(LossObject):
+    r"""Logit-adjusted cross-entropy (Menon et al., 2021; balanced softmax at ``tau=1``).
+
+    :math:`\mathrm{CE}(z + \tau \log \pi, y)` with :math:`\pi` the class frequencies of
+    the training part (binary: the one logit is shifted by :math:`\tau\log(\pi_1/\pi_0)`).
+    The network's own :math:`z` then scores classes as if they were balanced (at
+    :math:`\tau = 1`), and its inverse link is exact: the posterior of the training
+    distribution is :math:`\operatorname{softmax}(z + \tau\log\pi)`
+    (:func:`~skfocal.losses.logit_adjusted_log_posterior`), so ``class_prior="training"``
+    gives :math:`P(y \mid x)` and ``"balanced"`` gives :math:`\operatorname{softmax}(z)`
+    at ``tau=1``.
+
+    Parameters
+    ----------
+    tau : float, default=1.0
+        Strength of the adjustment, :math:`\tau \ge 0` (0: cross-entropy).
+    """
+
+    name = "logit_adjusted"
+
+    def __init__(self, tau=1.0):
+        self.tau = tau
+
+    def check(self, kind, hyper):
+        _check_real("tau", hyper["tau"], 0.0, "a finite float >= 0")
+        if not kind.balances_classes:
+            raise ValueError(
+                "loss='logit_adjusted' needs a binary or multiclass target (it adjusts by the "
+                f"class prior); got a {kind.name} target."
+            )
+
+    def bind(self, kind, hyper, class_counts):
+        counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1e-12)
+        return {**hyper, "prior": counts / counts.sum()}
+
+    def _shift(self, kind, hyper, like):
+        prior = torch.as_tensor(hyper["prior"], dtype=like.dtype, device=like.device)
+        if kind.softmax:
+            return hyper["tau"] * torch.log(prior)
+        return hyper["tau"] * (torch.log(prior[1]) - torch.log(prior[0]))
+
+    def criterion(self, kind, hyper, alpha, pos_weight):
+        alpha_t, _ = _tensors(alpha, pos_weight)
+        prior = torch.as_tensor(hyper["prior"])
+        if kind.softmax:
+            return LogitAdjustedLoss(prior, tau=hyper["tau"], alpha=alpha_t, reduction="none")
+        return BinaryLogitAdjustedLoss(prior[1:], tau=hyper["tau"], alpha=alpha_t, reduction="none")
+
+    def log_posterior(self, kind, hyper, z):
+        return super().log_posterior(kind, hyper, z + self._shift(kind, hyper, z))
+
+
+class Poly1(LossObject):
+    r"""Poly-1 loss (Leng et al., 2022): :math:`\mathrm{FL}_\gamma + \epsilon(1-p_t)^{\gamma+1}`.
+
+    With the estimator's ``gamma`` (its default 2 gives the focal form; ``gamma=0`` the
+    cross-entropy form :math:`\mathrm{CE} + \epsilon(1 - p_t)`), and ``alpha`` weighting the
+    whole per-sample loss. :math:`|l'(q)|` is strictly decreasing for every
+    :math:`\epsilon \ge -1`, so the inverse link exists
+    (:func:`~skfocal.losses.poly1_log_abs_dloss`).
+
+    Parameters
+    ----------
+    epsilon : float, default=1.0
+        Weight of the first polynomial term, :math:`\epsilon \ge -1` (below, the loss stops
+        decreasing in :math:`p_t`).
+    """
+
+    name = "poly"
+    params = ("gamma",)
+
+    def __init__(self, epsilon=1.0):
+        self.epsilon = epsilon
+
+    def check(self, kind, hyper):
+        _check_real("epsilon", hyper["epsilon"], -1.0, "a finite float >= -1")
+
+    def criterion(self, kind, hyper, alpha, pos_weight):
+        alpha_t, pw = _tensors(alpha, pos_weight)
+        eps, gamma = hyper["epsilon"], hyper["gamma"]
+        if kind.softmax:
+            return Poly1Loss(epsilon=eps, gamma=gamma, alpha=alpha_t, reduction="none")
+        return BinaryPoly1Loss(
+            epsilon=eps, gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none"
+        )
+
+    def log_abs_dloss(self, hyper):
+        return functools.partial(
+            poly1_log_abs_dloss, epsilon=hyper["epsilon"], gamma=float(hyper["gamma"])
+        )
+
+
+class Asymmetric(LossObject):
+    r"""Asymmetric loss (Ridnik et al., 2021) for binary and multilabel targets.
+
+    Positives :math:`-(1-p)^{\gamma_+}\log p`, negatives :math:`-p_m^{\gamma_-}\log(1-p_m)`
+    with the shifted probability :math:`p_m = \max(p - m, 0)`: easy negatives are
+    down-weighted and the very easy ones (:math:`p \le m`) discarded. Mean reduction (the
+    reference sums). Its inverse link (:func:`~skfocal.losses.asymmetric_pos_log_abs_dloss`,
+    :func:`~skfocal.losses.asymmetric_neg_log_abs_dloss`) is unique for :math:`p > m`; below
+    the clip the negative term is flat and the recovered posterior is 1 there -- with
+    ``clip > 0``, read low probabilities with care.
+
+    Parameters
+    ----------
+    gamma_pos : float, default=1.0
+        Focusing parameter of the positives.
+    gamma_neg : float, default=4.0
+        Focusing parameter of the negatives.
+    clip : float, default=0.05
+        Probability margin :math:`m \in [0, 1)` of the negatives.
+    """
+
+    name = "asymmetric"
+
+    def __init__(self, gamma_pos=1.0, gamma_neg=4.0, clip=0.05):
+        self.gamma_pos = gamma_pos
+        self.gamma_neg = gamma_neg
+        self.clip = clip
+
+    def check(self, kind, hyper):
+        _check_real("gamma_pos", hyper["gamma_pos"], 0.0, "a finite float >= 0")
+        _check_real("gamma_neg", hyper["gamma_neg"], 0.0, "a finite float >= 0")
+        _check_real("clip", hyper["clip"], 0.0, "a float in [0, 1)")
+        if hyper["clip"] >= 1:
+            raise ValueError(f"clip must be a float in [0, 1), got {hyper['clip']!r}.")
+        if kind.softmax:
+            raise ValueError(
+                "loss='asymmetric' is a sigmoid loss for binary and multilabel targets; got a "
+                f"{kind.name} target (use 'focal', 'poly' or 'ldam')."
+            )
+
+    def criterion(self, kind, hyper, alpha, pos_weight):
+        alpha_t, pw = _tensors(alpha, pos_weight)
+        return BinaryAsymmetricLoss(
+            gamma_pos=hyper["gamma_pos"],
+            gamma_neg=hyper["gamma_neg"],
+            clip=hyper["clip"],
+            alpha=alpha_t,
+            pos_weight=pw,
+            reduction="none",
+        )
+
+    def log_posterior(self, kind, hyper, z):
+        pos = functools.partial(asymmetric_pos_log_abs_dloss, gamma_pos=hyper["gamma_pos"])
+        neg = functools.partial(
+            asymmetric_neg_log_abs_dloss, gamma_neg=hyper["gamma_neg"], clip=hyper["clip"]
+        )
+        return sigmoid_log_odds(z, pos, neg)
+
+
+LOSSES = {
+    spec.name: spec
+    for spec in (
+        FocalSpec(),
+        CrossEntropySpec(),
+        MarginSpec(),
+        LDAM(),
+        LogitAdjusted(),
+        Poly1(),
+        Asymmetric(),
+    )
+}
 CROSS_ENTROPY = LOSSES["cross_entropy"]
+LOSS_OBJECTS = (LDAM, LogitAdjusted, Poly1, Asymmetric)
 
 
 def loss_spec(loss):
-    """The spec registered for ``loss``."""
-    return LOSSES[loss]
+    """The spec of ``loss``: a registered name, or a loss object used as it is."""
+    return LOSSES[loss] if isinstance(loss, str) else loss

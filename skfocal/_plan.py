@@ -73,9 +73,10 @@ class FitPlan:
         What each epoch draws from.
     loss : LossSpec
         The loss; ``loss_params`` holds the hyperparameters it reads.
-    schedule : list of (int, LossSpec) or None
-        Training phases ``(first_epoch, spec)`` (1-based); None trains with ``loss``
-        throughout. ``warmup_epochs`` gives ``[(1, cross_entropy), (k + 1, loss)]``.
+    schedule : list of (int, LossSpec, ndarray or None) or None
+        Training phases ``(first_epoch, spec, extra class weights)`` (1-based); None trains
+        with ``loss`` throughout. ``warmup_epochs`` gives ``[(1, cross_entropy, None),
+        (k + 1, loss, None)]``; LDAM's ``drw_epoch`` ``[(1, loss, None), (e, loss, weights)]``.
     prior : ndarray
         Class prior seen by the loss (sampler draw rates x weights), for ``bias_init``.
     emphasis : ndarray
@@ -205,6 +206,8 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
 
     rows = slice(None) if train_idx is None else train_idx
     data_prior, data_freq = _data_prior(kind, y_enc[rows], sample_weight, rows, len(classes))
+    counts = np.bincount(y_enc[rows], minlength=len(classes)) if y_enc.ndim == 1 else None
+    hyper = spec.bind(kind, hyper, counts)  # what the loss needs of the training part
 
     sampler = plan_sampler(est.sampler, X, y, train_idx, sampler_seed)
     _inputs.check_sampled(sampler, est.sampler, inputs)
@@ -220,14 +223,23 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     draws = None if not kind.balances_classes else sampler.draw_frequencies(y_train, len(classes))
     prior = kind.class_prior(draws, y_train, w_train, len(classes))
 
-    schedule = None
-    if est.warmup_epochs > 0 and spec is not CROSS_ENTROPY:
-        schedule = [(1, CROSS_ENTROPY), (est.warmup_epochs + 1, spec)]
+    schedule = _schedule(est, spec, hyper)
     draw_rates = None if draws is None else draws / np.where(data_freq > 0, data_freq, 1.0)
     w = emphasis(kind, len(classes), alpha, class_weight, pos_weight, draw_rates)
-    shift = _checked_shift(kind, est.class_prior, classes, w, data_prior)
-    phases = [spec] if schedule is None else [phase for _, phase in schedule]
-    posteriors = [Posterior(kind, phase, hyper if phase is spec else {}, shift) for phase in phases]
+    if schedule is None:
+        posteriors = [
+            Posterior(kind, spec, hyper, _checked_shift(kind, est, classes, w, data_prior))
+        ]
+    else:
+        posteriors = [
+            Posterior(
+                kind,
+                phase,
+                hyper if phase is spec else {},
+                _checked_shift(kind, est, classes, w if extra is None else w * extra, data_prior),
+            )
+            for _, phase, extra in schedule
+        ]
     return FitPlan(
         kind=kind,
         classes=classes,
@@ -274,8 +286,29 @@ def _data_prior(kind, y_train, sample_weight, rows, n_classes):
     return mass / mass.sum(), freq
 
 
-def _checked_shift(kind, class_prior, classes, w, data_prior):
+def _schedule(est, spec, hyper):
+    """Training phases ``[(first_epoch, spec, extra class weights or None)]``, or None.
+
+    ``warmup_epochs`` trains cross-entropy first; a loss's deferred re-weighting (LDAM's
+    ``drw_epoch``) adds class weights from an epoch on. The two do not combine.
+    """
+    deferred = spec.phases(hyper)
+    warmup = est.warmup_epochs > 0 and spec is not CROSS_ENTROPY
+    if warmup and deferred:
+        raise ValueError(
+            f"warmup_epochs={est.warmup_epochs} and the deferred re-weighting of "
+            f"loss={est.loss!r} are two schedules; use one of them."
+        )
+    if warmup:
+        return [(1, CROSS_ENTROPY, None), (est.warmup_epochs + 1, spec, None)]
+    if deferred:
+        return [(1, spec, None)] + [(epoch, spec, weights) for epoch, weights in deferred]
+    return None
+
+
+def _checked_shift(kind, est, classes, w, data_prior):
     """:func:`log_shift`, refusing to undo an emphasis of zero (a class switched off)."""
+    class_prior = est.class_prior
     if not (isinstance(class_prior, str) and class_prior == "training"):
         if np.any(np.asarray(w) <= 0):
             raise ValueError(

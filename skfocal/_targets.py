@@ -123,6 +123,9 @@ class TargetKind:
         if isinstance(class_weight, dict):
             vector = label_dict_to_vector(class_weight, classes, "class_weight", 1.0)
             return check_nonnegative(vector, "class_weight", class_weight)
+        if hasattr(class_weight, "weights"):  # ClassBalanced(beta)
+            counts = np.bincount(y_enc, weights=sample_weight, minlength=len(classes))
+            return class_weight.weights(counts)
         return compute_class_weight(
             "balanced", classes=np.arange(len(classes)), y=y_enc, sample_weight=sample_weight
         )
@@ -300,7 +303,7 @@ class _Multilabel(TargetKind):
 
     def class_weight(self, class_weight, y_enc, classes, sample_weight):
         """None: ``"balanced"`` becomes a per-label ``pos_weight`` (:meth:`pos_weight`)."""
-        if class_weight is None or class_weight == "balanced":
+        if class_weight is None or isinstance(class_weight, str) and class_weight == "balanced":
             return None
         raise ValueError(
             "class_weight for a multilabel target must be None or 'balanced', "

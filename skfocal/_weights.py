@@ -13,7 +13,11 @@ business; this module only holds the pieces the kinds share.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+import torch
+from sklearn.base import BaseEstimator
 
 
 def label_dict_to_vector(mapping, classes, name, default):
@@ -43,3 +47,45 @@ def label_positive_mass(y_ind, sample_weight):
     """Weighted count of positives per label and the total weight, for an indicator matrix."""
     sw = np.ones(len(y_ind)) if sample_weight is None else np.asarray(sample_weight)
     return (sw[:, None] * y_ind).sum(axis=0), sw.sum()
+
+
+class ClassBalanced(BaseEstimator):
+    r"""``class_weight=ClassBalanced(beta)``: class-balanced weights (Cui et al., 2019).
+
+    Class :math:`c` with :math:`n_c` (sample-weighted) training samples is weighted by the
+    inverse of its *effective number* of samples,
+
+    .. math::
+
+        w_c \propto \frac{1 - \beta}{1 - \beta^{n_c}},
+
+    normalised like scikit-learn's ``"balanced"`` weights, so that the per-sample weights
+    average 1 over the training data: :math:`\sum_c n_c w_c = \sum_c n_c`. ``beta=0`` gives
+    all ones; :math:`\beta \to 1` approaches ``"balanced"`` (inverse frequency). Usable with
+    every loss; ``beta`` is searchable as ``class_weight__beta``.
+
+    Parameters
+    ----------
+    beta : float, default=0.999
+        :math:`\beta \in [0, 1)`; the paper uses 0.9 to 0.9999, larger for larger data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skfocal import ClassBalanced
+    >>> ClassBalanced(beta=0.99).weights(np.array([900.0, 100.0])).round(3)
+    array([0.945, 1.491])
+    """
+
+    def __init__(self, beta=0.999):
+        self.beta = beta
+
+    def weights(self, class_counts):
+        """Per-class weights for the given (sample-weighted) class counts."""
+        beta = self.beta
+        if not (isinstance(beta, numbers.Real) and not isinstance(beta, bool) and 0 <= beta < 1):
+            raise ValueError(f"ClassBalanced: beta must be a float in [0, 1), got {beta!r}.")
+        from .losses import class_balanced_weights
+
+        counts = torch.as_tensor(np.asarray(class_counts, dtype=np.float64))
+        return class_balanced_weights(counts, beta).numpy()

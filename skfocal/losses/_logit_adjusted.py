@@ -197,6 +197,8 @@ def binary_logit_adjusted_loss_with_logits(
     tau = check_nonnegative("tau", tau)
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_logit_adjusted_loss_with_logits")
+    if prior.dim() == 1 and prior.numel() == 1:  # one positive rate for every element
+        prior = prior.reshape(())
     if prior.dim() == 1 and (input.dim() == 0 or input.shape[-1] != prior.numel()):
         last = input.shape[-1] if input.dim() else None
         raise ValueError(
