@@ -117,3 +117,53 @@ def test_module_moves_to_cuda(seed):
     t = torch.randint(0, 2, (8,), device="cuda")
     assert loss.alpha.device.type == "cuda"
     torch.testing.assert_close(loss(x, t).cpu(), FocalLoss(alpha=[0.3, 0.7])(x.cpu(), t.cpu()))
+
+
+def _sigmoid_pair(z):
+    p = torch.sigmoid(z)
+    return torch.stack([1 - p, p], dim=1)
+
+
+class _Logits(torch.nn.Module):
+    def __init__(self, n_out):
+        super().__init__()
+        self.n_out = n_out
+        self.lin = torch.nn.Linear(4, n_out)
+
+    def forward(self, X):
+        out = self.lin(X)
+        return out.squeeze(1) if self.n_out == 1 else out
+
+
+def test_readme_skorch_nets_give_probabilities_with_their_nonlinearity(seed):
+    """The README's skorch snippets: without predict_nonlinearity skorch returns logits for a
+    custom criterion; with the one the README shows, probabilities (and predict works)."""
+    import numpy as np
+    from skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+    X = torch.randn(60, 4).numpy()
+    y3 = np.arange(60) % 3
+    y2 = (np.arange(60) % 2).astype(np.float32)
+    common = dict(max_epochs=2, train_split=None, verbose=0)
+    raw = NeuralNetClassifier(_Logits, module__n_out=3, criterion=FocalLoss, **common)
+    assert not np.allclose(raw.fit(X, y3).predict_proba(X).sum(axis=1), 1.0)  # the trap
+    net = NeuralNetClassifier(
+        _Logits,
+        module__n_out=3,
+        criterion=FocalLoss,
+        criterion__gamma=2.0,
+        predict_nonlinearity=torch.nn.Softmax(dim=-1),
+        **common,
+    ).fit(X, y3)
+    np.testing.assert_allclose(net.predict_proba(X).sum(axis=1), 1.0, rtol=1e-5)
+    binary = NeuralNetBinaryClassifier(
+        _Logits,
+        module__n_out=1,
+        criterion=BinaryFocalLoss,
+        criterion__gamma=2.0,
+        predict_nonlinearity=_sigmoid_pair,
+        **common,
+    ).fit(X, y2)
+    proba = binary.predict_proba(X)
+    assert proba.shape == (60, 2) and ((proba >= 0) & (proba <= 1)).all()
+    np.testing.assert_array_equal(binary.predict(X), (proba[:, 1] > 0.5).astype(int))
