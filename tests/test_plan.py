@@ -138,7 +138,7 @@ def test_loss_spec_schedule_and_training_params():
     plan = _plan(Y_IMB, loss="margin", softness=1.0, warmup_epochs=3, lr=0.1)
     assert plan.loss is LOSSES["margin"]
     assert plan.loss_params == {"margin": 0.6, "softness": 1.0}
-    assert plan.schedule == [(1, LOSSES["cross_entropy"]), (4, LOSSES["margin"])]
+    assert plan.schedule == [(1, LOSSES["cross_entropy"], None), (4, LOSSES["margin"], None)]
     assert plan.params["lr"] == 0.1 and plan.n_outputs == 1 and plan.n_features == 2
     assert _plan(Y_IMB, loss="cross_entropy", warmup_epochs=3).schedule is None
 
