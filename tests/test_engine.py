@@ -90,3 +90,25 @@ def test_the_fitted_optimizer_uses_the_fused_step(seed, optimizer, fused):
     X = seed.normal(size=(50, 2)).astype(np.float32)
     clf = FocalClassifier(optimizer=optimizer, weight_decay=0.0, max_epochs=1).fit(X, Y)
     assert clf.net_.optimizer_.defaults.get("fused") == fused
+
+
+def test_kept_phase_follows_the_restored_epoch(seed):
+    from types import SimpleNamespace
+
+    from skfocal._engine import kept_phase
+
+    X = seed.normal(size=(50, 2)).astype(np.float32)
+    plan = _plan(X, warmup_epochs=3)
+    assert [first for first, _, _ in plan.schedule] == [1, 4]
+
+    def net(n_epochs, best=None):
+        stopper = SimpleNamespace(best_epoch_=best)
+        callbacks = [] if best is None else [("early_stopping", stopper)]
+        return SimpleNamespace(history=[None] * n_epochs, callbacks_=callbacks)
+
+    assert kept_phase(plan, net(10)) == 1  # trained to the end: the focal phase
+    assert kept_phase(plan, net(10, best=2)) == 0  # restored a warm-up epoch: cross-entropy
+    assert kept_phase(plan, net(10, best=4)) == 1
+    assert plan.posteriors[0].spec.name == "cross_entropy"
+    assert plan.posteriors[1].spec.name == "focal"
+    assert kept_phase(_plan(X), net(10, best=2)) == 0  # no schedule: one phase
