@@ -407,7 +407,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         self.net_ = fitted.net
         self.posterior_ = fitted.posterior
         self.n_iter_ = len(fitted.net.history)
-        self.class_prior_ = _data.like_input(_decision_prior(plan), X_in)
+        self.class_prior_ = _data.like_input(_decision_prior(plan, fitted.posterior), X_in)
 
     def _validate_fit_input(self, X, y, sample_weight):
         # other array-API namespaces (array_api_strict, CuPy, ...) are trained from the host
@@ -608,10 +608,16 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return _in_namespace_of(self.net_.kind.labels(scores, self.classes_), X_in)
 
 
-def _decision_prior(plan):
+def _decision_prior(plan, posterior):
     """The class prior decisions assume (multilabel: positive rates), as an ndarray."""
-    shift = plan.posteriors[0].shift
-    w, prior = np.asarray(plan.emphasis, dtype=float), np.asarray(plan.data_prior, dtype=float)
+    shift = posterior.shift
+    w = np.asarray(posterior.emphasis, dtype=float)
+    prior = np.asarray(plan.data_prior, dtype=float)
+    with np.errstate(divide="ignore"):  # a class with zero emphasis has prior 0 in training
+        return _normalised_prior(plan, w, prior, shift)
+
+
+def _normalised_prior(plan, w, prior, shift):
     if plan.kind.softmax or plan.n_outputs == 1:
         log_p = np.log(w * prior) if shift is None else np.log(w * prior) + shift
         p = np.exp(log_p - log_p.max())

@@ -226,20 +226,11 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     schedule = _schedule(est, spec, hyper)
     draw_rates = None if draws is None else draws / np.where(data_freq > 0, data_freq, 1.0)
     w = emphasis(kind, len(classes), alpha, class_weight, pos_weight, draw_rates)
-    if schedule is None:
-        posteriors = [
-            Posterior(kind, spec, hyper, _checked_shift(kind, est, classes, w, data_prior))
-        ]
-    else:
-        posteriors = [
-            Posterior(
-                kind,
-                phase,
-                hyper if phase is spec else {},
-                _checked_shift(kind, est, classes, w if extra is None else w * extra, data_prior),
-            )
-            for _, phase, extra in schedule
-        ]
+    posteriors = []  # one per phase: the emphasis (and so the shift) may change with it
+    for phase, extra in [(spec, None)] if schedule is None else [(p, e) for _, p, e in schedule]:
+        w_phase = w if extra is None else w * extra
+        shift = _checked_shift(kind, est, classes, w_phase, data_prior)
+        posteriors.append(Posterior(kind, phase, hyper if phase is spec else {}, shift, w_phase))
     return FitPlan(
         kind=kind,
         classes=classes,

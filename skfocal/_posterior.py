@@ -123,11 +123,14 @@ class Posterior:
         The loss's hyperparameters.
     shift : ndarray or None
         Additive shift realising ``class_prior`` (None: ``"training"``).
+    emphasis : ndarray or None
+        The training emphasis of this phase (see :func:`emphasis`).
     """
 
-    def __init__(self, kind, spec, hyper, shift):
+    def __init__(self, kind, spec, hyper, shift, emphasis=None):
         self.kind, self.spec, self.hyper = kind, spec, hyper
         self.shift = None if shift is None else np.asarray(shift, dtype=np.float64)
+        self.emphasis = emphasis
 
     def decision(self, z):
         """Log-odds (binary: shape (N,); multilabel: per label) or normalised log posterior."""

@@ -191,3 +191,12 @@ def test_loss_hyperparameters_are_checked_before_training(loss, data, match):
 def test_loss_spec_accepts_objects():
     obj = LDAM(max_margin=0.3)
     assert loss_spec(obj) is obj and loss_spec("ldam").max_margin == 0.5
+
+
+def test_deferred_reweighting_is_undone_by_the_data_prior():
+    X, y = _multiclass()
+    clf = FocalClassifier(loss=LDAM(drw_epoch=3), class_prior="data", **FAST).fit(X, y)
+    np.testing.assert_allclose(clf.class_prior_, np.bincount(y) / len(y))
+    np.testing.assert_allclose(
+        clf.posterior_.emphasis, clf.net_.phase1_criterion_.alpha.numpy(), rtol=1e-6
+    )
