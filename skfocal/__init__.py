@@ -14,6 +14,7 @@ from . import datasets, losses
 from ._classifier import FocalClassifier
 from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
+from ._search import BatchedGridSearchCV
 from ._version import __version__
 from .losses import (
     BinaryAsymmetricLoss,
@@ -41,6 +42,7 @@ from .losses import (
 )
 
 __all__ = [
+    "BatchedGridSearchCV",
     "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
     "BinaryLDAMLoss",
