@@ -36,6 +36,7 @@ from sklearn.model_selection._validation import (
     _score,
     _warn_or_raise_about_fit_failures,
 )
+from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 from sklearn.utils.metaestimators import _safe_split
 from sklearn.utils.parallel import Parallel, delayed
@@ -62,6 +63,10 @@ _OPTIMIZERS = {torch.optim.AdamW: StackedAdamW, torch.optim.Adam: StackedAdam}
 
 def _why_not_stacked(estimator):
     """Why ``estimator`` (a candidate) is fitted on its own, or None when it can be stacked."""
+    if type(estimator) is Pipeline:
+        if estimator.memory is not None:
+            return "the Pipeline caches its steps (memory is set)"
+        estimator = estimator.steps[-1][1]
     if type(estimator) is not FocalClassifier:
         return f"the estimator is a {type(estimator).__name__}, not a FocalClassifier"
     if estimator.module is not None:
@@ -84,6 +89,7 @@ def _why_not_stacked(estimator):
 
 def _group_key(estimator):
     """What members of one stacked model share: the network's shape and training schedule."""
+    estimator, _ = _final_step(estimator)
     return (
         tuple(estimator.hidden_layer_sizes),
         estimator.batch_size,
@@ -121,10 +127,12 @@ class BatchedGridSearchCV(GridSearchCV):
 
     Candidates that cannot be stacked (a user ``module``, ``accelerator``, ``callbacks``,
     ``early_stopping``, ``warmup_epochs``, another optimizer, a sampler that synthesises rows
-    such as SMOTE, non-tabular ``X``, fit parameters other than ``sample_weight``, an
-    estimator that is not a ``FocalClassifier`` -- e.g. a
-    :class:`~sklearn.pipeline.Pipeline`) are fitted one by one through scikit-learn's own
-    fit-and-score (``n_jobs`` distributes them), with a warning that says why.
+    such as SMOTE, non-tabular ``X``, fit parameters other than ``sample_weight``, a cached
+    Pipeline, an estimator that is neither a ``FocalClassifier`` nor a
+    :class:`~sklearn.pipeline.Pipeline` ending in one) are fitted one by one through
+    scikit-learn's own fit-and-score (``n_jobs`` distributes them), with a warning that says
+    why. A Pipeline's preprocessing is fitted per fold (once per setting of its parameters)
+    and its final classifiers are stacked on the transformed training rows.
 
     A member whose loss or weights become non-finite gets ``error_score`` (as its failing
     single fit would) while the other members go on.
@@ -348,7 +356,7 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
             estimator = clone(base).set_params(**clone(parameters, safe=False))
             reason = _why_not_stacked(estimator)
             positions = range(cand_idx * n_splits, (cand_idx + 1) * n_splits)
-            if reason is None and not _stackable_data(X, kwargs["fit_params"]):
+            if reason is None and not _stackable_data(estimator, X, kwargs["fit_params"]):
                 reason = "X is not a numeric array or fit parameters other than sample_weight"
             if reason is None:
                 groups.setdefault(_group_key(estimator), []).extend(positions)
@@ -392,8 +400,14 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         return out
 
 
-def _stackable_data(X, fit_params):
-    """Whether ``X`` is a numeric host array and the only fit parameter is ``sample_weight``."""
+def _stackable_data(estimator, X, fit_params):
+    """Whether ``X`` is a numeric host array and the only fit parameter is ``sample_weight``.
+
+    A Pipeline takes any ``X`` its preprocessing accepts (its output is checked per fold) and
+    no fit parameter.
+    """
+    if type(estimator) is Pipeline:
+        return not fit_params
     if any(name != "sample_weight" for name in (fit_params or {})):
         return False
     if isinstance(X, torch.Tensor) or isinstance(X, dict) or hasattr(X, "tocsr"):
@@ -415,6 +429,35 @@ def _error_scores(scorer, error_score, return_train_score):
     return test, train
 
 
+class _Member:
+    """One (candidate, split) of a stacked model: its classifier, plan and training rows.
+
+    ``classifier`` is the FocalClassifier trained (a Pipeline's final step); ``scored`` what
+    is scored (the classifier, or the Pipeline with its preprocessing fitted on the fold);
+    ``source`` is ``"X"`` (training rows ``train`` of the search's X) or the key of a block
+    of transformed training rows (a Pipeline's preprocessing output on the fold).
+    """
+
+    def __init__(self, position, classifier, scored, plan, device, source, train, test):
+        self.position, self.classifier, self.scored = position, classifier, scored
+        self.plan, self.device, self.source = plan, device, source
+        self.train, self.test = np.asarray(train), np.asarray(test)
+
+
+def _final_step(estimator):
+    """``(classifier, pipeline)``: a Pipeline's final step and the Pipeline, or ``(est, None)``."""
+    if type(estimator) is Pipeline:
+        return estimator.steps[-1][1], estimator
+    return estimator, None
+
+
+def _preprocessing_key(pipeline, parameters):
+    """What identifies a Pipeline candidate's preprocessing: its parameters off the last step."""
+    last = pipeline.steps[-1][0]
+    own = {k: v for k, v in parameters.items() if k != last and not k.startswith(last + "__")}
+    return repr(sorted(own.items()))
+
+
 def _fit_and_score_stacked(base, X, y, members, kwargs):
     """Plan, train as one stacked model, and score members ``[(position, pair), ...]``.
 
@@ -425,15 +468,28 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
     fit_params = kwargs["fit_params"] or {}
     error_score = kwargs["error_score"]
     planned, fallback = [], {}
-    splits = {}
+    splits, blocks = {}, {}
     for position, ((_, parameters), (split_idx, (train, test))) in members:
         if split_idx not in splits:
             fold_params = _check_method_params(X, params=fit_params, indices=train)
             X_train, y_train = _safe_split(base, X, y, train)
             splits[split_idx] = (X_train, y_train, fold_params.get("sample_weight"))
         X_train, y_train, sw = splits[split_idx]
-        estimator = clone(base).set_params(**clone(parameters, safe=False))
+        scored = clone(base).set_params(**clone(parameters, safe=False))
+        estimator, pipeline = _final_step(scored)
+        source = "X"
         try:
+            if pipeline is not None:  # preprocessing fitted once per fold (and its parameters)
+                source = (_preprocessing_key(pipeline, parameters), split_idx)
+                if source not in blocks:
+                    preprocessing = pipeline[:-1]
+                    X_fold = preprocessing.fit_transform(X_train, y_train)
+                    blocks[source] = (preprocessing.steps, X_fold)
+                steps, X_train = blocks[source]
+                pipeline.steps = list(steps) + pipeline.steps[-1:]
+                if hasattr(X_train, "tocsr") or not isinstance(X_train, np.ndarray):
+                    fallback[position] = "the pipeline's preprocessing does not give an ndarray"
+                    continue
             estimator._validate_params()
             Xv, yv, kind, swv = estimator._validate_fit_input(X_train, y_train, sw)
             with warnings.catch_warnings():
@@ -450,18 +506,21 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
         if plan.inputs.form != _inputs.FLOAT or plan.valid_idx is not None:
             fallback[position] = "X is not a float feature matrix"
             continue
-        planned.append((position, estimator, plan, device, np.asarray(train), np.asarray(test)))
+        if source != "X":
+            blocks[source] = (blocks[source][0], Xv)  # as the classifier validated it
+        planned.append(_Member(position, estimator, scored, plan, device, source, train, test))
     del splits
     if not planned:
         return {}, fallback
-    # members of one stacked model also share the target's classes and the device
+    # members of one stacked model also share the target's classes, the input width and device
     by_classes = {}
     for member in planned:
-        plan = member[2]
+        plan = member.plan
         key = (
             plan.kind.name,
             plan.n_outputs,
-            member[3],
+            plan.n_features,
+            member.device,
             plan.classes.tobytes(),
             str(plan.classes.dtype),
         )
@@ -470,37 +529,65 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
     results = {}
     for group in by_classes.values():
         share = planning_time * len(group) / len(planned)
-        results.update(_train_and_score(group, X, y, kwargs, share, error_score))
+        data = {key: block for key, (_, block) in blocks.items()}
+        results.update(_train_and_score(group, X, y, data, kwargs, share, error_score))
     return results, fallback
 
 
-def _train_and_score(group, X, y, kwargs, planning_time, error_score):
+def _shared_data(group, X, blocks):
+    """The one host matrix all members train on, and each member's rows in it.
+
+    The search's ``X`` when members train on its rows; followed by the blocks of transformed
+    training rows (one per Pipeline preprocessing and fold) that members use.
+    """
+    parts, offsets, n_rows = [], {}, 0
+    if any(member.source == "X" for member in group):
+        X_host = np.asarray(X)
+        if X_host.dtype not in (np.float32, np.float64):  # as validate_data converts it
+            X_host = X_host.astype(np.float32)
+        parts.append(X_host)
+        n_rows = len(X_host)
+    for member in group:
+        if member.source != "X" and member.source not in offsets:
+            offsets[member.source] = n_rows
+            parts.append(blocks[member.source])
+            n_rows += len(blocks[member.source])
+    rows = [
+        member.train
+        if member.source == "X"
+        else offsets[member.source] + np.arange(member.plan.n_train)
+        for member in group
+    ]
+    shared = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return shared, rows
+
+
+def _train_and_score(group, X, y, blocks, kwargs, planning_time, error_score):
     """Train one group of planned members as a stacked model and score each member."""
     start = time.time()
-    _, first, plan0, device, _, _ = group[0]
+    first, plan0, device = group[0].classifier, group[0].plan, group[0].device
     dtype = getattr(torch, first.dtype)
     kind, n_outputs = plan0.kind, plan0.n_outputs
-    n_rows = _num_samples(X)
-    X_host = np.asarray(X)
-    if X_host.dtype not in (np.float32, np.float64):  # as validate_data converts it
-        X_host = X_host.astype(np.float32)
-    Xt = torch.as_tensor(X_host).to(device=device, dtype=dtype)  # the one copy of X
+    shared, rows = _shared_data(group, X, blocks)
+    n_rows = len(shared)
+    Xt = torch.as_tensor(shared).to(device=device, dtype=dtype)  # the one copy of the data
+    del shared
     y_full = np.zeros((n_rows,) + plan0.y_enc.shape[1:], dtype=plan0.y_enc.dtype)
-    for _, _, plan, _, train, _ in group:
-        y_full[train] = plan.y_enc
+    for member, member_rows in zip(group, rows, strict=True):
+        y_full[member_rows] = member.plan.y_enc
     yt = torch.as_tensor(y_full).to(device=device, dtype=kind.y_dtype(dtype))
+    del y_full
     weights = None
-    if any(plan.weights is not None for _, _, plan, _, _, _ in group):
+    if any(member.plan.weights is not None for member in group):
         weights = torch.zeros(len(group), n_rows, dtype=dtype, device=device)
-        for m, (_, _, plan, _, train, _) in enumerate(group):
-            rows = torch.as_tensor(train, device=device)
-            if plan.weights is None:
-                weights[m, rows] = 1.0
-            else:
-                weights[m, rows] = torch.as_tensor(plan.weights, dtype=dtype, device=device)
-    mlps, samplers, train_rows, specs = [], [], [], []
+        for m, (member, member_rows) in enumerate(zip(group, rows, strict=True)):
+            index = torch.as_tensor(member_rows, device=device)
+            w = member.plan.weights
+            weights[m, index] = 1.0 if w is None else torch.as_tensor(w, dtype=dtype).to(device)
+    mlps, samplers, specs = [], [], []
     with fork_rng(device):
-        for _, _, plan, _, train, _ in group:
+        for member in group:
+            plan = member.plan
             params = plan.params
             torch.manual_seed(plan.seeds["torch"])
             module = build_module(
@@ -512,32 +599,31 @@ def _train_and_score(group, X, y, kwargs, planning_time, error_score):
             samplers.append(
                 plan.sampler.epoch_sampler(plan.n_train, y_train, len(plan.classes), device)
             )
-            train_rows.append(torch.as_tensor(train, device=device))
             specs.append(_member_loss(plan))
-    dropout_seeds = [plan.seeds["torch"] for _, _, plan, _, _, _ in group]
-    model = StackedMLP(mlps, dropout_seeds=dropout_seeds)
+    model = StackedMLP(mlps, dropout_seeds=[member.plan.seeds["torch"] for member in group])
     del mlps
     optimizer = _OPTIMIZERS[first.optimizer](
         model.flat_params,
         model.flat_grads,
-        lr=[float(plan.params["lr"]) for _, _, plan, _, _, _ in group],
-        weight_decay=[float(plan.params["weight_decay"]) for _, _, plan, _, _, _ in group],
+        lr=[float(member.plan.params["lr"]) for member in group],
+        weight_decay=[float(member.plan.params["weight_decay"]) for member in group],
     )
     loss = StackedLoss(kind.name, specs, n_outputs, dtype=dtype, device=device)
+    train_rows = [torch.as_tensor(r, device=device) for r in rows]
     batches = MemberBatches(samplers, train_rows, first.batch_size, dtype=dtype, device=device)
     history = train_stacked(
         model, optimizer, loss, batches, Xt, yt, max_epochs=first.max_epochs, weights=weights
     )
-    del Xt, yt, weights, batches
-    finite = (
-        torch.isfinite(history).all(0) & torch.isfinite(model.flat_params.detach()).all(1).cpu()
-    )
+    del Xt, yt, weights, batches, train_rows
+    finite = torch.isfinite(history).all(0) & torch.isfinite(model.flat_params.detach()).all(1)
+    finite = finite.cpu()
     engine = SkorchEngine(device, dtype)
-    fitted = []
-    for m, (_, estimator, plan, _, _, _) in enumerate(group):
+    X_like = np.zeros(0, dtype=np.float32)  # host namespace of the fitted attributes
+    for m, member in enumerate(group):
         if not bool(finite[m]):
-            fitted.append(None)
+            member.fitted = None
             continue
+        plan = member.plan
         net = engine._make_net(plan, model.member(m))
         net.initialize()
         for epoch in range(first.max_epochs):
@@ -546,23 +632,24 @@ def _train_and_score(group, X, y, kwargs, planning_time, error_score):
             net.history.record("train_loss", float(history[epoch, m]))
             net.history.record("train_batch_count", batches_count(plan, first.batch_size))
         net.predict_nonlinearity = plan.posteriors[0].proba
-        estimator._set_fitted(plan, Fitted(net, plan.posteriors[0]), X_host, device)
-        fitted.append(estimator)
+        member.classifier._set_fitted(plan, Fitted(net, plan.posteriors[0]), X_like, device)
+        member.fitted = member.scored
     del model
     fit_time = (planning_time + time.time() - start) / len(group)
 
     scorer = kwargs["scorer"]
     score_params = kwargs["score_params"] or {}
     results = {}
-    for (position, estimator, plan, _, train, test), done in zip(group, fitted, strict=True):
+    for member in group:
         result = {}
-        X_test, y_test = _safe_split(estimator, X, y, test, train)
+        train, test, done = member.train, member.test, member.fitted
+        X_test, y_test = _safe_split(member.scored, X, y, test, train)
         score_time = 0.0
         if done is None:
             message = (
                 f"{NonFiniteTrainingError.__name__}: Training stopped: the training loss or "
-                f"the weights became non-finite (lr={plan.params['lr']}). The optimisation "
-                "diverged: lower lr, and check that X is scaled."
+                f"the weights became non-finite (lr={member.plan.params['lr']}). The "
+                "optimisation diverged: lower lr, and check that X is scaled."
             )
             if error_score == "raise":
                 raise NonFiniteTrainingError(message)
@@ -586,7 +673,7 @@ def _train_and_score(group, X, y, kwargs, planning_time, error_score):
         result["n_test_samples"] = _num_samples(X_test)
         result["fit_time"] = fit_time
         result["score_time"] = score_time
-        results[position] = result
+        results[member.position] = result
     return results
 
 

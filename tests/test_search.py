@@ -1,6 +1,7 @@
 """BatchedGridSearchCV: stacked members compute their single fits; GridSearchCV's answers."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -213,15 +214,30 @@ def test_user_module_falls_back_with_warning():
     _compare(batched, reference, atol=1e-9)
 
 
-def test_pipeline_falls_back_and_equals_grid_search():
-    X, y = _data("binary")
+def test_pipeline_preprocessing_per_fold_equals_grid_search():
+    """A Pipeline's preprocessing is fitted per fold, its final FocalClassifiers stacked."""
+    X, y = _data("multiclass")
+    X = X * [1.0, 10.0, 0.1, 3.0] + 2.0
     pipe = make_pipeline(StandardScaler(), FocalClassifier(**BASE))
+    grid = {"standardscaler__with_mean": [True, False], "focalclassifier__gamma": [0.0, 2.0]}
+    kwargs = {"scoring": _logit_scorers(2), "refit": "z0_0", "cv": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # stacked: no fallback warning
+        batched = BatchedGridSearchCV(pipe, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(pipe, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+    assert batched.best_params_ == reference.best_params_
+    np.testing.assert_allclose(batched.predict_proba(X), reference.predict_proba(X), atol=1e-12)
+
+
+def test_cached_pipeline_falls_back_with_warning(tmp_path):
+    X, y = _data("binary")
+    pipe = make_pipeline(StandardScaler(), FocalClassifier(**BASE), memory=str(tmp_path))
     grid = {"focalclassifier__gamma": [0.0, 2.0]}
-    with pytest.warns(UserWarning, match="not a FocalClassifier"):
+    with pytest.warns(UserWarning, match="caches its steps"):
         batched = BatchedGridSearchCV(pipe, grid, cv=2, scoring="neg_log_loss").fit(X, y)
     reference = GridSearchCV(pipe, grid, cv=2, scoring="neg_log_loss").fit(X, y)
     _compare(batched, reference, atol=1e-9)
-    assert batched.best_params_ == reference.best_params_
 
 
 def test_mixed_groups_keep_sklearn_order():
