@@ -468,13 +468,18 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
     fit_params = kwargs["fit_params"] or {}
     error_score = kwargs["error_score"]
     planned, fallback = [], {}
-    splits, blocks = {}, {}
-    for position, ((_, parameters), (split_idx, (train, test))) in members:
-        if split_idx not in splits:
+    blocks, validated = {}, {}
+    split_of, current = None, None
+    # split by split, so that only one fold's training rows are held as a host copy at a time
+    for position, ((_, parameters), (split_idx, (train, test))) in sorted(
+        members, key=lambda member: (member[1][1][0], member[0])
+    ):
+        if split_idx != split_of:
             fold_params = _check_method_params(X, params=fit_params, indices=train)
             X_train, y_train = _safe_split(base, X, y, train)
-            splits[split_idx] = (X_train, y_train, fold_params.get("sample_weight"))
-        X_train, y_train, sw = splits[split_idx]
+            split_of, current = split_idx, (X_train, y_train, fold_params.get("sample_weight"))
+            validated = {}
+        X_train, y_train, sw = current
         scored = clone(base).set_params(**clone(parameters, safe=False))
         estimator, pipeline = _final_step(scored)
         source = "X"
@@ -485,13 +490,24 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
                     preprocessing = pipeline[:-1]
                     X_fold = preprocessing.fit_transform(X_train, y_train)
                     blocks[source] = (preprocessing.steps, X_fold)
-                steps, X_train = blocks[source]
+                steps, X_block = blocks[source]
                 pipeline.steps = list(steps) + pipeline.steps[-1:]
-                if hasattr(X_train, "tocsr") or not isinstance(X_train, np.ndarray):
+                if hasattr(X_block, "tocsr") or not isinstance(X_block, np.ndarray):
                     fallback[position] = "the pipeline's preprocessing does not give an ndarray"
                     continue
             estimator._validate_params()
-            Xv, yv, kind, swv = estimator._validate_fit_input(X_train, y_train, sw)
+            # the fold's data are validated once (the members share dtype and module=None);
+            # the others take the fitted input attributes of the first
+            if source not in validated:
+                X_fit = X_train if pipeline is None else X_block
+                inputs = estimator._validate_fit_input(X_fit, y_train, sw)
+                validated[source] = (inputs, estimator)
+            else:
+                inputs, first = validated[source]
+                for name in ("n_features_in_", "feature_names_in_"):
+                    if hasattr(first, name):
+                        setattr(estimator, name, getattr(first, name))
+            Xv, yv, kind, swv = inputs
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the single fit (if any) warns again
                 estimator._check_hyperparameters()
@@ -509,7 +525,7 @@ def _fit_and_score_stacked(base, X, y, members, kwargs):
         if source != "X":
             blocks[source] = (blocks[source][0], Xv)  # as the classifier validated it
         planned.append(_Member(position, estimator, scored, plan, device, source, train, test))
-    del splits
+    del current, validated
     if not planned:
         return {}, fallback
     # members of one stacked model also share the target's classes, the input width and device
