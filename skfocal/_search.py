@@ -699,22 +699,36 @@ def batches_count(plan, batch_size):
     return -(-plan.n_train // size)
 
 
+def _as_criterion_stores(values):
+    """Array ``alpha`` / ``pos_weight`` as the single fit's loss module holds them.
+
+    The :mod:`skfocal.losses` modules keep tensor-valued ``alpha`` and ``pos_weight`` as
+    buffers of torch's default dtype (float32), whatever the training dtype; the members use
+    the same rounded values, so that a float64 member equals its single fit to rounding.
+    """
+    if values is None:
+        return None
+    stored = torch.as_tensor(np.asarray(values, dtype=np.float64)).to(torch.get_default_dtype())
+    return stored.double().numpy()
+
+
 def _member_loss(plan):
     """The :class:`~skfocal._stacked.MemberLoss` of a plan's loss."""
     hyper = plan.loss_params
     alpha = plan.alpha
     if alpha is not None and not isinstance(alpha, numbers.Real):
-        alpha = np.asarray(alpha, dtype=np.float64)
+        alpha = _as_criterion_stores(alpha)
     elif alpha is not None:
         alpha = float(alpha)
+    pos_weight = _as_criterion_stores(plan.pos_weight)
     name = plan.loss.name
     if name == "margin":
         return MemberLoss(
             "margin",
             alpha=alpha,
-            pos_weight=plan.pos_weight,
+            pos_weight=pos_weight,
             margin=float(hyper["margin"]),
             softness=None if hyper["softness"] is None else float(hyper["softness"]),
         )
     gamma = float(hyper["gamma"]) if name == "focal" else 0.0
-    return MemberLoss(name, gamma=gamma, alpha=alpha, pos_weight=plan.pos_weight)
+    return MemberLoss(name, gamma=gamma, alpha=alpha, pos_weight=pos_weight)
