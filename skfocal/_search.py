@@ -28,7 +28,7 @@ from itertools import product
 
 import numpy as np
 import torch
-from sklearn.base import clone, is_classifier
+from sklearn.base import _fit_context, clone, is_classifier
 from sklearn.model_selection import GridSearchCV, check_cv
 from sklearn.model_selection._validation import (
     _fit_and_score,
@@ -174,6 +174,7 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
     (4,)
     """
 
+    @_fit_context(prefer_skip_nested_validation=False)  # the estimator is not validated yet
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters (see :meth:`GridSearchCV.fit`).
 
@@ -351,13 +352,20 @@ n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in
         n_splits = len(cv_splits)
         pairs = list(product(enumerate(candidate_params), enumerate(cv_splits)))
         out = [None] * len(pairs)
-        groups, sequential, reasons = {}, [], {}
+        groups, sequential, reasons, data_ok = {}, [], {}, {}
         for cand_idx, parameters in enumerate(candidate_params):
             estimator = clone(base).set_params(**clone(parameters, safe=False))
             reason = _why_not_stacked(estimator)
             positions = range(cand_idx * n_splits, (cand_idx + 1) * n_splits)
-            if reason is None and not _stackable_data(estimator, X, kwargs["fit_params"]):
-                reason = "X is not a numeric array or fit parameters other than sample_weight"
+            if reason is None:
+                is_pipeline = type(estimator) is Pipeline
+                if is_pipeline not in data_ok:
+                    data_ok[is_pipeline] = _stackable_data(estimator, X, kwargs["fit_params"])
+                if not data_ok[is_pipeline]:
+                    reason = (
+                        "X is not a numeric 2-d array, or fit parameters other than "
+                        "sample_weight (a Pipeline: any fit parameter) were given"
+                    )
             if reason is None:
                 groups.setdefault(_group_key(estimator), []).extend(positions)
             else:

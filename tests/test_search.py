@@ -251,3 +251,22 @@ def test_mixed_groups_keep_sklearn_order():
     _compare(batched, reference, atol=1e-6)
     assert batched.cv_results_["params"] == reference.cv_results_["params"]
     assert np.all(batched.cv_results_["mean_fit_time"] > 0)
+
+
+def test_parameters_validated_before_fitting():
+    X, y = _data("binary")
+    search = BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, cv="three")
+    with pytest.raises(ValueError, match="The 'cv' parameter of BatchedGridSearchCV must be"):
+        search.fit(X, y)
+    search = BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, error_score="zero")
+    with pytest.raises(ValueError, match="The 'error_score' parameter of BatchedGridSearchCV"):
+        search.fit(X, y)
+
+
+def test_tensor_X_and_other_fit_params_fall_back_with_warning():
+    X, y = _data("binary")
+    est = FocalClassifier(**BASE)
+    with pytest.warns(UserWarning, match="X is not a numeric 2-d array"):
+        batched = BatchedGridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
+    reference = GridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
+    _compare(batched, reference, atol=1e-9)
