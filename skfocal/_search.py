@@ -594,7 +594,9 @@ def _train_and_score(group, X, y, blocks, kwargs, planning_time, error_score):
     kind, n_outputs = plan0.kind, plan0.n_outputs
     shared, rows = _shared_data(group, X, blocks)
     n_rows = len(shared)
-    Xt = torch.as_tensor(shared).to(device=device, dtype=dtype)  # the one copy of the data
+    with warnings.catch_warnings():  # a read-only array (e.g. from a DataFrame): only read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        Xt = torch.as_tensor(shared).to(device=device, dtype=dtype)  # the one copy of the data
     del shared
     y_full = np.zeros((n_rows,) + plan0.y_enc.shape[1:], dtype=plan0.y_enc.dtype)
     for member, member_rows in zip(group, rows, strict=True):

@@ -270,3 +270,18 @@ def test_tensor_X_and_other_fit_params_fall_back_with_warning():
         batched = BatchedGridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
     reference = GridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
     _compare(batched, reference, atol=1e-9)
+
+
+def test_dataframe_and_string_labels_equal_grid_search():
+    pd = pytest.importorskip("pandas")
+    X, y = _data("multiclass")
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    y = np.array(["low", "mid", "high"])[y]
+    est = FocalClassifier(**BASE)
+    grid = {"gamma": [0.0, 2.0], "class_weight": [None, "balanced"]}
+    kwargs = {"scoring": _logit_scorers(2), "refit": "z0_0", "cv": 3}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+    np.testing.assert_array_equal(batched.feature_names_in_, reference.feature_names_in_)
+    np.testing.assert_array_equal(batched.predict(X), reference.predict(X))
