@@ -176,13 +176,17 @@ def main():
     p.add_argument("--threads", type=int, default=1, help="torch threads of each contender")
     p.add_argument("--dataset", default="page_blocks", help="multiclass set of case (b)")
     p.add_argument("--scoring", default="neg_log_loss")
-    p.add_argument("--cases", default="abc", help="which of the cases a, b, c to run")
+    p.add_argument(
+        "--cases", default=None, help="cases to run, of a, b, c (default: abc; --quick: ab)"
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 2 epochs")
     p.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     p.add_argument("--case", choices=("a", "b", "c"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.rows, args.large_rows, args.epochs, args.folds = 600, 1_200, 2, 3
+    if args.cases is None:
+        args.cases = "ab" if args.quick else "abc"
     if args.child:
         child(args)
         return
