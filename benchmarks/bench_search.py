@@ -9,7 +9,8 @@ Three cases, every contender in a fresh subprocess (so that its peak RSS is its 
     ``GridSearchCV(n_jobs=1)``, ``GridSearchCV(n_jobs=2)`` and ``BatchedGridSearchCV``
     (refit included in every search).
 (b) the multiclass ``page_blocks`` data of :func:`skfocal.datasets.load_imbalanced`
-    (5,472 x 10, 5 classes; standardised), the same grid and contenders.
+    (5,472 x 10, 5 classes; standardised), ``gamma`` in {0, 1, 2} x (``alpha`` in {None,
+    "balanced"} or ``class_weight="balanced"``): 9 candidates, the same contenders.
 (c) 200,000 x 20 rows: ``BatchedGridSearchCV`` against one fit only.
 
 Reported per contender: wall time, peak RSS (``VmHWM`` after resetting the mark with
@@ -35,6 +36,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("fit", "grid1", "grid2", "batched")
 GRID = {"gamma": [0.0, 1.0, 2.0], "alpha": [None, 0.25, "balanced"]}
+# multiclass: a float alpha is the two-class shorthand; class_weight takes its place
+GRID_MULTICLASS = [
+    {"gamma": [0.0, 1.0, 2.0], "alpha": [None, "balanced"]},
+    {"gamma": [0.0, 1.0, 2.0], "class_weight": ["balanced"]},
+]
 SPEEDUP_TARGET, FIT_RATIO_TARGET = 6.0, 3.0
 
 
@@ -80,12 +86,13 @@ def child(args):
     est = FocalClassifier(max_epochs=args.epochs, random_state=0)
     cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     kind = args.child
+    grid = GRID_MULTICLASS if args.case == "b" else GRID
     if kind == "fit":
         runner = est
     elif kind == "batched":
-        runner = BatchedGridSearchCV(est, GRID, cv=cv, scoring=args.scoring)
+        runner = BatchedGridSearchCV(est, grid, cv=cv, scoring=args.scoring)
     else:
-        runner = GridSearchCV(est, GRID, cv=cv, scoring=args.scoring, n_jobs=int(kind[-1]))
+        runner = GridSearchCV(est, grid, cv=cv, scoring=args.scoring, n_jobs=int(kind[-1]))
     # warm-up (lazy imports, one-time allocations): one short fit, and the stacked path once
     small = slice(0, min(len(y), 300))
     FocalClassifier(max_epochs=1, random_state=0).fit(X[small], y[small])
@@ -193,7 +200,7 @@ def main():
     print(
         f"python {sys.version.split()[0]}; torch threads per contender: {args.threads}; "
         f"cpus: {len(os.sched_getaffinity(0))}; epochs: {args.epochs}; folds: {args.folds}; "
-        f"scoring: {args.scoring}; grid: {GRID}"
+        f"scoring: {args.scoring}; grid: {GRID} (multiclass: {GRID_MULTICLASS})"
     )
     titles = {
         "a": f"binary make_classification {args.rows:,} x {args.features}, 10 % positives",
