@@ -15,6 +15,7 @@ from ._classifier import FocalClassifier
 from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
 from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
+from ._search import BatchedGridSearchCV
 from ._version import __version__
 from ._weights import ClassBalanced
 from .losses import (
@@ -48,6 +49,7 @@ __all__ = [
     "LDAM",
     "LogitAdjusted",
     "Poly1",
+    "BatchedGridSearchCV",
     "BinaryAsymmetricLoss",
     "BinaryFocalLoss",
     "BinaryLDAMLoss",

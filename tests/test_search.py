@@ -1,0 +1,287 @@
+"""BatchedGridSearchCV: stacked members compute their single fits; GridSearchCV's answers."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skfocal import BatchedGridSearchCV, FocalClassifier
+
+BASE = {
+    "hidden_layer_sizes": (8,),
+    "batch_size": 16,
+    "max_epochs": 3,
+    "dtype": "float64",
+    "random_state": 0,
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Tiny networks: one torch thread (see tests/conftest.py)."""
+
+
+def _data(task, n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    if task == "binary":
+        y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0.7).astype(int)
+    elif task == "multiclass":
+        y = np.digitize(X[:, 0] + 0.5 * rng.normal(size=n), [-0.5, 0.6])
+    else:
+        y = (X[:, :3] + 0.5 * rng.normal(size=(n, 3)) > 0.3).astype(int)
+    return X, y
+
+
+def _logit_scorers(n_rows=4):
+    """Scorers that read a few raw logits: the members' outputs, compared through cv_results_."""
+
+    def make(i, j):
+        def logit(y_true, z, sample_weight=None):
+            z = np.asarray(z)
+            return float(z[i] if z.ndim == 1 else z[i, j])
+
+        return make_scorer(logit, response_method="decision_function")
+
+    return {f"z{i}_{j}": make(i, j) for i in range(n_rows) for j in range(2)}
+
+
+def _compare(batched, reference, atol):
+    for key, value in reference.cv_results_.items():
+        if "time" in key or not key.startswith(("split", "mean_test", "std_test")):
+            continue
+        np.testing.assert_allclose(batched.cv_results_[key], value, atol=atol, rtol=0, err_msg=key)
+
+
+GRIDS = {
+    "binary": [
+        {"loss": ["focal"], "gamma": [0.0, 2.0], "alpha": [None, 0.25, "balanced"]},
+        {"loss": ["margin"], "softness": [None, 2.0], "class_weight": [None, "balanced"]},
+        {"sampler": ["oversample", "sqrt"], "lr": [1e-2, 3e-3], "weight_decay": [0.0, 0.1]},
+        {"loss": ["cross_entropy"], "bias_init": ["zero", "prior"], "class_prior": ["data"]},
+    ],
+    "multiclass": [
+        {"gamma": [0.0, 1.0], "alpha": [None, [0.2, 0.3, 0.5]], "sampler": [None, "sqrt"]},
+        {"loss": ["margin"], "margin": [0.6, 0.8], "class_weight": ["balanced"]},
+    ],
+    "multilabel": [
+        {"gamma": [0.0, 2.0], "alpha": [None, 0.3], "class_weight": [None, "balanced"]},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "task, grid",
+    [(task, grid) for task, grids in GRIDS.items() for grid in grids],
+)
+def test_members_equal_single_fits(task, grid):
+    """Every member's logits equal the same candidate fitted alone (float64, 1e-6)."""
+    X, y = _data(task)
+    est = FocalClassifier(**BASE)
+    cv = 3 if task != "multilabel" else None
+    kwargs = {"scoring": _logit_scorers(), "refit": False, "cv": cv}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+
+
+def test_sample_weight_and_adam_equal_single_fits():
+    X, y = _data("binary")
+    sw = np.random.default_rng(1).uniform(0.5, 2.0, len(y))
+    est = FocalClassifier(**BASE, optimizer=torch.optim.Adam)
+    grid = {"gamma": [0.0, 2.0], "class_weight": [None, "balanced"]}
+    kwargs = {"scoring": _logit_scorers(), "refit": False, "cv": 3}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y, sample_weight=sw)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y, sample_weight=sw)
+    _compare(batched, reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_best_params_and_scores_equal_grid_search(task):
+    X, y = _data(task, n=150, seed=2)
+    est = FocalClassifier(**{**BASE, "max_epochs": 5})
+    grid = {"gamma": [0.0, 1.0, 2.0], "lr": [3e-3, 3e-2]}
+    scoring = "neg_log_loss"
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    batched = BatchedGridSearchCV(est, grid, scoring=scoring, cv=cv).fit(X, y)
+    reference = GridSearchCV(est, grid, scoring=scoring, cv=cv).fit(X, y)
+    assert batched.best_params_ == reference.best_params_
+    assert batched.best_index_ == reference.best_index_
+    np.testing.assert_allclose(
+        batched.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-9
+    )
+    assert set(batched.cv_results_) == set(reference.cv_results_)
+    np.testing.assert_array_equal(
+        batched.cv_results_["rank_test_score"], reference.cv_results_["rank_test_score"]
+    )
+    np.testing.assert_allclose(batched.predict_proba(X), reference.predict_proba(X), atol=1e-12)
+    assert batched.score(X, y) == pytest.approx(reference.score(X, y))
+    assert batched.n_splits_ == 3 and batched.refit_time_ > 0
+    assert not batched.multimetric_
+    np.testing.assert_array_equal(batched.classes_, reference.classes_)
+
+
+def test_float32_scores_close_to_grid_search():
+    X, y = _data("binary", n=150, seed=3)
+    est = FocalClassifier(**{**BASE, "dtype": "float32"})
+    grid = {"gamma": [0.0, 2.0], "alpha": [None, 0.25]}
+    batched = BatchedGridSearchCV(est, grid, scoring="neg_log_loss", cv=3).fit(X, y)
+    reference = GridSearchCV(est, grid, scoring="neg_log_loss", cv=3).fit(X, y)
+    np.testing.assert_allclose(
+        batched.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-3
+    )
+
+
+def test_clone_params_and_pickle():
+    X, y = _data("binary")
+    search = BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0, 2.0]}, cv=2, n_jobs=1)
+    params = search.get_params()
+    assert params["estimator__gamma"] == 2.0 and params["cv"] == 2
+    other = clone(search).set_params(cv=3, estimator__lr=0.01)
+    assert other.cv == 3 and other.estimator.lr == 0.01 and search.cv == 2
+    search.fit(X, y)
+    restored = pickle.loads(pickle.dumps(search))
+    np.testing.assert_array_equal(restored.predict_proba(X), search.predict_proba(X))
+    assert restored.best_params_ == search.best_params_
+
+
+def test_multimetric_with_refit_name_and_callable_refit():
+    X, y = _data("binary", n=120)
+    est = FocalClassifier(**BASE)
+    grid = {"gamma": [0.0, 2.0], "alpha": [None, 0.5]}
+    scoring = {"ll": "neg_log_loss", "ap": "average_precision"}
+    kwargs = {"scoring": scoring, "refit": "ap", "cv": 3, "return_train_score": True}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert batched.multimetric_ and batched.best_params_ == reference.best_params_
+    assert set(batched.cv_results_) == set(reference.cv_results_)
+    _compare(batched, reference, atol=1e-9)
+    np.testing.assert_allclose(
+        batched.cv_results_["mean_train_ll"], reference.cv_results_["mean_train_ll"], atol=1e-9
+    )
+
+    def lowest_ll_rank(results):
+        return int(np.argmax(results["rank_test_ll"]))
+
+    kwargs["refit"] = lowest_ll_rank
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert batched.best_index_ == lowest_ll_rank(batched.cv_results_)
+    assert not hasattr(batched, "best_score_")
+
+
+def test_diverging_member_gets_error_score_others_go_on():
+    X, y = _data("binary")
+    est = FocalClassifier(**BASE)
+    grid = {"lr": [1e-2, 1e300]}
+    kwargs = {"scoring": "neg_log_loss", "cv": 3, "refit": False, "error_score": -99.0}
+    with pytest.warns(FitFailedWarning, match="fits failed"):
+        batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    with pytest.warns(FitFailedWarning, match="fits failed"):
+        reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    np.testing.assert_allclose(
+        batched.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-9
+    )
+    assert batched.cv_results_["mean_test_score"][1] == -99.0
+    kwargs["error_score"] = "raise"
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+
+
+class _Net(torch.nn.Module):
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def test_user_module_falls_back_with_warning():
+    X, y = _data("binary")
+    est = FocalClassifier(**{**BASE, "module": _Net})
+    grid = {"gamma": [0.0, 2.0]}
+    with pytest.warns(UserWarning, match=r"one by one \(not stacked\) because module="):
+        batched = BatchedGridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    reference = GridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_pipeline_preprocessing_per_fold_equals_grid_search():
+    """A Pipeline's preprocessing is fitted per fold, its final FocalClassifiers stacked."""
+    X, y = _data("multiclass")
+    X = X * [1.0, 10.0, 0.1, 3.0] + 2.0
+    pipe = make_pipeline(StandardScaler(), FocalClassifier(**BASE))
+    grid = {"standardscaler__with_mean": [True, False], "focalclassifier__gamma": [0.0, 2.0]}
+    kwargs = {"scoring": _logit_scorers(2), "refit": "z0_0", "cv": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # stacked: no fallback warning
+        batched = BatchedGridSearchCV(pipe, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(pipe, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+    assert batched.best_params_ == reference.best_params_
+    np.testing.assert_allclose(batched.predict_proba(X), reference.predict_proba(X), atol=1e-12)
+
+
+def test_cached_pipeline_falls_back_with_warning(tmp_path):
+    X, y = _data("binary")
+    pipe = make_pipeline(StandardScaler(), FocalClassifier(**BASE), memory=str(tmp_path))
+    grid = {"focalclassifier__gamma": [0.0, 2.0]}
+    with pytest.warns(UserWarning, match="caches its steps"):
+        batched = BatchedGridSearchCV(pipe, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    reference = GridSearchCV(pipe, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_mixed_groups_keep_sklearn_order():
+    """Candidates of different shapes train as separate stacks; results stay in grid order."""
+    X, y = _data("multiclass")
+    est = FocalClassifier(**BASE)
+    grid = {"hidden_layer_sizes": [(4,), (8, 4)], "batch_size": [16, 40], "gamma": [0.0, 2.0]}
+    kwargs = {"scoring": _logit_scorers(2), "refit": False, "cv": 2}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+    assert batched.cv_results_["params"] == reference.cv_results_["params"]
+    assert np.all(batched.cv_results_["mean_fit_time"] > 0)
+
+
+def test_parameters_validated_before_fitting():
+    X, y = _data("binary")
+    search = BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, cv="three")
+    with pytest.raises(ValueError, match="The 'cv' parameter of BatchedGridSearchCV must be"):
+        search.fit(X, y)
+    search = BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, error_score="zero")
+    with pytest.raises(ValueError, match="The 'error_score' parameter of BatchedGridSearchCV"):
+        search.fit(X, y)
+
+
+def test_tensor_X_and_other_fit_params_fall_back_with_warning():
+    X, y = _data("binary")
+    est = FocalClassifier(**BASE)
+    with pytest.warns(UserWarning, match="X is not a numeric 2-d array"):
+        batched = BatchedGridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
+    reference = GridSearchCV(est, {"gamma": [0.0, 2.0]}, cv=2).fit(torch.as_tensor(X), y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_dataframe_and_string_labels_equal_grid_search():
+    pd = pytest.importorskip("pandas")
+    X, y = _data("multiclass")
+    X = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    y = np.array(["low", "mid", "high"])[y]
+    est = FocalClassifier(**BASE)
+    grid = {"gamma": [0.0, 2.0], "class_weight": [None, "balanced"]}
+    kwargs = {"scoring": _logit_scorers(2), "refit": "z0_0", "cv": 3}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-6)
+    np.testing.assert_array_equal(batched.feature_names_in_, reference.feature_names_in_)
+    np.testing.assert_array_equal(batched.predict(X), reference.predict(X))
