@@ -61,6 +61,9 @@ from ._stacked import (
 _OPTIMIZERS = {torch.optim.AdamW: StackedAdamW, torch.optim.Adam: StackedAdam}
 
 
+_STACKED_LOSSES = ("focal", "cross_entropy", "margin")
+
+
 def _why_not_stacked(estimator):
     """Why ``estimator`` (a candidate) is fitted on its own, or None when it can be stacked."""
     if type(estimator) is Pipeline:
@@ -73,6 +76,11 @@ def _why_not_stacked(estimator):
         return (
             f"module={estimator.module!r} is a user module; only the default MLP "
             "(module=None) is trained stacked"
+        )
+    if not (isinstance(estimator.loss, str) and estimator.loss in _STACKED_LOSSES):
+        return (
+            f"loss={estimator.loss!r} has no stacked implementation (the stacked losses are "
+            f"{', '.join(_STACKED_LOSSES)})"
         )
     if estimator.accelerator is not None:
         return "an accelerator is set"

@@ -285,3 +285,18 @@ def test_dataframe_and_string_labels_equal_grid_search():
     _compare(batched, reference, atol=1e-6)
     np.testing.assert_array_equal(batched.feature_names_in_, reference.feature_names_in_)
     np.testing.assert_array_equal(batched.predict(X), reference.predict(X))
+
+
+def test_losses_without_a_stacked_form_fall_back_and_agree():
+    from skfocal import Poly1
+
+    X, y = _data("binary")
+    grid = {"loss": ["focal", "ldam", Poly1()]}
+    est = FocalClassifier(max_epochs=2, random_state=0, dtype="float64")
+    with pytest.warns(UserWarning, match=r"loss='ldam' has no stacked implementation"):
+        batched = BatchedGridSearchCV(est, grid, cv=2).fit(X, y)
+    reference = GridSearchCV(est, grid, cv=2).fit(X, y)
+    assert batched.best_params_ == reference.best_params_
+    np.testing.assert_allclose(
+        batched.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-9
+    )
