@@ -642,7 +642,7 @@ def _train_and_score(group, X, y, blocks, kwargs, planning_time, error_score):
         lr=[float(member.plan.params["lr"]) for member in group],
         weight_decay=[float(member.plan.params["weight_decay"]) for member in group],
     )
-    loss = StackedLoss(kind.name, specs, n_outputs, dtype=dtype, device=device)
+    loss = StackedLoss(kind, specs, n_outputs, dtype=dtype, device=device)
     train_rows = [torch.as_tensor(r, device=device) for r in rows]
     batches = MemberBatches(samplers, train_rows, first.batch_size, dtype=dtype, device=device)
     history = train_stacked(

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .._targets import BINARY, KINDS, MULTILABEL, TargetKind
 from ..losses import (
     binary_focal_loss_with_logits,
     binary_margin_loss_with_logits,
@@ -53,7 +54,14 @@ from ..losses._checks import (
 )
 
 LOSSES = ("focal", "cross_entropy", "margin")
-TASKS = ("binary", "multiclass", "multilabel")
+
+
+def as_kind(task):
+    """A target kind object (:mod:`skfocal._targets`) from a kind or its name."""
+    if isinstance(task, TargetKind):
+        return task
+    _check_choice("task", task, tuple(KINDS))
+    return KINDS[task]
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +89,8 @@ class MemberLoss:
     >>> from skfocal._stacked import MemberLoss
     >>> import torch
     >>> spec = MemberLoss(gamma=1.0, alpha=0.25)
-    >>> spec.per_sample("binary", torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
+    >>> from skfocal._targets import BINARY
+    >>> spec.per_sample(BINARY, torch.tensor([0.0, 2.0]), torch.tensor([1.0, 0.0]))
     tensor([0.0866, 1.4050])
     """
 
@@ -98,12 +107,12 @@ class MemberLoss:
         What a single fit computes with ``reduction="none"`` (multilabel: the mean over the
         labels of each sample); the reference that :class:`StackedLoss` reproduces.
         """
-        _check_choice("task", task, TASKS)
+        kind = as_kind(task)
         _check_choice("loss", self.loss, LOSSES)
         alpha = self.alpha
         if alpha is not None and not isinstance(alpha, float):
             alpha = torch.as_tensor(alpha, dtype=input.dtype)
-        if task == "multiclass":
+        if kind.softmax:
             if self.loss == "margin":
                 kwargs = {"margin": self.margin, "softness": self.softness}
                 return margin_loss(input, target, alpha=alpha, reduction="none", **kwargs)
@@ -112,8 +121,8 @@ class MemberLoss:
         pos_weight = self.pos_weight
         if pos_weight is not None:
             pos_weight = torch.as_tensor(pos_weight, dtype=input.dtype)
-        if task == "binary" and input.dim() == 2 and input.shape[-1] == 1:
-            input = input.squeeze(-1)
+        if kind is BINARY:
+            input = kind.squeeze(input)
         kwargs = {"alpha": alpha, "pos_weight": pos_weight, "reduction": "none"}
         if self.loss == "margin":
             loss = binary_margin_loss_with_logits(
@@ -122,7 +131,7 @@ class MemberLoss:
         else:
             gamma = self.gamma if self.loss == "focal" else 0.0
             loss = binary_focal_loss_with_logits(input, target, gamma=gamma, **kwargs)
-        return loss.mean(dim=-1) if task == "multilabel" else loss
+        return kind.per_sample(loss)
 
 
 def _check_choice(name, value, allowed):
@@ -325,8 +334,9 @@ class StackedLoss(nn.Module):
 
     Parameters
     ----------
-    task : {"binary", "multiclass", "multilabel"}
-        Decides the shapes and the softmax or sigmoid losses.
+    task : TargetKind or its name
+        The target kind (:mod:`skfocal._targets`): the shapes and the softmax or sigmoid
+        losses.
     members : sequence of MemberLoss
         One loss specification per member (``loss``, ``gamma``, ``alpha``, ``pos_weight``,
         ``margin``, ``softness``); members may mix loss kinds.
@@ -343,7 +353,8 @@ class StackedLoss(nn.Module):
     >>> from skfocal._stacked import MemberLoss, StackedLoss
     >>> from skfocal.losses import binary_focal_loss_with_logits
     >>> specs = [MemberLoss(gamma=2.0, alpha=0.25), MemberLoss(loss="cross_entropy")]
-    >>> loss = StackedLoss("binary", specs, n_outputs=1)
+    >>> from skfocal._targets import BINARY
+    >>> loss = StackedLoss(BINARY, specs, n_outputs=1)
     >>> logits, target = torch.tensor([[2.0, -1.0], [0.5, 0.0]]), torch.tensor([[1.0, 0.0]] * 2)
     >>> per_sample = loss(logits, target)
     >>> per_sample.shape
@@ -355,13 +366,15 @@ class StackedLoss(nn.Module):
 
     def __init__(self, task, members, n_outputs, *, dtype=torch.float32, device=None):
         super().__init__()
-        _check_choice("task", task, TASKS)
+        kind = as_kind(task)
         specs = list(members)
         if not specs:
             raise ValueError("members must hold at least one MemberLoss, got an empty sequence.")
-        if not isinstance(n_outputs, int) or n_outputs < 1 or (task == "binary" and n_outputs != 1):
-            expected = "1" if task == "binary" else "a positive int"
-            raise ValueError(f"n_outputs must be {expected} for task={task!r}, got {n_outputs!r}.")
+        if not isinstance(n_outputs, int) or n_outputs < 1 or (kind is BINARY and n_outputs != 1):
+            expected = "1" if kind is BINARY else "a positive int"
+            raise ValueError(
+                f"n_outputs must be {expected} for task={kind.name!r}, got {n_outputs!r}."
+            )
         like = torch.empty(0, dtype=dtype, device=device)
         kinds = []
         for m, spec in enumerate(specs):
@@ -374,7 +387,7 @@ class StackedLoss(nn.Module):
             else:
                 check_gamma(spec.gamma)
                 kinds.append("focal")
-        self.task = task
+        self.task = kind
         self.n_members = len(specs)
         self.n_outputs = n_outputs
         self.specs = specs
@@ -390,7 +403,7 @@ class StackedLoss(nn.Module):
             self.register_buffer("inverse", torch.argsort(order))
         else:
             self.inverse = None
-        if task == "multiclass":
+        if kind.softmax:
             alphas = []
             for m, spec in enumerate(specs):
                 if spec.pos_weight is not None:
@@ -435,9 +448,9 @@ class StackedLoss(nn.Module):
         return torch.cat(parts).index_select(0, self.inverse)
 
     def _check_shapes(self, input, target):
-        if self.task == "binary" and input.dim() == 3 and input.shape[-1] == 1:
+        if self.task is BINARY and input.dim() == 3 and input.shape[-1] == 1:
             input = input.squeeze(-1)
-        ndim = 2 if self.task == "binary" else 3
+        ndim = 2 if self.task is BINARY else 3
         if (
             input.dim() != ndim
             or input.shape[0] != self.n_members
@@ -446,20 +459,20 @@ class StackedLoss(nn.Module):
             expected = "(M, B)" if ndim == 2 else f"(M, B, {self.n_outputs})"
             raise ValueError(
                 f"input must have shape {expected} with M={self.n_members} members for "
-                f"task={self.task!r}, got {tuple(input.shape)}."
+                f"task={self.task.name!r}, got {tuple(input.shape)}."
             )
-        expected_target = input.shape if self.task != "multiclass" else input.shape[:2]
+        expected_target = input.shape[:2] if self.task.softmax else input.shape
         if target.shape != expected_target:
             raise ValueError(
                 f"target must have shape {tuple(expected_target)} for input of shape "
                 f"{tuple(input.shape)}, got {tuple(target.shape)}."
             )
-        if self.task != "multiclass" and target.dtype != input.dtype:
+        if not self.task.softmax and target.dtype != input.dtype:
             target = target.to(input.dtype)
         return input, target
 
     def _group_loss(self, group, input, target):
-        if self.task == "multiclass":
+        if self.task.softmax:
             weight_t = None
             if self.weighted:
                 weight_t = group.take(self.alpha).to(input.dtype).gather(1, target)
@@ -476,7 +489,7 @@ class StackedLoss(nn.Module):
             return _StackedSoftmaxLoss.apply(input, target, weight_t, group.kernel(2, input.dtype))
         pos_w = neg_w = None
         if self.weighted:
-            shape = (-1, 1) if self.task == "binary" else (-1, 1, self.n_outputs)
+            shape = (-1, 1) if self.task is BINARY else (-1, 1, self.n_outputs)
             pos_w = group.take(self.pos_w).to(input.dtype).reshape(shape)
             neg_w = group.take(self.neg_w).to(input.dtype).reshape(shape)
         if group.shared and pos_w is None:  # one call of the public function
@@ -496,7 +509,7 @@ class StackedLoss(nn.Module):
             loss = _StackedSigmoidLoss.apply(
                 input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)
             )
-        return loss.mean(dim=-1) if self.task == "multilabel" else loss
+        return loss.mean(dim=-1) if self.task is MULTILABEL else loss  # mean over labels
 
 
 def _pos_weight(value, n_outputs, m, like):

@@ -77,7 +77,8 @@ def train_stacked(
     >>> X, y = torch.randn(40, 3), (torch.rand(40) < 0.3).float()
     >>> model = StackedMLP([MLP(3, 1, (8,)) for _ in range(2)])
     >>> opt = StackedAdamW(model.flat_params, model.flat_grads, lr=[1e-2, 3e-2])
-    >>> loss = StackedLoss("binary", [MemberLoss(gamma=2.0), MemberLoss(gamma=0.0)], 1)
+    >>> from skfocal._targets import BINARY
+    >>> loss = StackedLoss(BINARY, [MemberLoss(gamma=2.0), MemberLoss(gamma=0.0)], 1)
     >>> folds = [torch.arange(0, 30), torch.arange(10, 40)]
     >>> samplers = [EpochSampler(30, torch.Generator().manual_seed(s)) for s in (1, 2)]
     >>> batches = MemberBatches(samplers, folds, batch_size=8)
