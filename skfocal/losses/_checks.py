@@ -190,3 +190,17 @@ def check_binary_shapes(input: torch.Tensor, target: torch.Tensor, name: str):
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
     return input, target
+
+
+def check_binary_target_values(target: torch.Tensor, name: str) -> None:
+    """Refuse labels outside [0, 1] (which make the loss negative); CPU tensors only.
+
+    On an accelerator the values are not read, which would synchronise the device on every
+    call; the documentation states the range instead.
+    """
+    if target.device.type != "cpu" or not target.numel():
+        return
+    low, high = (float(v) for v in torch.aminmax(target.detach()))
+    if not (low >= 0.0 and high <= 1.0):
+        bad = high if low >= 0.0 else low
+        raise ValueError(f"{name}: target must hold labels in [0, 1], got {bad}.")
