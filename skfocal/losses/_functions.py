@@ -24,12 +24,11 @@ Softmax (``ell = log p_t``, ``nq = expm1(ell) = p_t - 1``, ``D = -d loss/d ell``
 formed by writing ``nq`` into the target column of ``exp(log_softmax(x))`` (exact where
 :math:`p_t \to 1`, unlike ``softmax - 1``) and one multiplication.
 
-Sigmoid: the logits are stacked as ``[-x, x, -x]`` so that one ``sigmoid`` gives
-``[q, p, q]`` (with ``p = sigmoid(x)``, ``q = 1 - p``, each exact) and one ``softplus`` gives
-``[-log p, -log(1 - p)]`` (both exact: no ``softplus(-x) + x`` cancellation), and the positive
-and negative terms then share every operation. Positive and negative parts are blended with
-``torch.lerp``, which returns its end points exactly for hard labels: no ``a - y (a + b)``
-cancellation in the loss or its gradient.
+Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\\log p`,
+:math:`-\\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
+cancellation), and the positive and negative parts are blended with ``torch.lerp``, which
+returns its end points exactly for hard labels: no ``a - y (a + b)`` cancellation in the loss
+or its gradient.
 """
 
 from __future__ import annotations
@@ -49,82 +48,116 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
+@functools.lru_cache(maxsize=256)
+def _const(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A cached 0-dim tensor: multiplying by it costs half of multiplying by a Python number,
+    which torch wraps into a fresh tensor on every call."""
+    return torch.tensor(value, dtype=dtype, device=device)
+
+
+def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, without the call's cost when the dtype already matches."""
+    return t if t.dtype is dtype else t.to(dtype)
+
+
+def _scaled_grad(ctx, grad_output):
+    (grad,) = ctx.saved_tensors
+    ndim = grad_output.dim()
+    if ndim == 0:
+        # ``loss.backward()`` on a reduced loss: the scale is 1, known without a device sync
+        # only on the CPU. Returning the saved tensor is safe: autograd copies it if the graph
+        # (and with it this tensor) is retained.
+        if grad_output.is_cpu and grad_output.item() == 1.0:
+            return grad, None, None
+    elif ndim != grad.dim():
+        grad_output = grad_output.unsqueeze(1)
+    return grad * grad_output, None, None
+
+
+_scaled_grad_once = once_differentiable(_scaled_grad)
+
+
 class FusedLoss(torch.autograd.Function):
-    """``compute(input, *args, need_grad=True)`` returns ``(loss, d loss / d input)``.
+    """``compute(input, *args, need_grad)`` returns ``(loss, d loss / d input)``.
+
+    ``args`` come as one tuple: ``Function.apply`` inspects each of its arguments.
 
     The gradient is stored and, in the backward, multiplied by the incoming gradient (unsqueezed
     at dimension 1 when the loss has one dimension fewer than the input: the class dimension of
-    a per-element softmax loss).
+    a per-element softmax loss). It has no derivative itself: a double backward raises.
     """
 
     @staticmethod
-    def forward(ctx, input, compute, *args):
-        loss, grad = compute(input, *args, need_grad=True)
+    def forward(ctx, input, compute, args):
+        loss, grad = compute(input, *args, True)
         ctx.save_for_backward(grad)
-        ctx.n_args = len(args)
         return loss
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        nones = (None,) * (ctx.n_args + 1)
-        if grad_output.dim() == 0:
-            # ``loss.backward()`` on a reduced loss: the scale is 1, known without a device sync
-            # only on the CPU. Returning the saved tensor is safe: autograd copies it if the
-            # graph (and with it this tensor) is retained.
-            if grad_output.device.type == "cpu" and grad_output.item() == 1.0:
-                return (grad, *nones)
-        elif grad_output.dim() != grad.dim():
-            grad_output = grad_output.unsqueeze(1)
-        return (grad * grad_output, *nones)
+        if torch.is_grad_enabled():  # create_graph=True: mark the result as not differentiable
+            return _scaled_grad_once(ctx, grad_output)
+        return _scaled_grad(ctx, grad_output)
+
+
+# ``Function.apply`` is a Python wrapper around the C++ ``apply`` that only matters under
+# functorch transforms (vmap, grad), which this Function does not support anyway; at training
+# batch sizes the wrapper costs as much as two tensor operations, so it is skipped otherwise.
+_apply = super(torch.autograd.Function, FusedLoss).apply
+_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
 
 
 def run(compute, input, *args):
     """Apply ``compute`` through :class:`FusedLoss` when the logits need a gradient."""
     if input.requires_grad and torch.is_grad_enabled():
-        return FusedLoss.apply(input, compute, *args)
-    return compute(input, *args, need_grad=False)[0]
+        if _functorch_active():
+            return FusedLoss.apply(input, compute, args)
+        return _apply(input, compute, args)
+    return compute(input, *args, False)[0]
 
 
 # -- softmax ---------------------------------------------------------------------------------
 
 
 def _softmax_terms(kernel, ell, p, nq, need_grad):
-    """``(a, sa, b, sb)`` with per-element loss ``sa * a`` and ``-d loss/d ell = sb * b``.
+    """``(a, f, sa, b, sb)``: per-element loss ``sa * a * f`` (``f`` None: 1) and
+    ``-d loss / d ell = sb * b``.
 
     ``kernel`` is the focal ``gamma`` (a float: formulas written for few operations) or a
     generic kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)`` from ``_kernels``. The
-    signs ``sa, sb`` are Python numbers, folded by the caller into a multiplication it does
-    anyway.
+    loss comes as two factors so that a reduction is one ``vdot``, and with Python signs
+    ``sa, sb`` that the caller folds into a multiplication it does anyway.
     """
     if isinstance(kernel, float):
         gamma = kernel
-        if gamma == 2.0:  # loss = -q^2 ell, D = q (q - 2 p ell) = nq (nq + 2 p ell)
-            a = nq * ell
+        if gamma == 2.0:  # loss = -q^2 ell = -(nq ell) nq, D = q (q - 2 p ell) = nq (nq + 2 p ell)
             b = torch.addcmul(nq, p, ell, value=2.0).mul_(nq) if need_grad else None
-            return a.mul_(nq), -1.0, b, 1.0
+            return nq * ell, nq, -1.0, b, 1.0
         if gamma == 1.0:  # loss = -q ell = nq ell, D = q - p ell = -(nq + p ell)
             b = torch.addcmul(nq, p, ell) if need_grad else None
-            return nq * ell, 1.0, b, -1.0
+            return nq, ell, 1.0, b, -1.0
         if gamma == 0.0:  # cross-entropy: loss = -ell, D = 1
-            return ell, -1.0, (torch.ones_like(ell) if need_grad else None), 1.0
+            return ell.neg(), None, 1.0, (torch.ones_like(ell) if need_grad else None), 1.0
         if gamma > 1.0:  # loss = -q^gamma ell, D = q^(gamma - 1) (q - gamma p ell)
             q = nq.neg()
             mod = q.pow(gamma - 1.0)
             b = torch.addcmul(q, p, ell, value=-gamma).mul_(mod) if need_grad else None
-            return mod.mul_(q).mul_(ell), -1.0, b, 1.0
+            return mod.mul_(q), ell, -1.0, b, 1.0
         # 0 < gamma < 1: q^(gamma - 1) is infinite at p = 1; the kernel's ratio form is finite
         kernel = make_kernel("focal", gamma=gamma)
     loss, grad = kernel(ell, p, nq.neg(), need_grad)
-    return loss, 1.0, grad, -1.0
+    return loss, None, 1.0, grad, -1.0
+
+
+def _flat(t):
+    return t if t.dim() == 1 else t.reshape(-1)
 
 
 def softmax_compute(input, target, kernel, weight, reduction, need_grad):
-    """Softmax loss of ``input`` (N, C, ...) at ``target`` (N, 1, ...), and its gradient.
+    """Softmax loss of ``input`` (N, C, ...) at ``target`` (N, ...), and its gradient.
 
     ``target`` holds valid class indices (ignored entries replaced by any valid index and
-    given weight 0). ``weight`` is None or the per-element weights (N, 1, ...) in the compute
+    given weight 0). ``weight`` is None or the per-element weights (N, ...) in the compute
     dtype; ``"mean"`` divides by their sum (by the element count when None). A zero sum gives
     a NaN mean, like ``F.cross_entropy``, but a zero gradient, where torch's is NaN or zero.
     """
@@ -133,27 +166,31 @@ def softmax_compute(input, target, kernel, weight, reduction, need_grad):
         logp = F.log_softmax(input, 1)
     else:
         logp = F.log_softmax(input, 1, dtype=cdtype)
-    ell = logp.gather(1, target)
+    index = target.unsqueeze(1)
+    ell = logp.gather(1, index).squeeze(1)  # every result below is a fresh tensor, not a view
     p = ell.exp()
     nq = torch.expm1(ell)  # p - 1, exact as p -> 1
-    a, sa, b, sb = _softmax_terms(kernel, ell, p, nq, need_grad)
-    if weight is None:
+    a, f, sa, b, sb = _softmax_terms(kernel, ell, p, nq, need_grad)
+    if weight is None and reduction != "none":
+        scale_loss, scale_grad = sa, sb
         if reduction == "mean":
             n = a.numel()
             scale_loss = sa / n if n else float("nan")
             scale_grad = sb / n if n else 0.0
-        else:
-            scale_loss, scale_grad = sa, sb
-        if reduction == "none":
-            loss = a if scale_loss == 1.0 else a.mul_(scale_loss)
-        else:
-            loss = a.sum().mul_(scale_loss)
+        loss = a.sum() if f is None else torch.vdot(_flat(a), _flat(f))
+        if scale_loss != 1.0:
+            loss = loss.mul_(_const(scale_loss, cdtype, loss.device))
         if need_grad and scale_grad != 1.0:
-            b = b.mul_(scale_grad)
+            b = b.mul_(_const(scale_grad, cdtype, b.device))
     else:
-        if reduction == "mean":
+        a = a if f is None else a * f
+        if weight is None:  # reduction "none"
+            loss = a if sa == 1.0 else a.neg_()
+            if need_grad and sb != 1.0:
+                b = b.neg_()
+        elif reduction == "mean":
             den = weight.sum()
-            loss = torch.vdot(a.reshape(-1), weight.reshape(-1)).mul_(sa).div_(den)
+            loss = torch.vdot(_flat(a), _flat(weight)).mul_(sa).div_(den)
             if need_grad:
                 b = b.mul_(weight).mul_(sb).div_(den.clamp_min(torch.finfo(cdtype).tiny))
         else:
@@ -163,14 +200,12 @@ def softmax_compute(input, target, kernel, weight, reduction, need_grad):
                 loss = loss.neg_()
             if need_grad:
                 b = b.mul_(weight) if sb == 1.0 else b.mul_(weight).neg_()
-    if reduction == "none":
-        loss = loss.squeeze(1)
-    loss = loss.to(input.dtype)
+    loss = _as(loss, input.dtype)
     if not need_grad:
         return loss, None
     # d loss / d x = D (softmax - onehot); the target column of softmax - onehot is p - 1 = nq
-    grad = logp.exp_().scatter_(1, target, nq).mul_(b)
-    return loss, grad.to(input.dtype)
+    grad = logp.exp_().scatter_(1, index, nq.unsqueeze(1)).mul_(b.unsqueeze(1))
+    return loss, _as(grad, input.dtype)
 
 
 def _softmax_terms_compute(input, target, kernel, need_grad):
@@ -186,112 +221,267 @@ def softmax_terms(input, target, kernel):
 # -- sigmoid ---------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=64)
-def _signs(ndim: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``[-1, 1, -1]`` shaped (3, 1, ..., 1) to stack ``[-x, x, -x]`` with one multiplication."""
-    return torch.tensor([-1.0, 1.0, -1.0], dtype=dtype, device=device).view((3,) + (1,) * ndim)
-
-
-def pair_weights(pos_w, neg_w, ndim: int, dtype: torch.dtype, device) -> torch.Tensor:
-    """Signed weights ``[-a_pos, a_neg]`` of shape (2, 1..., *broadcast shape) for ``ndim``-D input.
-
-    ``pos_w`` and ``neg_w`` are None (weight 1), Python floats or tensors broadcastable to the
-    input; the result broadcasts against the stacked ``(2, *input.shape)`` terms.
-    """
-    pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
-    neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
-    pos, neg = torch.broadcast_tensors(pos, neg)
-    if pos.dim() > ndim:
-        raise ValueError(
-            "alpha and pos_weight must be broadcastable to input: got weights of shape "
-            f"{tuple(pos.shape)} for input with {ndim} dimension(s)."
-        )
-    return torch.stack((pos.neg(), neg)).view((2,) + (1,) * (ndim - pos.dim()) + tuple(pos.shape))
-
-
 def _sigmoid_parts(x):
-    """``[q, p, q]`` and ``[-log p, -log q]`` for ``p = sigmoid(x)``, in the compute dtype.
+    """``p, q, -log p, -log q`` for ``p = sigmoid(x)``, ``q = 1 - p``, each exact."""
+    threshold = _stacking(x.dim(), x.dtype, x.device)[2]
+    nx = x.neg()
+    p, q = torch.sigmoid(x), torch.sigmoid(nx)
+    return p, q, F.softplus(nx, 1.0, threshold), F.softplus(x, 1.0, threshold)
+
+
+def _times(t, w):
+    """``t * w`` for ``t`` None (meaning 1) or a tensor, ``w`` None (1), a float or a tensor."""
+    if w is None:
+        return t
+    if t is None:
+        return w
+    return t * w
+
+
+def _power(base, gamma: float):
+    """``base ** gamma``: None for 0, ``base`` itself for 1, a fresh tensor otherwise."""
+    if gamma == 0.0:
+        return None
+    if gamma == 1.0:
+        return base
+    return base * base if gamma == 2.0 else base.pow(gamma)
+
+
+def _label_weights(base, gamma: float, weight, y, positive: bool):
+    r"""``y w base^gamma`` (``positive``) or ``(1 - y) w base^gamma``, a tensor (maybe ``y``).
+
+    The negative side is formed as ``m - m y``, exactly 0 at ``y = 1`` and exactly ``m`` at
+    ``y = 0``: with these two factors the loss and its gradient need no ``lerp``, and one of
+    the two terms of each is exactly zero for a hard label.
+    """
+    if gamma == 0.0:
+        if positive:
+            return _times(y, weight)
+        return _times(torch.rsub(y, 1.0), weight)
+    if gamma == 2.0 and not isinstance(weight, torch.Tensor):  # one op: 0 + w * base * base
+        value = 1.0 if weight is None else weight
+        zero = _stacking(base.dim(), base.dtype, base.device)[1]
+        mod = torch.addcmul(zero, base, base, value=value)
+    else:
+        mod = _times(_power(base, gamma), weight)
+    if positive:
+        return mod * y
+    return torch.addcmul(mod, mod, y, value=-1.0)
+
+
+def _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad, loss_out=None, grad_out=None):
+    """Loss (summed if ``reduce``) and gradient of one block of a sigmoid loss.
+
+    ``u = y a+ q^g`` and ``v = (1 - y) a- p^g`` weight the two sides; the loss is
+    ``u s+ + v s-`` and the gradient ``v (p + g q s-) - u (q + g p s+)``.
+    """
+    p, q, s_pos, s_neg = _sigmoid_parts(x)
+    grad = None
+    if isinstance(kernel, float):
+        gamma = kernel
+        u = _label_weights(q, gamma, pos_w, y, positive=True)
+        v = _label_weights(p, gamma, neg_w, y, positive=False)
+        if need_grad:
+            if gamma:
+                a = torch.addcmul(p, q, s_neg, value=gamma).mul_(v)
+                b = torch.addcmul(q, p, s_pos, value=gamma)
+            else:
+                a, b = p.mul_(v), q
+            grad = torch.addcmul(a, b, u, value=-1.0, out=grad_out)
+        l_pos, l_neg = s_pos, s_neg
+    else:
+        k_pos, d_pos = kernel(s_pos.neg(), p, q, need_grad)
+        k_neg, d_neg = kernel(s_neg.neg(), q, p, need_grad)
+        u = _times(y, pos_w)
+        v = _times(torch.rsub(y, 1.0), neg_w)
+        if need_grad:  # d log p / dx = q, d log(1 - p) / dx = -p
+            a = d_pos.mul_(q).mul_(u)
+            grad = torch.addcmul(a, d_neg.mul_(p), v, value=-1.0, out=grad_out)
+        l_pos, l_neg = k_pos, k_neg
+    if reduce:
+        loss = torch.vdot(u.reshape(-1), l_pos.reshape(-1)) + torch.vdot(
+            v.reshape(-1), l_neg.reshape(-1)
+        )
+    else:
+        loss = torch.addcmul(l_pos.mul_(u), v, l_neg, out=loss_out)
+    return loss, grad
+
+
+@functools.lru_cache(maxsize=64)
+def _stacking(ndim: int, dtype: torch.dtype, device: torch.device):
+    """``[1, -1]`` of shape (2, 1, ..., 1), which stacks ``[x, -x]`` in one multiplication; a
+    zero scalar; and the ``softplus`` threshold.
 
     ``softplus(z)`` returns ``z`` above its threshold, dropping ``log1p(exp(-z))``: below the
     float32 rounding of ``z`` from 20 on, but not below float64's before 37.
     """
-    cdtype = _compute_dtype(x.dtype)
-    xx = x * _signs(x.dim(), cdtype, x.device)  # [-x, x, -x] (and float32 for half precision)
-    threshold = 40.0 if cdtype == torch.float64 else 20.0
-    return torch.sigmoid(xx), F.softplus(xx[:2], threshold=threshold)
+    signs = torch.tensor([1.0, -1.0], dtype=dtype, device=device).view((2,) + (1,) * ndim)
+    threshold = 40.0 if dtype == torch.float64 else 20.0
+    return signs, torch.zeros((), dtype=dtype, device=device), threshold
 
 
-def sigmoid_compute(input, target, kernel, weights, reduction, need_grad):
-    r"""Sigmoid loss ``lerp(a_neg L_neg, a_pos L_pos, y)`` and its gradient.
+@functools.lru_cache(maxsize=64)
+def _scalar_pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device: torch.device):
+    pos = 1.0 if pos_w is None else pos_w
+    neg = 1.0 if neg_w is None else neg_w
+    shape = (2,) + (1,) * ndim
+    c0 = torch.tensor([neg, 0.0], dtype=dtype, device=device).view(shape)
+    c1 = torch.tensor([-neg, pos], dtype=dtype, device=device).view(shape)
+    return c0, c1
 
-    ``weights`` are the signed pair weights ``[-a_pos, a_neg]`` of :func:`pair_weights` (None
-    for ``[-1, 1]``). ``kernel`` is the focal ``gamma`` (float) or a generic kernel. With
+
+def pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device):
+    """``c0 = [a-, 0]``, ``c1 = [-a-, a+]``: ``c0 + c1 y = [(1 - y) a-, y a+]`` in one op.
+
+    ``a- - a- y`` is exactly 0 at ``y = 1``, and ``a+ y`` exactly 0 at ``y = 0``. The weights
+    are None (1), floats or tensors broadcastable to ``ndim``-dimensional input; the constants
+    have shape (2, 1, ..., *weights' shape) and are cached for floats.
+    """
+    if not isinstance(pos_w, torch.Tensor) and not isinstance(neg_w, torch.Tensor):
+        return _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device)
+    pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
+    neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
+    pos, neg = torch.broadcast_tensors(pos, neg)
+    shape = (2,) + (1,) * (ndim - pos.dim()) + tuple(pos.shape)
+    c0 = torch.stack((neg, torch.zeros_like(neg))).view(shape)
+    c1 = torch.stack((neg.neg(), pos)).view(shape)
+    return c0, c1
+
+
+def _sigmoid_stacked(x, y, gamma: float, consts, scale: float, reduce: bool, need_grad: bool):
+    """The focal sigmoid loss in few operations, for inputs small enough to stack.
+
+    Row 0 is the negative side, row 1 the positive one: one multiplication stacks
+    ``[x, -x]``, one ``sigmoid`` gives ``[p, q]``, one ``softplus`` ``[s-, s+]``, one
+    ``addcmul`` the label weights ``[(1 - y) a-, y a+]``, and every later operation serves
+    both sides at once.
+    """
+    signs, zero, threshold = _stacking(x.dim(), x.dtype, x.device)
+    xx = x * signs
+    pq = torch.sigmoid(xx)  # [p, q]
+    s = F.softplus(xx, 1.0, threshold)  # [s-, s+] = [-log q, -log p]
+    yw = torch.addcmul(consts[0], consts[1], y)  # [(1 - y) a-, y a+]
+    if gamma == 2.0:  # u = scale [(1 - y) a- p^2, y a+ q^2]
+        u = torch.addcmul(zero, pq, pq, value=scale).mul_(yw)
+    else:
+        u = _times(_power(pq, gamma), yw)
+        if scale != 1.0:
+            u = u.mul_(_const(scale, x.dtype, x.device))
+    grad = None
+    if need_grad:  # v (p + g q s-) - u (q + g p s+), with [v, u] the rows of u
+        if gamma:
+            g = torch.addcmul(pq, pq.flip(0), s, value=gamma).mul_(u)
+        else:
+            g = pq * u
+        grad = torch.sub(*g.unbind())
+    terms = s.mul_(u)
+    loss = terms.sum() if reduce else torch.add(*terms.unbind())
+    return loss, grad
+
+
+_BLOCK = 32768  # elements per thread: a block's dozen temporaries stay in the L2 cache
+
+
+def _rows(w, start, stop, ndim):
+    """Rows ``start:stop`` of a weight broadcast against ``ndim``-dimensional input."""
+    if isinstance(w, torch.Tensor) and w.dim() == ndim and w.shape[0] != 1:
+        return w[start:stop]
+    return w
+
+
+def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need_grad):
+    r"""Sigmoid loss ``(1 - y) a_- L_- + y a_+ L_+`` (weights None, float or tensor), gradient.
+
+    ``kernel`` is the focal ``gamma`` (float) or a generic kernel; ``consts`` None or the
+    :func:`pair_constants` of the weights for this input (the modules cache them). With
     :math:`s_\pm = -\log p, -\log(1-p)`, the focal terms and their derivatives are
 
     .. math::
 
         L_+ = q^\gamma s_+, \quad \partial_x L_+ = -q^\gamma (q + \gamma\,p\,s_+), \qquad
         L_- = p^\gamma s_-, \quad \partial_x L_- = p^\gamma (p + \gamma\,q\,s_-).
+
+    Up to ``_BLOCK`` elements per thread the two sides are stacked, so that each operation
+    serves both (fewest operations: the cost at training batch sizes is per operation). Larger
+    inputs are processed side by side in blocks of that size: every operation is elementwise,
+    and a block's temporaries stay in cache, which makes the passes over the data several
+    times cheaper.
     """
-    pqq, s = _sigmoid_parts(input)
-    qp, pq = pqq[:2], pqq[1:]  # [q, p] and [p, q], views
-    y = target if target.dtype is pqq.dtype else target.to(pqq.dtype)
-    if weights is None:
-        weights = _signs(input.dim(), pqq.dtype, pqq.device)[:2]
-    if reduction == "mean":
-        n = input.numel()
-        weights = weights * (1.0 / n if n else float("nan"))
-    if isinstance(kernel, float):
-        gamma = kernel
-        if gamma == 0.0:
-            mw = weights
-        elif gamma == 1.0:
-            mw = qp * weights
-        elif gamma == 2.0:
-            mw = torch.mul(qp, qp).mul_(weights)
-        else:
-            mw = qp.pow(gamma).mul_(weights)
-        grad = None
-        if need_grad:  # [-a+ q^g (q + g p s+), a- p^g (p + g q s-)] = [d L+, d L-]
-            inner = torch.addcmul(qp, pq, s, value=gamma) if gamma else qp
-            g = inner.mul_(mw) if gamma else inner * mw
-            grad = torch.lerp(g[1], g[0], y)
-        terms = s.mul_(mw)  # [-a+ L+, a- L-]
-        loss = torch.lerp(terms[1], terms[0].neg_(), y)
+    cdtype = _compute_dtype(input.dtype)
+    x = input if input.dtype is cdtype else input.to(cdtype)
+    y = target if target.dtype is cdtype else target.to(cdtype)
+    n = x.numel()
+    scale = 1.0 / n if reduction == "mean" and n else 1.0
+    reduce = reduction != "none"
+    block = _BLOCK * torch.get_num_threads()
+    if isinstance(kernel, float) and n <= block:
+        if consts is None:
+            consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device)
+        loss, grad = _sigmoid_stacked(x, y, kernel, consts, scale, reduce, need_grad)
     else:
-        ell = s.neg()  # [log p, log q]
-        k, dk = kernel(ell, pq, qp, need_grad)  # pairs (ell, p, q) for positives, negatives
-        grad = None
-        if need_grad:  # d log p / dx = q, d log q / dx = -p
-            g = dk.mul_(qp).mul_(weights)  # [-a+ dL+/dx, -a- dL-/dx]
-            grad = torch.lerp(g[1], g[0], y).neg_()
-        terms = k.mul_(weights)
-        loss = torch.lerp(terms[1], terms[0].neg_(), y)
-    if reduction != "none":
-        loss = loss.sum()
-    loss = loss.to(input.dtype)
-    return loss, (None if grad is None else grad.to(input.dtype))
+        if scale != 1.0:
+            pos_w = scale if pos_w is None else pos_w * scale
+            neg_w = scale if neg_w is None else neg_w * scale
+        tensors = isinstance(pos_w, torch.Tensor) or isinstance(neg_w, torch.Tensor)
+        if n <= 2 * block or x.dim() == 0 or (tensors and x.shape[0] < 2):
+            loss, grad = _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad)
+        else:
+            loss, grad = _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block)
+    if reduction == "mean" and not n:
+        loss = loss * float("nan")
+    return _as(loss, input.dtype), (None if grad is None else _as(grad, input.dtype))
+
+
+def _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block):
+    """:func:`_sigmoid_block` over blocks of about ``block`` elements, into one output."""
+    if isinstance(pos_w, torch.Tensor) or isinstance(neg_w, torch.Tensor):
+        xs, ys, step = x, y, max(1, block // (x.numel() // x.shape[0]))  # blocks of rows
+    else:  # scalar weights: blocks of the flattened input
+        xs, ys, step = x.reshape(-1), y.reshape(-1), block
+    grad = torch.empty_like(xs) if need_grad else None
+    out = None if reduce else torch.empty_like(xs)
+    loss = 0.0
+    for start in range(0, xs.shape[0], step):
+        stop = start + step
+        part, _ = _sigmoid_block(
+            xs[start:stop],
+            ys[start:stop],
+            kernel,
+            _rows(pos_w, start, stop, xs.dim()),
+            _rows(neg_w, start, stop, xs.dim()),
+            reduce,
+            need_grad,
+            loss_out=None if reduce else out[start:stop],
+            grad_out=None if grad is None else grad[start:stop],
+        )
+        if reduce:
+            loss = part + loss
+    if not reduce:
+        loss = out.view(x.shape)
+    return loss, (None if grad is None else grad.view(x.shape))
 
 
 def _sigmoid_terms_compute(input, kernel, need_grad):
     """Unweighted ``[L_pos, L_neg]`` (2, ...) and their logit derivatives, for autograd."""
-    pqq, s = _sigmoid_parts(input)
-    qp, pq = pqq[:2], pqq[1:]
+    cdtype = _compute_dtype(input.dtype)
+    x = input if input.dtype is cdtype else input.to(cdtype)
+    p, q, s_pos, s_neg = _sigmoid_parts(x)
+    grad = None
     if isinstance(kernel, float):
         gamma = kernel
-        mod = qp.pow(gamma) if gamma not in (0.0, 1.0) else (qp if gamma else None)
-        terms = s * mod if mod is not None else s.clone()
-        grad = None
+        m_pos, m_neg = _power(q, gamma), _power(p, gamma)
         if need_grad:
-            inner = torch.addcmul(qp, pq, s, value=gamma)
-            grad = inner.mul_(mod) if mod is not None else inner
-            grad[0].neg_()
+            g_pos = torch.addcmul(q, p, s_pos, value=gamma)
+            g_neg = torch.addcmul(p, q, s_neg, value=gamma)
+            g_pos = _times(g_pos, m_pos).neg_()
+            grad = torch.stack((g_pos, _times(g_neg, m_neg)))
+        terms = torch.stack((_times(s_pos, m_pos), _times(s_neg, m_neg)))
     else:
-        terms, dk = kernel(s.neg(), pq, qp, need_grad)
-        grad = None
+        k_pos, d_pos = kernel(s_pos.neg(), p, q, need_grad)
+        k_neg, d_neg = kernel(s_neg.neg(), q, p, need_grad)
         if need_grad:
-            grad = dk.mul_(qp)
-            grad[1].neg_()
+            grad = torch.stack((d_pos.mul_(q), d_neg.mul_(p).neg_()))
+        terms = torch.stack((k_pos, k_neg))
     return terms.to(input.dtype), (None if grad is None else grad.to(input.dtype))
 
 
@@ -326,9 +516,9 @@ class SoftmaxTargetLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, target, weight_t, kernel):
-        w = None if weight_t is None else weight_t.unsqueeze(1).to(_compute_dtype(input.dtype))
+        w = None if weight_t is None else weight_t.to(_compute_dtype(input.dtype))
         need_grad = ctx.needs_input_grad[0]
-        loss, grad = softmax_compute(input, target.unsqueeze(1), kernel, w, "none", need_grad)
+        loss, grad = softmax_compute(input, target, kernel, w, "none", need_grad)
         if need_grad:
             ctx.save_for_backward(grad)
         return loss
@@ -345,9 +535,8 @@ class SigmoidTargetLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, target, pos_w, neg_w, kernel):
-        weights = pair_weights(pos_w, neg_w, input.dim(), _compute_dtype(input.dtype), input.device)
         need_grad = ctx.needs_input_grad[0]
-        loss, grad = sigmoid_compute(input, target, kernel, weights, "none", need_grad)
+        loss, grad = sigmoid_compute(input, target, kernel, pos_w, neg_w, "none", None, need_grad)
         if need_grad:
             ctx.save_for_backward(grad)
         return loss
@@ -364,9 +553,10 @@ class SigmoidFocalLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, target, gamma, pos_w, neg_w):
-        weights = pair_weights(pos_w, neg_w, input.dim(), _compute_dtype(input.dtype), input.device)
         need_grad = ctx.needs_input_grad[0]
-        loss, grad = sigmoid_compute(input, target, float(gamma), weights, "none", need_grad)
+        loss, grad = sigmoid_compute(
+            input, target, float(gamma), pos_w, neg_w, "none", None, need_grad
+        )
         if need_grad:
             ctx.save_for_backward(grad)
         return loss

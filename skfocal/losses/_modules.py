@@ -25,20 +25,14 @@ from ._checks import (
     check_reduction,
     check_softness,
 )
-from ._functions import _compute_dtype, pair_weights
+from ._functions import _compute_dtype, pair_constants
 from ._kernels import make_kernel
 from ._reduce import sigmoid_apply, sigmoid_weights, softmax_loss
 
 
-def _same(a, b) -> bool:
-    """Identity (and, for tensors, unchanged version) of a cached hyperparameter."""
-    if isinstance(a, torch.Tensor):
-        return a is b[0] and a._version == b[1]
-    return a == b
-
-
 def _stamp(value):
-    return (value, value._version) if isinstance(value, torch.Tensor) else value
+    """A hashable stand-in for a hyperparameter: a tensor by identity and version."""
+    return (id(value), value._version) if isinstance(value, torch.Tensor) else value
 
 
 class _AlphaLoss(nn.Module):
@@ -71,19 +65,18 @@ class _AlphaLoss(nn.Module):
         return state
 
     def _cached(self, input, build):
-        """``build(input)`` cached on ``input``'s dim, dtype and device and on the weights."""
-        cache = self.__dict__.get("_weights_cache")
+        """``build(input)`` cached on ``input``'s dim, dtype and device and on the weights.
+
+        The cache holds the weights it was built from, so their ``id`` cannot be reused while
+        it lives; a tensor's in-place change shows in its version.
+        """
         alpha, pos_weight = self.alpha, self.pos_weight
-        if (
-            cache is not None
-            and cache[0] == (input.dim(), input.dtype, input.device)
-            and _same(alpha, cache[1])
-            and _same(pos_weight, cache[2])
-        ):
-            return cache[3]
+        key = (input.dim(), input.dtype, input.device, _stamp(alpha), _stamp(pos_weight))
+        cache = self.__dict__.get("_weights_cache")
+        if cache is not None and cache[0] == key:
+            return cache[1]
         value = build(input)
-        key = (input.dim(), input.dtype, input.device)
-        self.__dict__["_weights_cache"] = (key, _stamp(alpha), _stamp(pos_weight), value)
+        self.__dict__["_weights_cache"] = (key, value, alpha, pos_weight)
         return value
 
     def _class_weights(self, input):
@@ -105,16 +98,21 @@ class _AlphaLoss(nn.Module):
 
     def _sigmoid_weights(self, input):
         pos_w, neg_w = sigmoid_weights(self.alpha, self.pos_weight, input)
-        if pos_w is None and neg_w is None:
-            return None, None, None
         cdtype = _compute_dtype(input.dtype)
-        return pos_w, neg_w, pair_weights(pos_w, neg_w, input.dim(), cdtype, input.device)
+        return pos_w, neg_w, pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device)
 
     def _sigmoid(self, input, target, name, kernel):
-        input, target = check_binary_shapes(input, target, name)
+        if not (
+            isinstance(input, torch.Tensor)
+            and isinstance(target, torch.Tensor)
+            and target.dtype is input.dtype
+            and input.shape == target.shape
+            and input.is_floating_point()
+        ):
+            input, target = check_binary_shapes(input, target, name)  # raises or converts
         check_binary_target_values(target, name)
-        pos_w, neg_w, weights = self._cached(input, self._sigmoid_weights)
-        return sigmoid_apply(input, target, kernel, self.reduction, pos_w, neg_w, weights)
+        pos_w, neg_w, consts = self._cached(input, self._sigmoid_weights)
+        return sigmoid_apply(input, target, kernel, self.reduction, pos_w, neg_w, consts)
 
 
 class FocalLoss(_AlphaLoss):

@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from ._checks import class_alpha, label_alpha
 from ._functions import (
     _compute_dtype,
-    pair_weights,
     run,
     sigmoid_compute,
     sigmoid_terms,
@@ -30,9 +29,12 @@ from ._functions import (
 )
 
 
-def _needs_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(
-        isinstance(t, torch.Tensor) and t.requires_grad for t in tensors
+def _needs_grad(a, b=None, c=None) -> bool:
+    """Whether autograd is on and one of the (tensor or other) arguments requires grad."""
+    return torch.is_grad_enabled() and (
+        getattr(a, "requires_grad", False)
+        or getattr(b, "requires_grad", False)
+        or getattr(c, "requires_grad", False)
     )
 
 
@@ -42,7 +44,8 @@ def _check_class_range(target, n_classes: int, ignore_index: int) -> bool:
         return False  # unknown without a device sync: take the masking path
     if not target.numel():
         return True
-    low, high = (int(v) for v in torch.aminmax(target))
+    low, high = torch.aminmax(target)
+    low, high = low.item(), high.item()
     if low >= 0 and high < n_classes:
         if 0 <= ignore_index < n_classes:
             return not bool((target == ignore_index).any())
@@ -86,15 +89,15 @@ def softmax_loss(input, target, alpha, reduction, ignore_index, kernel):
         kernel = 0.0
     cdtype = _compute_dtype(input.dtype)
     if none_ignored:
-        index = target.unsqueeze(1)
+        index = target
         w = None if weights is None else weights.to(cdtype).take(index)
     else:
-        valid = (target != ignore_index).unsqueeze(1)
-        index = torch.where(valid, target.unsqueeze(1), 0)
+        valid = target != ignore_index
+        index = torch.where(valid, target, 0)
         w = valid.to(cdtype) if weights is None else weights.to(cdtype).take(index) * valid
     if not differentiable:
         return run(softmax_compute, input, index, kernel, w, reduction)
-    loss = softmax_terms(input, index, kernel) * w.squeeze(1)
+    loss = softmax_terms(input, index, kernel) * w
     if reduction == "none":
         return loss
     total = loss.sum()
@@ -115,15 +118,17 @@ def sigmoid_weights(alpha, pos_weight, input):
     if pos_weight is not None:
         pos_weight = torch.as_tensor(pos_weight, dtype=input.dtype, device=input.device)
         pos_w = pos_weight if pos_w is None else pos_w * pos_weight
+    if isinstance(pos_w, torch.Tensor) and pos_w.dim() > input.dim():
+        raise ValueError(
+            "alpha and pos_weight must be broadcastable to input: got weights of shape "
+            f"{tuple(pos_w.shape)} for input with {input.dim()} dimension(s)."
+        )
     return pos_w, neg_w
 
 
-def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, weights=None):
-    """Sigmoid loss with weights from :func:`sigmoid_weights`.
-
-    ``weights`` may hold ``pair_weights(pos_w, neg_w, ...)`` precomputed for ``input``'s
-    dimension and compute dtype (the modules cache it); it is built here when None.
-    """
+def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
+    """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
+    ``_functions.pair_constants`` for this input, or None to form them when needed)."""
     if _needs_grad(target, pos_w, neg_w):
         terms = sigmoid_terms(input, kernel)  # [L_pos, L_neg], unweighted
         pos, neg = terms[0], terms[1]
@@ -137,10 +142,7 @@ def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, weights=None):
         return F.binary_cross_entropy_with_logits(
             input, target, pos_weight=pos_w, reduction=reduction
         )
-    if weights is None and (pos_w is not None or neg_w is not None):
-        cdtype = _compute_dtype(input.dtype)
-        weights = pair_weights(pos_w, neg_w, input.dim(), cdtype, input.device)
-    return run(sigmoid_compute, input, target, kernel, weights, reduction)
+    return run(sigmoid_compute, input, target, kernel, pos_w, neg_w, reduction, consts)
 
 
 def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel):

@@ -8,11 +8,22 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skfocal.losses import binary_focal_loss_with_logits, focal_loss
+from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits, focal_loss
 from skfocal.losses._functions import SigmoidFocalLoss, SigmoidTargetLoss, SoftmaxTargetLoss
 from skfocal.losses._kernels import make_kernel
 
 DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(params=["stacked", "blocked"])
+def sigmoid_path(request, monkeypatch):
+    """Run a test on both evaluations of the sigmoid losses (blocks of one element per thread
+    force the blocked one)."""
+    if request.param == "blocked":
+        monkeypatch.setattr("skfocal.losses._functions._BLOCK", 1)
+    return request.param
+
+
 # relative error allowed against the float64 reference: a few ulp of the dtype
 RTOL = {torch.float32: 1e-5, torch.float64: 1e-12}
 
@@ -48,7 +59,7 @@ def _binary(x, y, gamma, alpha):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_negative_term_is_exact_for_very_negative_logits(dtype):
+def test_negative_term_is_exact_for_very_negative_logits(sigmoid_path, dtype):
     """-log(1 - p) at x = -15: softplus(-x) + x cancels to 0; the exact value is 2.29e-7."""
     x = torch.tensor([-15.0, -30.0, -80.0], dtype=dtype)
     y = torch.zeros(3, dtype=dtype)
@@ -60,7 +71,7 @@ def test_negative_term_is_exact_for_very_negative_logits(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_positive_gradient_is_exact_for_very_positive_logits(dtype):
+def test_positive_gradient_is_exact_for_very_positive_logits(sigmoid_path, dtype):
     """d/dx at x = 16, y = 1: grad_neg - y (grad_neg + grad_pos) cancelled to 0; it is -2.8e-8."""
     x = torch.tensor([16.0, 30.0, 60.0], dtype=dtype)
     y = torch.ones(3, dtype=dtype)
@@ -74,7 +85,7 @@ def test_positive_gradient_is_exact_for_very_positive_logits(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 3.7])
 @pytest.mark.parametrize("alpha", [0.25, 0.9])
-def test_binary_relative_error_over_the_logit_range(dtype, gamma, alpha):
+def test_binary_relative_error_over_the_logit_range(sigmoid_path, dtype, gamma, alpha):
     x = torch.linspace(-40, 40, 161, dtype=dtype)
     x = torch.cat([x, x])
     y = torch.cat([torch.zeros(161, dtype=dtype), torch.ones(161, dtype=dtype)])
@@ -179,3 +190,94 @@ def test_per_element_functions_of_earlier_versions_still_work(seed):
         lambda z: SigmoidTargetLoss.apply(z, yb, 0.25, 0.75, kernel), (xb,)
     )
     assert torch.autograd.gradcheck(lambda z: SigmoidFocalLoss.apply(z, yb, 2.0, None, None), (xb,))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+def test_per_element_losses_can_be_modified_in_place(seed, gamma):
+    """reduction="none" returns fresh tensors, not views made inside the autograd Function."""
+    x = torch.randn(8, 3, requires_grad=True)
+    t = torch.randint(0, 3, (8,))
+    w = torch.rand(8)
+    loss = focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none")
+    assert loss._base is None
+    loss.mul_(w).sum().backward()
+    (expected,) = torch.autograd.grad(
+        (focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none") * w).sum(), x
+    )
+    torch.testing.assert_close(x.grad, expected)
+    xb = torch.randn(8, 3, requires_grad=True)
+    yb = (torch.rand(8, 3) < 0.5).float()
+    loss = binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="none")
+    assert loss._base is None
+    loss.mul_(2.0).sum().backward()
+    (expected,) = torch.autograd.grad(
+        binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="sum") * 2, xb
+    )
+    torch.testing.assert_close(xb.grad, expected)
+
+
+@pytest.mark.parametrize("block", [7, 80])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 0.7])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {},
+        {"alpha": 0.25},
+        {"alpha": [0.1, 0.5, 0.9]},
+        {"pos_weight": "full"},
+        {"alpha": 0.3, "pos_weight": "row"},
+    ],
+)
+def test_large_input_evaluations_equal_the_stacked_one(
+    seed, monkeypatch, block, reduction, gamma, weights
+):
+    """Beyond _BLOCK elements per thread the sigmoid loss is evaluated side by side (80: in
+    one block, 7: in blocks of about 7 elements); the results must not change."""
+    x = torch.randn(40, 3, dtype=torch.float64)
+    y = torch.rand(40, 3, dtype=torch.float64).round()
+    y[::5] = 0.3  # soft labels too
+    kw = dict(weights, gamma=gamma, reduction=reduction)
+    if weights.get("pos_weight") == "full":
+        kw["pos_weight"] = torch.rand(40, 3, dtype=torch.float64) + 0.5
+    elif weights.get("pos_weight") == "row":
+        kw["pos_weight"] = torch.rand(1, 3, dtype=torch.float64) + 0.5
+    margin_kw = {k: v for k, v in kw.items() if k != "gamma"}
+
+    def focal(z):
+        return binary_focal_loss_with_logits(z, y, **kw)
+
+    def margin(z):
+        return binary_margin_loss_with_logits(z, y, softness=2.0, **margin_kw)
+
+    stacked, margin_whole = _value_and_grad(focal, x), _value_and_grad(margin, x)
+    per_thread = max(1, block // torch.get_num_threads())
+    monkeypatch.setattr("skfocal.losses._functions._BLOCK", per_thread)
+    for ours, ref in (
+        (_value_and_grad(focal, x), stacked),
+        (_value_and_grad(margin, x), margin_whole),
+    ):
+        torch.testing.assert_close(ours[0], ref[0])
+        torch.testing.assert_close(ours[1], ref[1])
+
+
+def _value_and_grad(fn, x):
+    x = x.detach().clone().requires_grad_()
+    out = fn(x)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return out.detach(), grad
+
+
+def test_double_backward_raises_instead_of_a_silently_wrong_second_derivative(seed):
+    x = torch.randn(6, 3, requires_grad=True)
+    t = torch.randint(0, 3, (6,))
+    (grad,) = torch.autograd.grad(focal_loss(x, t), x, create_graph=True)
+    (plain,) = torch.autograd.grad(focal_loss(x, t), x)
+    torch.testing.assert_close(grad, plain)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        grad.sum().backward()
+    scale = torch.tensor(2.0, requires_grad=True)  # an incoming gradient that requires grad
+    (grad,) = torch.autograd.grad(focal_loss(x, t) * scale, x, create_graph=True)
+    torch.testing.assert_close(grad, 2 * plain)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
