@@ -202,7 +202,7 @@ def check_binary_target_values(target: torch.Tensor, name: str) -> None:
     On an accelerator the values are not read, which would synchronise the device on every
     call; the documentation states the range instead.
     """
-    if target.device.type != "cpu" or not target.numel():
+    if not target.is_cpu or not target.numel():
         return
     low, high = torch.aminmax(target.detach() if target.requires_grad else target)
     low, high = low.item(), high.item()

@@ -359,7 +359,8 @@ def _sigmoid_stacked(x, y, gamma: float, consts, scale: float, reduce: bool, nee
     signs, zero, threshold = _stacking(x.dim(), x.dtype, x.device)
     xx = x * signs
     pq = torch.sigmoid(xx)  # [p, q]
-    s = F.softplus(xx, 1.0, threshold)  # [s-, s+] = [-log q, -log p]
+    # [s-, s+] = [-log q, -log p]; softplus's default threshold is 20 (faster without args)
+    s = F.softplus(xx) if threshold == 20.0 else F.softplus(xx, 1.0, threshold)
     yw = torch.addcmul(consts[0], consts[1], y)  # [(1 - y) a-, y a+]
     if gamma == 2.0:  # u = scale [(1 - y) a- p^2, y a+ q^2]
         u = torch.addcmul(zero, pq, pq, value=scale).mul_(yw)
@@ -401,11 +402,11 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
         L_+ = q^\gamma s_+, \quad \partial_x L_+ = -q^\gamma (q + \gamma\,p\,s_+), \qquad
         L_- = p^\gamma s_-, \quad \partial_x L_- = p^\gamma (p + \gamma\,q\,s_-).
 
-    Up to ``_BLOCK`` elements per thread the two sides are stacked, so that each operation
-    serves both (fewest operations: the cost at training batch sizes is per operation). Larger
-    inputs are processed side by side in blocks of that size: every operation is elementwise,
-    and a block's temporaries stay in cache, which makes the passes over the data several
-    times cheaper.
+    Up to ``_BLOCK`` elements per thread (and on accelerators, where the cost is per kernel
+    launch) the two sides are stacked, so that each operation serves both: fewest operations,
+    which is what costs at training batch sizes. Larger CPU inputs are processed side by side
+    (fewer passes over the data) in blocks of that size: every operation is elementwise, and
+    a block's temporaries stay in cache, which makes the passes several times cheaper.
     """
     cdtype = _compute_dtype(input.dtype)
     x = input if input.dtype is cdtype else input.to(cdtype)
@@ -414,7 +415,7 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     scale = 1.0 / n if reduction == "mean" and n else 1.0
     reduce = reduction != "none"
     block = _BLOCK * torch.get_num_threads()
-    if isinstance(kernel, float) and n <= block:
+    if isinstance(kernel, float) and (n <= block or not x.is_cpu):  # GPU: fewest launches
         if consts is None:
             consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device)
         loss, grad = _sigmoid_stacked(x, y, kernel, consts, scale, reduce, need_grad)
@@ -423,7 +424,7 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
             pos_w = scale if pos_w is None else pos_w * scale
             neg_w = scale if neg_w is None else neg_w * scale
         tensors = isinstance(pos_w, torch.Tensor) or isinstance(neg_w, torch.Tensor)
-        if n <= 2 * block or x.dim() == 0 or (tensors and x.shape[0] < 2):
+        if n <= 2 * block or x.dim() == 0 or (tensors and x.shape[0] < 2) or not x.is_cpu:
             loss, grad = _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad)
         else:
             loss, grad = _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block)

@@ -40,7 +40,7 @@ def _needs_grad(a, b=None, c=None) -> bool:
 
 def _check_class_range(target, n_classes: int, ignore_index: int) -> bool:
     """Raise on an index outside ``[0, C)`` (CPU only); return True if no entry is ignored."""
-    if target.device.type != "cpu":
+    if not target.is_cpu:
         return False  # unknown without a device sync: take the masking path
     if not target.numel():
         return True
