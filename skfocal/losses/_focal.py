@@ -174,7 +174,8 @@ def binary_focal_loss_with_logits(
 
     Otherwise both :math:`-\log p` and :math:`-\log(1 - p)` are softplus values, :math:`p`
     and :math:`1 - p` both sigmoids, and the positive and negative parts of loss and gradient
-    are blended with ``torch.lerp``, exact at :math:`y \in \{0, 1\}`: loss and gradient keep
+    are weighted by :math:`y` and :math:`1 - y` factors that are exactly 0 on the inactive side
+    of a hard label :math:`y \in \{0, 1\}`: loss and gradient keep
     their relative precision at every logit (e.g. the loss at :math:`x = -15, y = 0`, or the
     gradient at :math:`x = 16, y = 1`, where ``softplus(-x) + x`` and
     ``g_- - y (g_- + g_+)`` cancel to 0). torch's own binary cross-entropy, used for

@@ -24,11 +24,11 @@ Softmax (``ell = log p_t``, ``nq = expm1(ell) = p_t - 1``, ``D = -d loss/d ell``
 formed by writing ``nq`` into the target column of ``exp(log_softmax(x))`` (exact where
 :math:`p_t \to 1`, unlike ``softmax - 1``) and one multiplication.
 
-Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\\log p`,
-:math:`-\\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
-cancellation), and the positive and negative parts are blended with ``torch.lerp``, which
-returns its end points exactly for hard labels: no ``a - y (a + b)`` cancellation in the loss
-or its gradient.
+Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\log p`,
+:math:`-\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
+cancellation). The two sides are weighted by ``(1 - y) a-`` (formed as ``a- - a- y``) and
+``y a+``, each exactly 0 on the inactive side of a hard label, so neither the loss nor its
+gradient ``(1 - y) g- + y g+`` suffers the ``g- - y (g- + g+)`` cancellation.
 """
 
 from __future__ import annotations

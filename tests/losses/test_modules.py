@@ -204,3 +204,14 @@ def test_module_moves_to_cuda(seed):
     t = torch.randint(0, 2, (8,), device="cuda")
     assert loss.alpha.device.type == "cuda"
     torch.testing.assert_close(loss(x, t).cpu(), FocalLoss(alpha=[0.3, 0.7])(x.cpu(), t.cpu()))
+
+
+def test_binary_module_accepts_integer_and_boolean_targets(seed):
+    x = torch.randn(20, 2)
+    y = torch.rand(20, 2) < 0.5
+    expected = binary_focal_loss_with_logits(x, y.float(), alpha=0.25)
+    for target in (y, y.long(), y.float()):
+        torch.testing.assert_close(BinaryFocalLoss(alpha=0.25)(x, target), expected)
+        torch.testing.assert_close(
+            BinaryMarginLoss()(x, target), binary_margin_loss_with_logits(x, y.float())
+        )
