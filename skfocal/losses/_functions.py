@@ -222,11 +222,17 @@ def softmax_terms(input, target, kernel):
 
 
 def _sigmoid_parts(x):
-    """``p, q, -log p, -log q`` for ``p = sigmoid(x)``, ``q = 1 - p``, each exact."""
-    threshold = _stacking(x.dim(), x.dtype, x.device)[2]
+    """``p, q, -log p, -log q`` for ``p = sigmoid(x)``, ``q = 1 - p``, each exact.
+
+    ``-log p = c + relu(-x)`` and ``-log q = c + relu(x)`` with ``c = log1p(exp(-|x|))``
+    (sums of two non-negative terms: no cancellation). One ``log1p`` pass instead of the two
+    of ``softplus(-x)`` and ``softplus(x)``: on large inputs, where ``log1p`` is the most
+    expensive operation per element, that is about a sixth of the loss's time.
+    """
     nx = x.neg()
     p, q = torch.sigmoid(x), torch.sigmoid(nx)
-    return p, q, F.softplus(nx, 1.0, threshold), F.softplus(x, 1.0, threshold)
+    c = x.abs().neg_().exp_().log1p_()
+    return p, q, nx.clamp_min(0.0).add_(c), x.clamp_min(0.0).add_(c)
 
 
 def _times(t, w):
