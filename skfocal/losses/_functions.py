@@ -327,53 +327,52 @@ def _stacking(ndim: int, dtype: torch.dtype, device: torch.device):
 
 
 @functools.lru_cache(maxsize=64)
-def _scalar_pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device: torch.device):
-    pos = 1.0 if pos_w is None else pos_w
-    neg = 1.0 if neg_w is None else neg_w
+def _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale):
+    pos = scale if pos_w is None else pos_w * scale
+    neg = scale if neg_w is None else neg_w * scale
     shape = (2,) + (1,) * ndim
     c0 = torch.tensor([neg, 0.0], dtype=dtype, device=device).view(shape)
     c1 = torch.tensor([-neg, pos], dtype=dtype, device=device).view(shape)
     return c0, c1
 
 
-def pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device):
-    """``c0 = [a-, 0]``, ``c1 = [-a-, a+]``: ``c0 + c1 y = [(1 - y) a-, y a+]`` in one op.
+def pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device, scale: float = 1.0):
+    """``c0 = s [a-, 0]``, ``c1 = s [-a-, a+]``: ``c0 + c1 y = s [(1 - y) a-, y a+]`` in one op.
 
-    ``a- - a- y`` is exactly 0 at ``y = 1``, and ``a+ y`` exactly 0 at ``y = 0``. The weights
-    are None (1), floats or tensors broadcastable to ``ndim``-dimensional input; the constants
-    have shape (2, 1, ..., *weights' shape) and are cached for floats.
+    ``a- - a- y`` is exactly 0 at ``y = 1``, and ``a+ y`` exactly 0 at ``y = 0``; ``s`` is the
+    ``"mean"`` reduction's ``1 / n`` (1 otherwise). The weights are None (1), floats or tensors
+    broadcastable to ``ndim``-dimensional input; the constants have shape (2, 1, ...,
+    *weights' shape) and are cached for floats.
     """
     if not isinstance(pos_w, torch.Tensor) and not isinstance(neg_w, torch.Tensor):
-        return _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device)
+        return _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale)
     pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
     neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
-    pos, neg = torch.broadcast_tensors(pos, neg)
+    pos, neg = torch.broadcast_tensors(pos * scale, neg * scale)
     shape = (2,) + (1,) * (ndim - pos.dim()) + tuple(pos.shape)
     c0 = torch.stack((neg, torch.zeros_like(neg))).view(shape)
     c1 = torch.stack((neg.neg(), pos)).view(shape)
     return c0, c1
 
 
-def _sigmoid_stacked(x, y, gamma: float, consts, scale: float, reduce: bool, need_grad: bool):
+def _sigmoid_stacked(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
     """The focal sigmoid loss in few operations, for inputs small enough to stack.
 
     Row 0 is the negative side, row 1 the positive one: one multiplication stacks
     ``[x, -x]``, one ``sigmoid`` gives ``[p, q]``, one ``softplus`` ``[s-, s+]``, one
-    ``addcmul`` the label weights ``[(1 - y) a-, y a+]``, and every later operation serves
-    both sides at once.
+    ``addcmul`` the label weights ``[(1 - y) a-, y a+]`` (times the mean's ``1 / n``), and
+    every later operation serves both sides at once.
     """
-    signs, zero, threshold = _stacking(x.dim(), x.dtype, x.device)
+    signs, _, threshold = _stacking(x.dim(), x.dtype, x.device)
     xx = x * signs
     pq = torch.sigmoid(xx)  # [p, q]
     # [s-, s+] = [-log q, -log p]; softplus's default threshold is 20 (faster without args)
     s = F.softplus(xx) if threshold == 20.0 else F.softplus(xx, 1.0, threshold)
-    yw = torch.addcmul(consts[0], consts[1], y)  # [(1 - y) a-, y a+]
-    if gamma == 2.0:  # u = scale [(1 - y) a- p^2, y a+ q^2]
-        u = torch.addcmul(zero, pq, pq, value=scale).mul_(yw)
-    else:
-        u = _times(_power(pq, gamma), yw)
-        if scale != 1.0:
-            u = u.mul_(_const(scale, x.dtype, x.device))
+    u = torch.addcmul(consts[0], consts[1], y)  # [(1 - y) a-, y a+]
+    if gamma == 2.0:  # u = [(1 - y) a- p^2, y a+ q^2]
+        u = u.mul_(pq).mul_(pq)
+    elif gamma:
+        u = u.mul_(pq if gamma == 1.0 else pq.pow(gamma))
     grad = None
     if need_grad:  # v (p + g q s-) - u (q + g p s+), with [v, u] the rows of u
         if gamma:
@@ -400,7 +399,8 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     r"""Sigmoid loss ``(1 - y) a_- L_- + y a_+ L_+`` (weights None, float or tensor), gradient.
 
     ``kernel`` is the focal ``gamma`` (float) or a generic kernel; ``consts`` None or the
-    :func:`pair_constants` of the weights for this input (the modules cache them). With
+    :func:`pair_constants` of the weights (and scale) for this input (the modules cache them).
+    With
     :math:`s_\pm = -\log p, -\log(1-p)`, the focal terms and their derivatives are
 
     .. math::
@@ -423,8 +423,8 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     block = _BLOCK * torch.get_num_threads()
     if isinstance(kernel, float) and (n <= block or not x.is_cpu):  # GPU: fewest launches
         if consts is None:
-            consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device)
-        loss, grad = _sigmoid_stacked(x, y, kernel, consts, scale, reduce, need_grad)
+            consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device, scale)
+        loss, grad = _sigmoid_stacked(x, y, kernel, consts, reduce, need_grad)
     else:
         if scale != 1.0:
             pos_w = scale if pos_w is None else pos_w * scale

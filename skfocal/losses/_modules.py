@@ -64,14 +64,15 @@ class _AlphaLoss(nn.Module):
         state.pop("_weights_cache", None)
         return state
 
-    def _cached(self, input, build):
-        """``build(input)`` cached on ``input``'s dim, dtype and device and on the weights.
+    def _cached(self, input, build, extra=None):
+        """``build(input)`` cached on ``input``'s dim, dtype and device, on the weights and on
+        ``extra``.
 
         The cache holds the weights it was built from, so their ``id`` cannot be reused while
         it lives; a tensor's in-place change shows in its version.
         """
         alpha, pos_weight = self.alpha, self.pos_weight
-        key = (input.dim(), input.dtype, input.device, _stamp(alpha), _stamp(pos_weight))
+        key = (input.dim(), input.dtype, input.device, _stamp(alpha), _stamp(pos_weight), extra)
         cache = self.__dict__.get("_weights_cache")
         if cache is not None and cache[0] == key:
             return cache[1]
@@ -98,8 +99,11 @@ class _AlphaLoss(nn.Module):
 
     def _sigmoid_weights(self, input):
         pos_w, neg_w = sigmoid_weights(self.alpha, self.pos_weight, input)
+        n = input.numel()
+        scale = 1.0 / n if self.reduction == "mean" and n else 1.0
         cdtype = _compute_dtype(input.dtype)
-        return pos_w, neg_w, pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device)
+        consts = pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device, scale)
+        return pos_w, neg_w, consts
 
     def _sigmoid(self, input, target, name, kernel):
         if not (
@@ -111,7 +115,9 @@ class _AlphaLoss(nn.Module):
         ):
             input, target = check_binary_shapes(input, target, name)  # raises or converts
         check_binary_target_values(target, name)
-        pos_w, neg_w, consts = self._cached(input, self._sigmoid_weights)
+        # the constants hold the mean's 1 / n: rebuilt when the batch size changes
+        n = input.numel() if self.reduction == "mean" else None
+        pos_w, neg_w, consts = self._cached(input, self._sigmoid_weights, n)
         return sigmoid_apply(input, target, kernel, self.reduction, pos_w, neg_w, consts)
 
 

@@ -215,3 +215,16 @@ def test_binary_module_accepts_integer_and_boolean_targets(seed):
         torch.testing.assert_close(
             BinaryMarginLoss()(x, target), binary_margin_loss_with_logits(x, y.float())
         )
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.3, 0.6]])
+def test_mean_follows_the_batch_size(seed, alpha):
+    """The cached constants hold the mean's 1 / n: a last, smaller batch must not reuse them."""
+    crit = BinaryFocalLoss(alpha=alpha, pos_weight=torch.tensor([2.0, 1.0]))
+    for n in (10, 7, 10, 3):
+        x = torch.randn(n, 2, requires_grad=True)
+        y = (torch.rand(n, 2) < 0.4).float()
+        ours = crit(x, y)
+        ref = binary_focal_loss_with_logits(x, y, alpha=alpha, pos_weight=torch.tensor([2.0, 1.0]))
+        torch.testing.assert_close(ours, ref)
+        torch.testing.assert_close(_grad(ours, x), _grad(ref, x))
