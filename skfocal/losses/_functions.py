@@ -414,14 +414,15 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     (fewer passes over the data) in blocks of that size: every operation is elementwise, and
     a block's temporaries stay in cache, which makes the passes several times cheaper.
     """
-    cdtype = _compute_dtype(input.dtype)
-    x = input if input.dtype is cdtype else input.to(cdtype)
+    dtype = input.dtype
+    cdtype = torch.float32 if dtype in _LOW_PRECISION else dtype
+    x = input if dtype is cdtype else input.to(cdtype)
     y = target if target.dtype is cdtype else target.to(cdtype)
     n = x.numel()
     scale = 1.0 / n if reduction == "mean" and n else 1.0
     reduce = reduction != "none"
     block = _BLOCK * torch.get_num_threads()
-    if isinstance(kernel, float) and (n <= block or not x.is_cpu):  # GPU: fewest launches
+    if type(kernel) is float and (n <= block or not x.is_cpu):  # GPU: fewest launches
         if consts is None:
             consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device, scale)
         loss, grad = _sigmoid_stacked(x, y, kernel, consts, reduce, need_grad)
@@ -434,9 +435,11 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
             loss, grad = _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad)
         else:
             loss, grad = _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block)
-    if reduction == "mean" and not n:
+    if not n and reduction == "mean":
         loss = loss * float("nan")
-    return _as(loss, input.dtype), (None if grad is None else _as(grad, input.dtype))
+    if cdtype is not dtype:
+        return loss.to(dtype), (None if grad is None else grad.to(dtype))
+    return loss, grad
 
 
 def _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block):

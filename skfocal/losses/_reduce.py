@@ -129,7 +129,11 @@ def sigmoid_weights(alpha, pos_weight, input):
 def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
     """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
     ``_functions.pair_constants`` for this input, or None to form them when needed)."""
-    if _needs_grad(target, pos_w, neg_w):
+    if torch.is_grad_enabled() and (
+        target.requires_grad
+        or getattr(pos_w, "requires_grad", False)
+        or getattr(neg_w, "requires_grad", False)
+    ):
         terms = sigmoid_terms(input, kernel)  # [L_pos, L_neg], unweighted
         pos, neg = terms[0], terms[1]
         pos = pos if pos_w is None else pos * pos_w
@@ -138,7 +142,7 @@ def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
         if reduction == "none":
             return loss
         return loss.sum() if reduction == "sum" else loss.mean()
-    if isinstance(kernel, float) and kernel == 0.0 and neg_w is None:
+    if kernel == 0.0 and neg_w is None and isinstance(kernel, float):
         return F.binary_cross_entropy_with_logits(
             input, target, pos_weight=pos_w, reduction=reduction
         )
@@ -156,5 +160,7 @@ def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel):
     multiplies the positive term as in :class:`torch.nn.BCEWithLogitsLoss`. ``"mean"`` is the
     plain mean over elements, like ``F.binary_cross_entropy_with_logits``.
     """
+    if alpha is None and pos_weight is None:
+        return sigmoid_apply(input, target, kernel, reduction, None, None)
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input)
     return sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w)
