@@ -103,8 +103,11 @@ class FusedLoss(torch.autograd.Function):
 # ``Function.apply`` is a Python wrapper around the C++ ``apply`` that only matters under
 # functorch transforms (vmap, grad), which this Function does not support anyway; at training
 # batch sizes the wrapper costs as much as two tensor operations, so it is skipped otherwise.
-_apply = super(torch.autograd.Function, FusedLoss).apply
-_functorch_active = getattr(torch._C, "_are_functorch_transforms_active", lambda: True)
+try:
+    _apply = super(torch.autograd.Function, FusedLoss).apply
+    _functorch_active = torch._C._are_functorch_transforms_active
+except AttributeError:  # a torch without these internals: always the public entry point
+    _apply, _functorch_active = FusedLoss.apply, (lambda: True)
 
 
 def run(compute, input, *args):
