@@ -28,10 +28,17 @@ Everything is measured in one run, on the same data and the same network:
    ``getrusage`` maximum would be. On CUDA the device's ``max_memory_allocated`` is added.
 3. With ``--scale``: wall time of a FocalClassifier fit on 1,000,000 x 50 float32 and of
    ``predict_proba`` on those 1M rows.
+4. With ``--loss-ratio``: what the default loss costs in a whole fit -- ``FocalClassifier()``
+   (focal loss) against ``FocalClassifier(loss="cross_entropy")``, same network, data and
+   settings, on the binary throughput data and on an 8-class ``make_classification`` set of
+   the same size; interleaved rounds, medians; target fit(focal) / fit(cross-entropy)
+   <= 1.15.
 
 Run ``python benchmarks/bench_fit.py`` (about 5 minutes on 2 cores); ``--quick`` is a smoke
 run; ``--device cuda`` (or ``auto``) runs every part on a GPU; ``--profile`` prints a cProfile
-of one FocalClassifier fit.
+of one FocalClassifier fit; ``--loss-ratio --no-throughput --no-memory`` runs part 4 alone. On
+a machine shared with other jobs, ``--threads 1 --clock thread`` times the CPU time of the
+(only) computing thread instead of wall time.
 """
 
 from __future__ import annotations
@@ -137,13 +144,16 @@ def contenders(args, X, y, opt_name, device):
     return out
 
 
+CLOCK = time.perf_counter  # --clock thread: time.thread_time
+
+
 def time_once(fn, device):
     gc.collect()
     sync(device)
-    start = time.perf_counter()
+    start = CLOCK()
     fn()
     sync(device)
-    return time.perf_counter() - start
+    return CLOCK() - start
 
 
 def measure(runs, repeats, warmup, device):
@@ -463,6 +473,62 @@ def run_profile(args, X, y, device):
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+# -- what the default loss costs in a fit --------------------------------------------------
+LOSS_RATIO_TARGET = 1.15
+
+
+def make_multiclass_data(n_samples, n_features, n_classes, *, seed=0):
+    """Imbalanced ``make_classification`` data with ``n_classes`` classes (float32, int64)."""
+    from sklearn.datasets import make_classification
+
+    weights = np.geomspace(1.0, 0.1, n_classes)
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=max(n_classes, n_features // 2),
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        weights=weights / weights.sum(),
+        random_state=seed,
+    )
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+def run_loss_ratio(args, device):
+    """Fit time of FocalClassifier() over FocalClassifier(loss="cross_entropy")."""
+    cls, reason = import_focal_classifier()
+    print(
+        f"\n== Fit with focal / fit with cross-entropy, same network: {args.rows:,} x "
+        f"{args.features} float32, MLP {args.features}-64-{{1|8}}, batch {args.batch_size}, "
+        f"{args.epochs} epochs, median of {args.repeats} interleaved rounds after "
+        f"{args.warmup} warm-up"
+    )
+    if cls is None:
+        print(f"skipped ({reason})")
+        return
+    opt_name = args.optimizer.split(",")[0]
+    optimizer, lr = OPTIMIZERS[opt_name], args.lr or DEFAULT_LR[opt_name]
+    datasets = {
+        "binary (1 logit, sigmoid losses)": make_data(args.rows, args.features),
+        "multiclass, 8 classes (softmax losses)": make_multiclass_data(args.rows, args.features, 8),
+    }
+    print(f"{'task':<40}{'focal s':>9}{'CE s':>9}{'focal/CE':>10}{'per round':>11}")
+    for task, (X, y) in datasets.items():
+        runs = []
+        for key, params in (("focal", {}), ("cross_entropy", {"loss": "cross_entropy"})):
+            est = focal_classifier(cls, args, optimizer, lr, device, args.epochs, **params)
+            runs.append((key, key, lambda est=est, X=X, y=y: est.fit(X, y)))
+        times = measure(runs, args.repeats, args.warmup, device)
+        focal, ce = times["focal"], times["cross_entropy"]
+        ratio = statistics.median(focal) / statistics.median(ce)
+        per_round = statistics.median(f / c for f, c in zip(focal, ce))
+        ok = "met" if ratio <= LOSS_RATIO_TARGET else "NOT met"
+        print(
+            f"{task:<40}{statistics.median(focal):>9.2f}{statistics.median(ce):>9.2f}"
+            f"{ratio:>9.2f}x{per_round:>10.2f}x   target <= {LOSS_RATIO_TARGET}: {ok}"
+        )
+
+
 # -- main --------------------------------------------------------------------------------------
 def print_environment(args, device):
     print("== Environment")
@@ -511,6 +577,17 @@ def parse_args(argv=None):
         help="only: default FocalClassifier() vs hand-written loops and skorch",
     )
     p.add_argument("--profile", action="store_true", help="cProfile one FocalClassifier fit")
+    p.add_argument(
+        "--loss-ratio",
+        action="store_true",
+        help="also time fit(focal) / fit(cross-entropy), binary and 8 classes",
+    )
+    p.add_argument(
+        "--clock",
+        choices=["wall", "thread"],
+        default="wall",
+        help="wall: perf_counter; thread: CPU time of this thread (needs --threads 1, cpu)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one repeat")
     p.add_argument("--memory-child", choices=MEMORY_CONFIGS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -532,6 +609,11 @@ def main(argv=None):
         memory_child(args)
         return
     device = resolve_device(args.device)
+    if args.clock == "thread":
+        if args.threads != 1 or device != "cpu":
+            sys.exit("--clock thread measures one thread: use it with --threads 1 on cpu")
+        global CLOCK
+        CLOCK = time.thread_time
     print_environment(args, device)
     X, y = make_data(args.rows, args.features)
     n_samples = len(X) * args.epochs
@@ -552,6 +634,8 @@ def main(argv=None):
         run_memory(args)
     if args.scale:
         run_scale(args, device)
+    if args.loss_ratio:
+        run_loss_ratio(args, device)
     if args.profile:
         run_profile(args, X, y, device)
     print(f"\nload average at end (1/5/15 min): {os.getloadavg()}")

@@ -22,6 +22,8 @@ def check_reduction(reduction: str) -> str:
 
 
 def _check_real(name: str, value, allowed: str) -> float:
+    if type(value) is float and value == value:  # the common case, without the ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number ({allowed}), got {value!r}.")
     value = float(value)
@@ -162,13 +164,15 @@ def check_multiclass_shapes(input: torch.Tensor, target: torch.Tensor, name: str
                 f"scalar class index, got shape {tuple(target.shape)}."
             )
         return input.unsqueeze(0), target.unsqueeze(0).long(), True
-    expected = (input.shape[0],) + tuple(input.shape[2:])
-    if tuple(target.shape) != expected:
+    if input.dim() == 2 and target.dim() == 1 and input.shape[0] == target.shape[0]:
+        pass  # the common case, checked without building tuples
+    elif tuple(target.shape) != (input.shape[0],) + tuple(input.shape[2:]):
+        expected = (input.shape[0],) + tuple(input.shape[2:])
         raise ValueError(
             f"{name}: target must have shape (N, d1, ...) = {expected} for input of shape "
             f"(N, C, d1, ...) = {tuple(input.shape)}, got target of shape {tuple(target.shape)}."
         )
-    return input, target.long(), False
+    return input, (target if target.dtype is torch.int64 else target.long()), False
 
 
 def check_binary_shapes(input: torch.Tensor, target: torch.Tensor, name: str):
@@ -190,3 +194,18 @@ def check_binary_shapes(input: torch.Tensor, target: torch.Tensor, name: str):
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
     return input, target
+
+
+def check_binary_target_values(target: torch.Tensor, name: str) -> None:
+    """Refuse labels outside [0, 1] (which make the loss negative); CPU tensors only.
+
+    On an accelerator the values are not read, which would synchronise the device on every
+    call; the documentation states the range instead.
+    """
+    if not target.is_cpu or not target.numel():
+        return
+    low, high = torch.aminmax(target.detach() if target.requires_grad else target)
+    low, high = low.item(), high.item()
+    if not (low >= 0.0 and high <= 1.0):
+        bad = high if low >= 0.0 else low
+        raise ValueError(f"{name}: target must hold labels in [0, 1], got {bad}.")

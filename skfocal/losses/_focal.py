@@ -7,11 +7,11 @@ import torch
 from ._checks import (
     check_alpha,
     check_binary_shapes,
+    check_binary_target_values,
     check_gamma,
     check_multiclass_shapes,
     check_reduction,
 )
-from ._kernels import make_kernel
 from ._reduce import sigmoid_loss, softmax_loss
 
 
@@ -47,11 +47,14 @@ def focal_loss(
         Class weights :math:`\alpha_c`. ``None`` weights every class 1. A float in [0, 1] is
         the two-class shorthand: ``alpha`` for class 1 and ``1 - alpha`` for class 0 (an
         error with more than two classes). A length-C sequence or tensor gives one
-        non-negative weight per class, exactly like ``weight`` of ``F.cross_entropy``.
+        non-negative weight per class, exactly like ``weight`` of ``F.cross_entropy``. A
+        tensor that requires grad receives its exact gradient.
     reduction : {"mean", "sum", "none"}, default="mean"
         ``"mean"`` divides the sum by :math:`\sum \alpha_t` over non-ignored targets (the
         convention of ``F.cross_entropy``), ``"sum"`` sums, ``"none"`` returns the per-element
-        losses with the shape of ``target`` (0 where ignored).
+        losses with the shape of ``target`` (0 where ignored). When that sum is zero (every
+        target ignored, or only classes of weight 0) the mean is NaN, as in
+        ``F.cross_entropy``, and the gradient is zero.
     ignore_index : int, default=-100
         Target value that contributes neither to the loss nor to the mean's denominator.
 
@@ -71,7 +74,14 @@ def focal_loss(
     ignore_index=ignore_index, reduction=reduction)`` in value and gradient. Class weights enter
     only as the factor :math:`\alpha_t`; :math:`p_t` is always the unweighted softmax
     probability (computing it as ``exp(-weighted CE)`` is a common bug). For ``gamma=0`` the
-    call is delegated to ``F.cross_entropy`` itself, so plain cross-entropy costs nothing extra.
+    call is delegated to ``F.cross_entropy`` itself, so plain cross-entropy costs nothing extra
+    (torch's gradient is NaN, not zero, when all targets have class weight 0).
+
+    The gradient is formed in the forward pass from :math:`\log p_t`, :math:`p_t` and
+    :math:`p_t - 1 = \operatorname{expm1}(\log p_t)` (exact as :math:`p_t \to 1`) in a few
+    fused operations, so a forward and backward cost little more than ``F.cross_entropy``'s.
+    Class indices outside ``[0, C)`` raise a ``ValueError`` for CPU tensors; on an accelerator
+    the check would synchronise the device and is left to torch's indexing.
 
     References
     ----------
@@ -94,7 +104,7 @@ def focal_loss(
     gamma = check_gamma(gamma)
     alpha = check_alpha(alpha)
     input, target, unbatched = check_multiclass_shapes(input, target, "focal_loss")
-    kernel = None if gamma == 0 else make_kernel("focal", gamma=gamma)  # None: F.cross_entropy
+    kernel = None if gamma == 0 else gamma  # None: F.cross_entropy
     loss = softmax_loss(input, target, alpha, reduction, ignore_index, kernel)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
@@ -128,7 +138,9 @@ def binary_focal_loss_with_logits(
         One logit per element.
     target : Tensor of the same shape as ``input``
         Labels in {0, 1} (soft labels in [0, 1] are accepted: the formula above is linear in
-        :math:`y`). Integer and boolean targets are converted to the logits' dtype.
+        :math:`y`). Integer and boolean targets are converted to the logits' dtype. Values
+        outside [0, 1], which would make the loss negative, raise a ``ValueError`` for CPU
+        tensors (on an accelerator the check would synchronise the device and is skipped).
     gamma : float, default=2.0
         Focusing parameter :math:`\gamma \ge 0`.
     alpha : None, float or sequence of float, default=None
@@ -160,6 +172,19 @@ def binary_focal_loss_with_logits(
     gradient; that case is delegated to torch's fused function, so plain binary cross-entropy
     costs nothing extra.
 
+    Otherwise both :math:`-\log p` and :math:`-\log(1 - p)` are softplus values, :math:`p`
+    and :math:`1 - p` both sigmoids, and the positive and negative parts of loss and gradient
+    are weighted by :math:`y` and :math:`1 - y` factors that are exactly 0 on the inactive side
+    of a hard label :math:`y \in \{0, 1\}`: loss and gradient keep
+    their relative precision at every logit (e.g. the loss at :math:`x = -15, y = 0`, or the
+    gradient at :math:`x = 16, y = 1`, where ``softplus(-x) + x`` and
+    ``g_- - y (g_- + g_+)`` cancel to 0). torch's own binary cross-entropy, used for
+    ``gamma=0, alpha=None``, does cancel there.
+
+    A ``target``, ``alpha`` or ``pos_weight`` that requires grad receives its exact gradient
+    (the loss is then weighted by ordinary autograd operations; the logit gradient stays in
+    closed form).
+
     Examples
     --------
     >>> import torch
@@ -173,4 +198,5 @@ def binary_focal_loss_with_logits(
     gamma = check_gamma(gamma)
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_focal_loss_with_logits")
+    check_binary_target_values(target, "binary_focal_loss_with_logits")
     return sigmoid_loss(input, target, alpha, pos_weight, reduction, gamma)

@@ -1,17 +1,45 @@
-"""Custom autograd functions with closed-form backward passes.
+r"""Loss and logit gradient in one forward pass, behind one thin autograd node.
 
-Both functions return *per-element, weighted* losses; reductions are ordinary tensor ops
-applied by the callers. The backward is written out by hand for two reasons: it is finite for
-every ``gamma >= 0`` where autograd of the textbook formula gives NaN (see ``_kernels``), and
-it costs about as much as the backward of ``F.cross_entropy`` because it reuses the saved
-``log_softmax`` like torch's own kernel does.
+Every loss here is computed by a *compute function* that returns the loss (per element or
+already reduced) together with its gradient with respect to the logits, in closed form and in
+few fused operations. :class:`FusedLoss` runs it inside an ``autograd.Function`` whose backward
+only scales the stored gradient by the incoming one (or returns it as is when that is the
+scalar 1 of ``loss.backward()`` on the CPU). Reductions happen inside the compute function, so
+a ``"mean"`` adds no autograd node of its own. This is what keeps the losses close to
+``F.cross_entropy`` at training batch sizes, where each eager operation and each autograd node
+costs microseconds; the closed-form gradient is also what keeps them finite for every
+``gamma >= 0`` (see ``_kernels``).
+
+The forms here assume that the weights and targets need no gradient. When one of them does,
+``_reduce`` switches to :func:`softmax_terms` / :func:`sigmoid_terms`: the unweighted
+per-element terms with the same closed-form logit gradient, weighted by ordinary autograd
+operations, so that every tensor gets its exact gradient.
+
+Softmax (``ell = log p_t``, ``nq = expm1(ell) = p_t - 1``, ``D = -d loss/d ell``):
+
+.. math::
+
+    \frac{\partial \mathcal{L}}{\partial x} = D\,(\operatorname{softmax}(x) - e_t),
+
+formed by writing ``nq`` into the target column of ``exp(log_softmax(x))`` (exact where
+:math:`p_t \to 1`, unlike ``softmax - 1``) and one multiplication.
+
+Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\log p`,
+:math:`-\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
+cancellation). The two sides are weighted by ``(1 - y) a-`` (formed as ``a- - a- y``) and
+``y a+``, each exactly 0 on the inactive side of a hard label, so neither the loss nor its
+gradient ``(1 - y) g- + y g+`` suffers the ``g- - y (g- + g+)`` cancellation.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
+
+from ._kernels import make_kernel
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -20,151 +48,534 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 
-def _sigmoid_logs(x):
-    """``log p``, ``log(1 - p)``, ``p`` and ``1 - p`` for ``p = sigmoid(x)``, all accurate.
+@functools.lru_cache(maxsize=256)
+def _const(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A cached 0-dim tensor: multiplying by it costs half of multiplying by a Python number,
+    which torch wraps into a fresh tensor on every call."""
+    return torch.tensor(value, dtype=dtype, device=device)
 
-    ``-softplus(-x)`` is several times faster than ``F.logsigmoid`` on CPU (which also fills a
-    buffer for its own backward) and as accurate; ``log(1 - p) = log p - x`` exactly.
+
+def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, without the call's cost when the dtype already matches."""
+    return t if t.dtype is dtype else t.to(dtype)
+
+
+def _scaled_grad(ctx, grad_output):
+    (grad,) = ctx.saved_tensors
+    ndim = grad_output.dim()
+    if ndim == 0:
+        # ``loss.backward()`` on a reduced loss: the scale is 1, known without a device sync
+        # only on the CPU. Returning the saved tensor is safe: autograd copies it if the graph
+        # (and with it this tensor) is retained.
+        if grad_output.is_cpu and grad_output.item() == 1.0:
+            return grad, None, None
+    elif ndim != grad.dim():
+        grad_output = grad_output.unsqueeze(1)
+    return grad * grad_output, None, None
+
+
+_scaled_grad_once = once_differentiable(_scaled_grad)
+
+
+class FusedLoss(torch.autograd.Function):
+    """``compute(input, *args, need_grad)`` returns ``(loss, d loss / d input)``.
+
+    ``args`` come as one tuple: ``Function.apply`` inspects each of its arguments.
+
+    The gradient is stored and, in the backward, multiplied by the incoming gradient (unsqueezed
+    at dimension 1 when the loss has one dimension fewer than the input: the class dimension of
+    a per-element softmax loss). It has no derivative itself: a double backward raises.
     """
-    log_p = F.softplus(-x).neg_()
-    log_q = log_p - x
-    return log_p, log_q, log_p.exp(), log_q.exp()
-
-
-class SoftmaxTargetLoss(torch.autograd.Function):
-    """``weight_t * kernel(log_softmax(input)[target])`` with an analytic backward."""
 
     @staticmethod
-    def forward(ctx, input, target, weight_t, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        logp = F.log_softmax(input, dim=1)
-        ell = logp.gather(1, target.unsqueeze(1)).squeeze(1).to(_compute_dtype(input.dtype))
-        q = torch.expm1(ell).neg_()
-        p = ell.exp()
-        loss, grad = kernel(ell, p, q, need_grad)
-        if weight_t is not None:
-            loss = loss * weight_t
+    def forward(ctx, input, compute, args):
+        loss, grad = compute(input, *args, True)
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        if torch.is_grad_enabled():  # create_graph=True: mark the result as not differentiable
+            return _scaled_grad_once(ctx, grad_output)
+        return _scaled_grad(ctx, grad_output)
+
+
+# ``Function.apply`` is a Python wrapper around the C++ ``apply`` that only matters under
+# functorch transforms (vmap, grad), which this Function does not support anyway; at training
+# batch sizes the wrapper costs as much as two tensor operations, so it is skipped otherwise.
+try:
+    _apply = super(torch.autograd.Function, FusedLoss).apply
+    _functorch_active = torch._C._are_functorch_transforms_active
+except AttributeError:  # a torch without these internals: always the public entry point
+    _apply, _functorch_active = FusedLoss.apply, (lambda: True)
+
+
+def run(compute, input, *args):
+    """Apply ``compute`` through :class:`FusedLoss` when the logits need a gradient."""
+    if input.requires_grad and torch.is_grad_enabled():
+        if _functorch_active():
+            return FusedLoss.apply(input, compute, args)
+        return _apply(input, compute, args)
+    return compute(input, *args, False)[0]
+
+
+# -- softmax ---------------------------------------------------------------------------------
+
+
+def _softmax_terms(kernel, ell, p, nq, need_grad):
+    """``(a, f, sa, b, sb)``: per-element loss ``sa * a * f`` (``f`` None: 1) and
+    ``-d loss / d ell = sb * b``.
+
+    ``kernel`` is the focal ``gamma`` (a float: formulas written for few operations) or a
+    generic kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)`` from ``_kernels``. The
+    loss comes as two factors so that a reduction is one ``vdot``, and with Python signs
+    ``sa, sb`` that the caller folds into a multiplication it does anyway.
+    """
+    if isinstance(kernel, float):
+        gamma = kernel
+        if gamma == 2.0:  # loss = -q^2 ell = -(nq ell) nq, D = q (q - 2 p ell) = nq (nq + 2 p ell)
+            b = torch.addcmul(nq, p, ell, value=2.0).mul_(nq) if need_grad else None
+            return nq * ell, nq, -1.0, b, 1.0
+        if gamma == 1.0:  # loss = -q ell = nq ell, D = q - p ell = -(nq + p ell)
+            b = torch.addcmul(nq, p, ell) if need_grad else None
+            return nq, ell, 1.0, b, -1.0
+        if gamma == 0.0:  # cross-entropy: loss = -ell, D = 1
+            return ell.neg(), None, 1.0, (torch.ones_like(ell) if need_grad else None), 1.0
+        if gamma > 1.0:  # loss = -q^gamma ell, D = q^(gamma - 1) (q - gamma p ell)
+            q = nq.neg()
+            mod = q.pow(gamma - 1.0)
+            b = torch.addcmul(q, p, ell, value=-gamma).mul_(mod) if need_grad else None
+            return mod.mul_(q), ell, -1.0, b, 1.0
+        # 0 < gamma < 1: q^(gamma - 1) is infinite at p = 1; the kernel's ratio form is finite
+        kernel = make_kernel("focal", gamma=gamma)
+    loss, grad = kernel(ell, p, nq.neg(), need_grad)
+    return loss, None, 1.0, grad, -1.0
+
+
+def _flat(t):
+    return t if t.dim() == 1 else t.reshape(-1)
+
+
+def softmax_compute(input, target, kernel, weight, reduction, need_grad):
+    """Softmax loss of ``input`` (N, C, ...) at ``target`` (N, ...), and its gradient.
+
+    ``target`` holds valid class indices (ignored entries replaced by any valid index and
+    given weight 0). ``weight`` is None or the per-element weights (N, ...) in the compute
+    dtype; ``"mean"`` divides by their sum (by the element count when None). A zero sum gives
+    a NaN mean, like ``F.cross_entropy``, but a zero gradient, where torch's is NaN or zero.
+    """
+    cdtype = _compute_dtype(input.dtype)
+    if cdtype is input.dtype:
+        logp = F.log_softmax(input, 1)
+    else:
+        logp = F.log_softmax(input, 1, dtype=cdtype)
+    index = target.unsqueeze(1)
+    ell = logp.gather(1, index).squeeze(1)  # every result below is a fresh tensor, not a view
+    p = ell.exp()
+    nq = torch.expm1(ell)  # p - 1, exact as p -> 1
+    a, f, sa, b, sb = _softmax_terms(kernel, ell, p, nq, need_grad)
+    if weight is None and reduction != "none":
+        scale_loss, scale_grad = sa, sb
+        if reduction == "mean":
+            n = a.numel()
+            scale_loss = sa / n if n else float("nan")
+            scale_grad = sb / n if n else 0.0
+        loss = a.sum() if f is None else torch.vdot(_flat(a), _flat(f))
+        if scale_loss != 1.0:
+            loss = loss.mul_(_const(scale_loss, cdtype, loss.device))
+        if need_grad and scale_grad != 1.0:
+            b = b.mul_(_const(scale_grad, cdtype, b.device))
+    else:
+        a = a if f is None else a * f
+        if weight is None:  # reduction "none"
+            loss = a if sa == 1.0 else a.neg_()
+            if need_grad and sb != 1.0:
+                b = b.neg_()
+        elif reduction == "mean":
+            den = weight.sum()
+            loss = torch.vdot(_flat(a), _flat(weight)).mul_(sa).div_(den)
             if need_grad:
-                grad = grad.mul_(weight_t)
+                b = b.mul_(weight).mul_(sb).div_(den.clamp_min(torch.finfo(cdtype).tiny))
+        else:
+            loss = a.mul_(weight)
+            loss = loss.sum() if reduction == "sum" else loss
+            if sa != 1.0:
+                loss = loss.neg_()
+            if need_grad:
+                b = b.mul_(weight) if sb == 1.0 else b.mul_(weight).neg_()
+    loss = _as(loss, input.dtype)
+    if not need_grad:
+        return loss, None
+    # d loss / d x = D (softmax - onehot); the target column of softmax - onehot is p - 1 = nq
+    grad = logp.exp_().scatter_(1, index, nq.unsqueeze(1)).mul_(b.unsqueeze(1))
+    return loss, _as(grad, input.dtype)
+
+
+def _softmax_terms_compute(input, target, kernel, need_grad):
+    """Unweighted per-element softmax loss (N, ...) and its logit gradient."""
+    return softmax_compute(input, target, kernel, None, "none", need_grad)
+
+
+def softmax_terms(input, target, kernel):
+    """Unweighted per-element loss (N, ...) with the closed-form logit gradient."""
+    return run(_softmax_terms_compute, input, target, kernel)
+
+
+# -- sigmoid ---------------------------------------------------------------------------------
+
+
+def _sigmoid_parts(x):
+    """``p, q, -log p, -log q`` for ``p = sigmoid(x)``, ``q = 1 - p``, each exact.
+
+    ``-log p = c + relu(-x)`` and ``-log q = c + relu(x)`` with ``c = log1p(exp(-|x|))``
+    (sums of two non-negative terms: no cancellation). One ``log1p`` pass instead of the two
+    of ``softplus(-x)`` and ``softplus(x)``: on large inputs, where ``log1p`` is the most
+    expensive operation per element, that is about a sixth of the loss's time.
+    """
+    nx = x.neg()
+    p, q = torch.sigmoid(x), torch.sigmoid(nx)
+    c = x.abs().neg_().exp_().log1p_()
+    return p, q, nx.clamp_min(0.0).add_(c), x.clamp_min(0.0).add_(c)
+
+
+def _times(t, w):
+    """``t * w`` for ``t`` None (meaning 1) or a tensor, ``w`` None (1), a float or a tensor."""
+    if w is None:
+        return t
+    if t is None:
+        return w
+    return t * w
+
+
+def _power(base, gamma: float):
+    """``base ** gamma``: None for 0, ``base`` itself for 1, a fresh tensor otherwise."""
+    if gamma == 0.0:
+        return None
+    if gamma == 1.0:
+        return base
+    return base * base if gamma == 2.0 else base.pow(gamma)
+
+
+def _label_weights(base, gamma: float, weight, y, positive: bool):
+    r"""``y w base^gamma`` (``positive``) or ``(1 - y) w base^gamma``, a tensor (maybe ``y``).
+
+    The negative side is formed as ``m - m y``, exactly 0 at ``y = 1`` and exactly ``m`` at
+    ``y = 0``: with these two factors the loss and its gradient need no ``lerp``, and one of
+    the two terms of each is exactly zero for a hard label.
+    """
+    if gamma == 0.0:
+        if positive:
+            return _times(y, weight)
+        return _times(torch.rsub(y, 1.0), weight)
+    if gamma == 2.0 and not isinstance(weight, torch.Tensor):  # one op: 0 + w * base * base
+        value = 1.0 if weight is None else weight
+        zero = _stacking(base.dim(), base.dtype, base.device)[1]
+        mod = torch.addcmul(zero, base, base, value=value)
+    else:
+        mod = _times(_power(base, gamma), weight)
+    if positive:
+        return mod * y
+    return torch.addcmul(mod, mod, y, value=-1.0)
+
+
+def _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad, loss_out=None, grad_out=None):
+    """Loss (summed if ``reduce``) and gradient of one block of a sigmoid loss.
+
+    ``u = y a+ q^g`` and ``v = (1 - y) a- p^g`` weight the two sides; the loss is
+    ``u s+ + v s-`` and the gradient ``v (p + g q s-) - u (q + g p s+)``.
+    """
+    p, q, s_pos, s_neg = _sigmoid_parts(x)
+    grad = None
+    if isinstance(kernel, float):
+        gamma = kernel
+        u = _label_weights(q, gamma, pos_w, y, positive=True)
+        v = _label_weights(p, gamma, neg_w, y, positive=False)
         if need_grad:
-            ctx.save_for_backward(logp, target, grad)
-        return loss.to(input.dtype)
+            if gamma:
+                a = torch.addcmul(p, q, s_neg, value=gamma).mul_(v)
+                b = torch.addcmul(q, p, s_pos, value=gamma)
+            else:
+                a, b = p.mul_(v), q
+            grad = torch.addcmul(a, b, u, value=-1.0, out=grad_out)
+        l_pos, l_neg = s_pos, s_neg
+    else:
+        k_pos, d_pos = kernel(s_pos.neg(), p, q, need_grad)
+        k_neg, d_neg = kernel(s_neg.neg(), q, p, need_grad)
+        u = _times(y, pos_w)
+        v = _times(torch.rsub(y, 1.0), neg_w)
+        if need_grad:  # d log p / dx = q, d log(1 - p) / dx = -p
+            a = d_pos.mul_(q).mul_(u)
+            grad = torch.addcmul(a, d_neg.mul_(p), v, value=-1.0, out=grad_out)
+        l_pos, l_neg = k_pos, k_neg
+    if reduce:
+        loss = torch.vdot(u.reshape(-1), l_pos.reshape(-1)) + torch.vdot(
+            v.reshape(-1), l_neg.reshape(-1)
+        )
+    else:
+        loss = torch.addcmul(l_pos.mul_(u), v, l_neg, out=loss_out)
+    return loss, grad
+
+
+@functools.lru_cache(maxsize=64)
+def _stacking(ndim: int, dtype: torch.dtype, device: torch.device):
+    """``[1, -1]`` of shape (2, 1, ..., 1), which stacks ``[x, -x]`` in one multiplication; a
+    zero scalar; and the ``softplus`` threshold.
+
+    ``softplus(z)`` returns ``z`` above its threshold, dropping ``log1p(exp(-z))``: below the
+    float32 rounding of ``z`` from 20 on, but not below float64's before 37.
+    """
+    signs = torch.tensor([1.0, -1.0], dtype=dtype, device=device).view((2,) + (1,) * ndim)
+    threshold = 40.0 if dtype == torch.float64 else 20.0
+    return signs, torch.zeros((), dtype=dtype, device=device), threshold
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale):
+    pos = scale if pos_w is None else pos_w * scale
+    neg = scale if neg_w is None else neg_w * scale
+    shape = (2,) + (1,) * ndim
+    c0 = torch.tensor([neg, 0.0], dtype=dtype, device=device).view(shape)
+    c1 = torch.tensor([-neg, pos], dtype=dtype, device=device).view(shape)
+    return c0, c1
+
+
+def pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device, scale: float = 1.0):
+    """``c0 = s [a-, 0]``, ``c1 = s [-a-, a+]``: ``c0 + c1 y = s [(1 - y) a-, y a+]`` in one op.
+
+    ``a- - a- y`` is exactly 0 at ``y = 1``, and ``a+ y`` exactly 0 at ``y = 0``; ``s`` is the
+    ``"mean"`` reduction's ``1 / n`` (1 otherwise). The weights are None (1), floats or tensors
+    broadcastable to ``ndim``-dimensional input; the constants have shape (2, 1, ...,
+    *weights' shape) and are cached for floats.
+    """
+    if not isinstance(pos_w, torch.Tensor) and not isinstance(neg_w, torch.Tensor):
+        return _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale)
+    pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
+    neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
+    pos, neg = torch.broadcast_tensors(pos * scale, neg * scale)
+    shape = (2,) + (1,) * (ndim - pos.dim()) + tuple(pos.shape)
+    c0 = torch.stack((neg, torch.zeros_like(neg))).view(shape)
+    c1 = torch.stack((neg.neg(), pos)).view(shape)
+    return c0, c1
+
+
+def _sigmoid_stacked(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
+    """The focal sigmoid loss in few operations, for inputs small enough to stack.
+
+    Row 0 is the negative side, row 1 the positive one: one multiplication stacks
+    ``[x, -x]``, one ``sigmoid`` gives ``[p, q]``, one ``softplus`` ``[s-, s+]``, one
+    ``addcmul`` the label weights ``[(1 - y) a-, y a+]`` (times the mean's ``1 / n``), and
+    every later operation serves both sides at once.
+    """
+    signs, _, threshold = _stacking(x.dim(), x.dtype, x.device)
+    xx = x * signs
+    pq = torch.sigmoid(xx)  # [p, q]
+    # [s-, s+] = [-log q, -log p]; softplus's default threshold is 20 (faster without args)
+    s = F.softplus(xx) if threshold == 20.0 else F.softplus(xx, 1.0, threshold)
+    u = torch.addcmul(consts[0], consts[1], y)  # [(1 - y) a-, y a+]
+    if gamma == 2.0:  # u = [(1 - y) a- p^2, y a+ q^2]
+        u = u.mul_(pq).mul_(pq)
+    elif gamma:
+        u = u.mul_(pq if gamma == 1.0 else pq.pow(gamma))
+    grad = None
+    if need_grad:  # v (p + g q s-) - u (q + g p s+), with [v, u] the rows of u
+        if gamma:
+            g = torch.addcmul(pq, pq.flip(0), s, value=gamma).mul_(u)
+        else:
+            g = pq * u
+        grad = torch.sub(*g.unbind())
+    terms = s.mul_(u)
+    loss = terms.sum() if reduce else torch.add(*terms.unbind())
+    return loss, grad
+
+
+_BLOCK = 32768  # elements per thread: a block's dozen temporaries stay in the L2 cache
+
+
+def _rows(w, start, stop, ndim):
+    """Rows ``start:stop`` of a weight broadcast against ``ndim``-dimensional input."""
+    if isinstance(w, torch.Tensor) and w.dim() == ndim and w.shape[0] != 1:
+        return w[start:stop]
+    return w
+
+
+def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need_grad):
+    r"""Sigmoid loss ``(1 - y) a_- L_- + y a_+ L_+`` (weights None, float or tensor), gradient.
+
+    ``kernel`` is the focal ``gamma`` (float) or a generic kernel; ``consts`` None or the
+    :func:`pair_constants` of the weights (and scale) for this input (the modules cache them).
+    With
+    :math:`s_\pm = -\log p, -\log(1-p)`, the focal terms and their derivatives are
+
+    .. math::
+
+        L_+ = q^\gamma s_+, \quad \partial_x L_+ = -q^\gamma (q + \gamma\,p\,s_+), \qquad
+        L_- = p^\gamma s_-, \quad \partial_x L_- = p^\gamma (p + \gamma\,q\,s_-).
+
+    Up to ``_BLOCK`` elements per thread (and on accelerators, where the cost is per kernel
+    launch) the two sides are stacked, so that each operation serves both: fewest operations,
+    which is what costs at training batch sizes. Larger CPU inputs are processed side by side
+    (fewer passes over the data) in blocks of that size: every operation is elementwise, and
+    a block's temporaries stay in cache, which makes the passes several times cheaper.
+    """
+    dtype = input.dtype
+    cdtype = torch.float32 if dtype in _LOW_PRECISION else dtype
+    x = input if dtype is cdtype else input.to(cdtype)
+    y = target if target.dtype is cdtype else target.to(cdtype)
+    n = x.numel()
+    scale = 1.0 / n if reduction == "mean" and n else 1.0
+    reduce = reduction != "none"
+    block = _BLOCK * torch.get_num_threads()
+    if type(kernel) is float and (n <= block or not x.is_cpu):  # GPU: fewest launches
+        if consts is None:
+            consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device, scale)
+        loss, grad = _sigmoid_stacked(x, y, kernel, consts, reduce, need_grad)
+    else:
+        if scale != 1.0:
+            pos_w = scale if pos_w is None else pos_w * scale
+            neg_w = scale if neg_w is None else neg_w * scale
+        tensors = isinstance(pos_w, torch.Tensor) or isinstance(neg_w, torch.Tensor)
+        if n <= 2 * block or x.dim() == 0 or (tensors and x.shape[0] < 2) or not x.is_cpu:
+            loss, grad = _sigmoid_block(x, y, kernel, pos_w, neg_w, reduce, need_grad)
+        else:
+            loss, grad = _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block)
+    if not n and reduction == "mean":
+        loss = loss * float("nan")
+    if cdtype is not dtype:
+        return loss.to(dtype), (None if grad is None else grad.to(dtype))
+    return loss, grad
+
+
+def _sigmoid_blocks(x, y, kernel, pos_w, neg_w, reduce, need_grad, block):
+    """:func:`_sigmoid_block` over blocks of about ``block`` elements, into one output."""
+    if isinstance(pos_w, torch.Tensor) or isinstance(neg_w, torch.Tensor):
+        xs, ys, step = x, y, max(1, block // (x.numel() // x.shape[0]))  # blocks of rows
+    else:  # scalar weights: blocks of the flattened input
+        xs, ys, step = x.reshape(-1), y.reshape(-1), block
+    grad = torch.empty_like(xs) if need_grad else None
+    out = None if reduce else torch.empty_like(xs)
+    loss = 0.0
+    for start in range(0, xs.shape[0], step):
+        stop = start + step
+        part, _ = _sigmoid_block(
+            xs[start:stop],
+            ys[start:stop],
+            kernel,
+            _rows(pos_w, start, stop, xs.dim()),
+            _rows(neg_w, start, stop, xs.dim()),
+            reduce,
+            need_grad,
+            loss_out=None if reduce else out[start:stop],
+            grad_out=None if grad is None else grad[start:stop],
+        )
+        if reduce:
+            loss = part + loss
+    if not reduce:
+        loss = out.view(x.shape)
+    return loss, (None if grad is None else grad.view(x.shape))
+
+
+def _sigmoid_terms_compute(input, kernel, need_grad):
+    """Unweighted ``[L_pos, L_neg]`` (2, ...) and their logit derivatives, for autograd."""
+    cdtype = _compute_dtype(input.dtype)
+    x = input if input.dtype is cdtype else input.to(cdtype)
+    p, q, s_pos, s_neg = _sigmoid_parts(x)
+    grad = None
+    if isinstance(kernel, float):
+        gamma = kernel
+        m_pos, m_neg = _power(q, gamma), _power(p, gamma)
+        if need_grad:
+            g_pos = torch.addcmul(q, p, s_pos, value=gamma)
+            g_neg = torch.addcmul(p, q, s_neg, value=gamma)
+            g_pos = _times(g_pos, m_pos).neg_()
+            grad = torch.stack((g_pos, _times(g_neg, m_neg)))
+        terms = torch.stack((_times(s_pos, m_pos), _times(s_neg, m_neg)))
+    else:
+        k_pos, d_pos = kernel(s_pos.neg(), p, q, need_grad)
+        k_neg, d_neg = kernel(s_neg.neg(), q, p, need_grad)
+        if need_grad:
+            grad = torch.stack((d_pos.mul_(q), d_neg.mul_(p).neg_()))
+        terms = torch.stack((k_pos, k_neg))
+    return terms.to(input.dtype), (None if grad is None else grad.to(input.dtype))
+
+
+class SigmoidTerms(torch.autograd.Function):
+    """Stacked unweighted terms ``[L_pos, L_neg]`` of a sigmoid loss, closed-form backward."""
+
+    @staticmethod
+    def forward(ctx, input, kernel):
+        terms, grad = _sigmoid_terms_compute(input, kernel, need_grad=True)
+        ctx.save_for_backward(grad)
+        return terms
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        logp, target, dloss_dell = ctx.saved_tensors
-        g = (dloss_dell * grad_output).to(logp.dtype).unsqueeze(1)
-        # d ell / d input = onehot(target) - softmax(input)
-        grad_input = torch.exp(logp).mul_(g.neg())
-        grad_input.scatter_add_(1, target.unsqueeze(1), g)
-        return grad_input, None, None, None
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_output).sum(0), None
+
+
+def sigmoid_terms(input, kernel):
+    """``[L_pos, L_neg]`` of shape (2, *input.shape), differentiable w.r.t. ``input``."""
+    if input.requires_grad and torch.is_grad_enabled():
+        return SigmoidTerms.apply(input, kernel)
+    return _sigmoid_terms_compute(input, kernel, need_grad=False)[0]
+
+
+# -- the per-element Functions of earlier versions, kept for code that builds on them ---------
+
+
+class SoftmaxTargetLoss(torch.autograd.Function):
+    """``weight_t * kernel(log_softmax(input)[target])`` per element (``weight_t`` constant)."""
+
+    @staticmethod
+    def forward(ctx, input, target, weight_t, kernel):
+        w = None if weight_t is None else weight_t.to(_compute_dtype(input.dtype))
+        need_grad = ctx.needs_input_grad[0]
+        loss, grad = softmax_compute(input, target, kernel, w, "none", need_grad)
+        if need_grad:
+            ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output.unsqueeze(1), None, None, None
 
 
 class SigmoidTargetLoss(torch.autograd.Function):
-    """``pos_w * y * kernel(log p) + neg_w * (1 - y) * kernel(log(1 - p))`` for sigmoid ``p``.
-
-    The gradient with respect to the logits is computed together with the loss in the forward
-    pass (the two share every intermediate) and only scaled in the backward.
-    """
+    """``pos_w * y * kernel(log p) + neg_w * (1 - y) * kernel(log(1 - p))`` per element."""
 
     @staticmethod
     def forward(ctx, input, target, pos_w, neg_w, kernel):
         need_grad = ctx.needs_input_grad[0]
-        x = input.to(_compute_dtype(input.dtype))
-        y = target.to(x.dtype)
-        log_p, log_q, p, q = _sigmoid_logs(x)
-        loss_pos, d_pos = kernel(log_p, p, q, need_grad)
-        loss_neg, d_neg = kernel(log_q, q, p, need_grad)
-        w_pos = y if pos_w is None else y * pos_w
-        w_neg = 1.0 - y
-        if neg_w is not None:
-            w_neg = w_neg * neg_w
-        loss = loss_pos.mul_(w_pos).add_(loss_neg.mul_(w_neg))
+        loss, grad = sigmoid_compute(input, target, kernel, pos_w, neg_w, "none", None, need_grad)
         if need_grad:
-            # d log p / dx = q and d log q / dx = -p
-            grad = d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg))
             ctx.save_for_backward(grad)
-            ctx.input_dtype = input.dtype
-        return loss.to(input.dtype)
+        return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return (grad * grad_output).to(ctx.input_dtype), None, None, None, None
+        return grad * grad_output, None, None, None, None
 
 
 class SigmoidFocalLoss(torch.autograd.Function):
-    r"""Sigmoid focal loss with loss and gradient fused into a few elementwise passes.
-
-    With :math:`\ell_+ = \log p`, :math:`\ell_- = \log(1 - p) = \ell_+ - x`,
-    :math:`a_\pm` the positive/negative weights and :math:`y` the (possibly soft) label:
-
-    .. math::
-
-        \mathcal{L} &= -y\,a_+ (1-p)^\gamma \ell_+ - (1-y)\,a_- p^\gamma \ell_- \\
-        \frac{\partial \mathcal{L}}{\partial x} &=
-            y\,a_+ (1-p)^\gamma (\gamma\,p\,\ell_+ - (1-p))
-            + (1-y)\,a_- p^\gamma (p - \gamma\,(1-p)\,\ell_-)
-
-    No negative power of :math:`p` or :math:`1-p` appears, so both are finite for every
-    :math:`\gamma \ge 0`. The gradient is formed in the forward pass, where every
-    intermediate is at hand, and only scaled in the backward.
-    """
+    """Per-element sigmoid focal loss (``SigmoidTargetLoss`` with the focal ``gamma``)."""
 
     @staticmethod
     def forward(ctx, input, target, gamma, pos_w, neg_w):
         need_grad = ctx.needs_input_grad[0]
-        x = input.to(_compute_dtype(input.dtype))
-        y = target.to(x.dtype)
-        # Written for few temporaries (each fresh 1M-element buffer costs page faults on CPU):
-        # nl_p = -log p = softplus(-x), nl_q = -log(1 - p) = nl_p + x, q = sigmoid(-x).
-        neg_x = x.neg()
-        loss_pos = F.softplus(neg_x)
-        loss_neg = loss_pos + x
-        q = neg_x.sigmoid_()
-        p = torch.sigmoid(x)
-        if gamma == 0.0:
-            mod_pos = mod_neg = None
-        elif gamma == 1.0:
-            mod_pos, mod_neg = q, p
-        elif gamma == 2.0:
-            mod_pos, mod_neg = q * q, p * p
-        else:
-            mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
-        # loss terms a+ (1-p)^gamma (-log p) and a- p^gamma (-log(1-p))
-        if mod_pos is not None:
-            loss_pos.mul_(mod_pos)
-            loss_neg.mul_(mod_neg)
-        if pos_w is not None:
-            loss_pos = loss_pos * pos_w
-        if neg_w is not None:
-            loss_neg = loss_neg * neg_w
-        loss = torch.lerp(loss_neg, loss_pos, y)
+        loss, grad = sigmoid_compute(
+            input, target, float(gamma), pos_w, neg_w, "none", None, need_grad
+        )
         if need_grad:
-            # d/dx: -(a+ (1-p)^(gamma+1) + gamma p L+) for y = 1, a- p^(gamma+1) + gamma q L- for
-            # y = 0, where L+- are the loss terms above (weights included)
-            if mod_pos is None:
-                base_pos, base_neg = q.clone(), p.clone()
-            elif gamma == 1.0:  # mod_pos is q itself: do not overwrite it
-                base_pos, base_neg = q * q, p * p
-            else:
-                base_pos, base_neg = mod_pos.mul_(q), mod_neg.mul_(p)
-            if pos_w is not None:
-                base_pos = base_pos * pos_w
-            if neg_w is not None:
-                base_neg = base_neg * neg_w
-            grad_pos = base_pos.addcmul_(p, loss_pos, value=gamma)
-            grad_neg = base_neg.addcmul_(q, loss_neg, value=gamma)
-            # grad = (1 - y) grad_neg - y grad_pos = grad_neg - y (grad_neg + grad_pos)
-            grad = grad_neg.sub_(grad_pos.add_(grad_neg).mul_(y))
             ctx.save_for_backward(grad)
-            ctx.input_dtype = input.dtype
-        return loss.to(input.dtype)
+        return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
         (grad,) = ctx.saved_tensors
-        return (grad * grad_output).to(ctx.input_dtype), None, None, None, None
+        return grad * grad_output, None, None, None, None

@@ -7,6 +7,7 @@ import torch
 from ._checks import (
     check_alpha,
     check_binary_shapes,
+    check_binary_target_values,
     check_margin,
     check_multiclass_shapes,
     check_reduction,
@@ -57,7 +58,8 @@ def margin_loss(
     alpha : None, float or sequence of float, default=None
         Class weights, with the same conventions as :func:`focal_loss`.
     reduction : {"mean", "sum", "none"}, default="mean"
-        As in :func:`focal_loss` (``"mean"`` divides by :math:`\sum \alpha_t`).
+        As in :func:`focal_loss` (``"mean"`` divides by :math:`\sum \alpha_t`; NaN with a zero
+        gradient when every target is ignored, like ``F.cross_entropy``).
     ignore_index : int, default=-100
         Target value to ignore.
 
@@ -123,7 +125,8 @@ def binary_margin_loss_with_logits(
     input : Tensor of any shape
         One logit per element.
     target : Tensor of the same shape as ``input``
-        Labels in {0, 1}.
+        Labels in {0, 1} (soft labels in [0, 1] are accepted; values outside [0, 1] raise a
+        ``ValueError`` for CPU tensors).
     margin : float, default=0.6
         Probability threshold :math:`m \in (0, 1)`.
     softness : None or float, default=None
@@ -158,5 +161,6 @@ def binary_margin_loss_with_logits(
     softness = check_softness(softness)
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_margin_loss_with_logits")
+    check_binary_target_values(target, "binary_margin_loss_with_logits")
     kernel = make_kernel("margin", margin=margin, softness=softness)
     return sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel)

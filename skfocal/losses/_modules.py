@@ -1,8 +1,12 @@
-"""``nn.Module`` wrappers whose ``forward`` is a single delegation to the functional form.
+"""``nn.Module`` criteria: the losses of the functional forms, validated once.
 
 The modules validate their hyperparameters once at construction and keep a per-class
 ``alpha`` (and ``pos_weight``) as buffers, so ``.to(device)`` and ``state_dict`` carry them.
-They work as criteria anywhere PyTorch or skorch expects one, e.g.
+Their ``forward`` checks only the data (shapes; on the CPU also the target values, which costs
+no device synchronisation) and calls the same internal path as the functions, with the
+derived weight tensors cached per dtype and device: at training batch sizes, where the loss
+costs tens of microseconds, per-call argument handling is a visible share. They work as
+criteria anywhere PyTorch or skorch expects one, e.g.
 ``NeuralNetClassifier(criterion=FocalLoss, criterion__gamma=2.0)``.
 """
 
@@ -11,9 +15,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_alpha, check_gamma, check_margin, check_reduction, check_softness
-from ._focal import binary_focal_loss_with_logits, focal_loss
-from ._margin import binary_margin_loss_with_logits, margin_loss
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
+    check_binary_target_values,
+    check_gamma,
+    check_margin,
+    check_multiclass_shapes,
+    check_reduction,
+    check_softness,
+)
+from ._functions import _compute_dtype, pair_constants
+from ._kernels import make_kernel
+from ._reduce import sigmoid_apply, sigmoid_weights, softmax_loss
+
+
+def _stamp(value):
+    """A hashable stand-in for a hyperparameter: a tensor by identity and version."""
+    return (id(value), value._version) if isinstance(value, torch.Tensor) else value
 
 
 class _AlphaLoss(nn.Module):
@@ -39,6 +58,67 @@ class _AlphaLoss(nn.Module):
     def _alpha_repr(self) -> str:
         alpha = self.alpha.tolist() if isinstance(self.alpha, torch.Tensor) else self.alpha
         return f"alpha={alpha}, reduction={self.reduction!r}"
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_weights_cache", None)
+        return state
+
+    def _cached(self, input, build, extra=None):
+        """``build(input)`` cached on ``input``'s dim, dtype and device, on the weights and on
+        ``extra``.
+
+        The cache holds the weights it was built from, so their ``id`` cannot be reused while
+        it lives; a tensor's in-place change shows in its version.
+        """
+        alpha, pos_weight = self.alpha, self.pos_weight
+        key = (input.dim(), input.dtype, input.device, _stamp(alpha), _stamp(pos_weight), extra)
+        cache = self.__dict__.get("_weights_cache")
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        value = build(input)
+        self.__dict__["_weights_cache"] = (key, value, alpha, pos_weight)
+        return value
+
+    def _class_weights(self, input):
+        """``alpha`` for the softmax losses as a class-weight tensor, cached."""
+        alpha = self.alpha
+        if isinstance(alpha, torch.Tensor):
+            return self._cached(input, lambda x: alpha.to(device=x.device, dtype=x.dtype))
+        if alpha is None or input.shape[1] != 2:
+            return alpha  # None, or the two-class shorthand with C != 2: softmax_loss says so
+        return self._cached(
+            input, lambda x: torch.tensor([1.0 - alpha, alpha], dtype=x.dtype, device=x.device)
+        )
+
+    def _softmax(self, input, target, name, kernel):
+        input, target, unbatched = check_multiclass_shapes(input, target, name)
+        alpha = self._class_weights(input)
+        loss = softmax_loss(input, target, alpha, self.reduction, self.ignore_index, kernel)
+        return loss.squeeze(0) if unbatched and self.reduction == "none" else loss
+
+    def _sigmoid_weights(self, input):
+        pos_w, neg_w = sigmoid_weights(self.alpha, self.pos_weight, input)
+        n = input.numel()
+        scale = 1.0 / n if self.reduction == "mean" and n else 1.0
+        cdtype = _compute_dtype(input.dtype)
+        consts = pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device, scale)
+        return pos_w, neg_w, consts
+
+    def _sigmoid(self, input, target, name, kernel):
+        if not (
+            isinstance(input, torch.Tensor)
+            and isinstance(target, torch.Tensor)
+            and target.dtype is input.dtype
+            and input.shape == target.shape
+            and input.is_floating_point()
+        ):
+            input, target = check_binary_shapes(input, target, name)  # raises or converts
+        check_binary_target_values(target, name)
+        # the constants hold the mean's 1 / n: rebuilt when the batch size changes
+        n = input.numel() if self.reduction == "mean" else None
+        pos_w, neg_w, consts = self._cached(input, self._sigmoid_weights, n)
+        return sigmoid_apply(input, target, kernel, self.reduction, pos_w, neg_w, consts)
 
 
 class FocalLoss(_AlphaLoss):
@@ -81,14 +161,8 @@ class FocalLoss(_AlphaLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return focal_loss(
-            input,
-            target,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
+        kernel = None if self.gamma == 0 else self.gamma  # None: F.cross_entropy
+        return self._softmax(input, target, "FocalLoss", kernel)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, {self._alpha_repr()}, ignore_index={self.ignore_index}"
@@ -126,14 +200,7 @@ class BinaryFocalLoss(_AlphaLoss):
         self.gamma = check_gamma(gamma)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_focal_loss_with_logits(
-            input,
-            target,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
+        return self._sigmoid(input, target, "BinaryFocalLoss", self.gamma)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, {self._alpha_repr()}"
@@ -182,15 +249,8 @@ class MarginLoss(_AlphaLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return margin_loss(
-            input,
-            target,
-            margin=self.margin,
-            softness=self.softness,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
+        kernel = make_kernel("margin", margin=self.margin, softness=self.softness)
+        return self._softmax(input, target, "MarginLoss", kernel)
 
     def extra_repr(self) -> str:
         return (
@@ -243,15 +303,8 @@ class BinaryMarginLoss(_AlphaLoss):
         self.softness = check_softness(softness)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_margin_loss_with_logits(
-            input,
-            target,
-            margin=self.margin,
-            softness=self.softness,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
+        kernel = make_kernel("margin", margin=self.margin, softness=self.softness)
+        return self._sigmoid(input, target, "BinaryMarginLoss", kernel)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, softness={self.softness}, {self._alpha_repr()}"

@@ -5,6 +5,7 @@ import torch
 
 from skfocal.losses import (
     BinaryFocalLoss,
+    BinaryMarginLoss,
     FocalLoss,
     MarginLoss,
     binary_focal_loss_with_logits,
@@ -110,6 +111,67 @@ YB = torch.tensor([0.0, 1.0, 1.0, 0.0])
             r"each entry must lie in \[0, 1\], got \[0.1, 2.0\]",
         ),
         (lambda: binary_margin_loss_with_logits(XB, YB, margin=2), ValueError, r"margin must be"),
+        (
+            lambda: binary_focal_loss_with_logits(XB, torch.tensor([0.0, 1.0, 2.0, 0.0])),
+            ValueError,
+            r"binary_focal_loss_with_logits: target must hold labels in \[0, 1\], got 2.0",
+        ),
+        (
+            lambda: binary_focal_loss_with_logits(XB, torch.tensor([0, -1, 1, 0])),
+            ValueError,
+            r"target must hold labels in \[0, 1\], got -1.0",
+        ),
+        (
+            lambda: binary_focal_loss_with_logits(XB, torch.tensor([0.0, float("nan"), 1, 0])),
+            ValueError,
+            r"target must hold labels in \[0, 1\], got nan",
+        ),
+        (
+            lambda: binary_margin_loss_with_logits(XB, YB * 3),
+            ValueError,
+            r"binary_margin_loss_with_logits: target must hold labels in \[0, 1\], got 3.0",
+        ),
+        (
+            lambda: BinaryFocalLoss()(XB, YB - 0.5),
+            ValueError,
+            r"BinaryFocalLoss: target must hold labels in \[0, 1\], got -0.5",
+        ),
+        (
+            lambda: BinaryMarginLoss()(XB, YB + 1),
+            ValueError,
+            r"BinaryMarginLoss: target must hold labels in \[0, 1\], got 2.0",
+        ),
+        (
+            lambda: FocalLoss()(X, torch.tensor([0, 1, 3, 1])),
+            ValueError,
+            r"class indices in \[0, 2\] \(or ignore_index=-100\), got 3",
+        ),
+        (
+            lambda: MarginLoss()(X, torch.tensor([0, -2, 1, 1])),
+            ValueError,
+            r"class indices in \[0, 2\] \(or ignore_index=-100\), got -2",
+        ),
+        (
+            lambda: FocalLoss(alpha=0.25)(X, T),
+            ValueError,
+            r"scalar alpha is the two-class shorthand.*with 3 classes.*alpha=0.25",
+        ),
+        (
+            lambda: FocalLoss()(X, T[:3]),
+            ValueError,
+            r"FocalLoss: target must have shape \(N, d1, ...\) = \(4,\)",
+        ),
+        (
+            lambda: BinaryFocalLoss()(XB[:, None], YB),
+            ValueError,
+            r"BinaryFocalLoss: input and target must have the same shape",
+        ),
+        (
+            lambda: binary_focal_loss_with_logits(XB, YB, pos_weight=torch.ones(2, 1, 4)),
+            ValueError,
+            r"alpha and pos_weight must be broadcastable to input: got weights of shape "
+            r"\(2, 1, 4\) for input with 1 dimension",
+        ),
         (lambda: FocalLoss(gamma=-0.5), ValueError, r"gamma must be a finite float >= 0, got -0.5"),
         (
             lambda: BinaryFocalLoss(reduction="mean_over_batch"),
@@ -122,3 +184,10 @@ YB = torch.tensor([0.0, 1.0, 1.0, 0.0])
 def test_bad_arguments_raise_clear_errors(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_labels_in_range_and_soft_labels_are_accepted():
+    y = torch.tensor([0.0, 1.0, 0.25, 1.0])
+    assert torch.isfinite(binary_focal_loss_with_logits(XB, y))
+    assert torch.isfinite(BinaryFocalLoss()(XB, y.bool().float()))
+    assert torch.isfinite(binary_focal_loss_with_logits(XB, y > 0))

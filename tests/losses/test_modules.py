@@ -55,6 +55,93 @@ def test_module_equals_function_binary(seed, cls, fn, kwargs):
     torch.testing.assert_close(cls(**kwargs)(x, y), fn(x, y, **_as_fn_kwargs(kwargs)))
 
 
+def _grad(loss, x):
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    return grad
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.3, 1.7]])
+def test_module_lean_path_equals_function_in_value_and_gradient(seed, reduction, gamma, alpha):
+    """The modules skip the per-call hyperparameter checks, nothing else."""
+    x = torch.randn(32, 2, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 2, (32,))
+    t[3] = -100
+    kw = dict(gamma=gamma, alpha=alpha, reduction=reduction)
+    mod, fn = FocalLoss(**kw)(x, t), focal_loss(x, t, **kw)
+    torch.testing.assert_close(mod, fn)
+    torch.testing.assert_close(_grad(mod, x), _grad(fn, x))
+    y = (torch.rand(32, 2) < 0.3).double()
+    pos_weight = torch.tensor([2.0, 0.5], dtype=torch.float64)
+    kw["alpha"] = None if alpha is None else (0.25 if alpha == 0.25 else [0.3, 0.7])
+    mod = BinaryFocalLoss(pos_weight=pos_weight, **kw)(x, y)
+    fn = binary_focal_loss_with_logits(x, y, pos_weight=pos_weight, **kw)
+    torch.testing.assert_close(mod, fn)
+    torch.testing.assert_close(_grad(mod, x), _grad(fn, x))
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.25, 0.75]])
+def test_estimator_usage_reduction_none_times_weights(seed, alpha):
+    """FocalClassifier's use: reduction="none", times per-sample weights, mean."""
+    x = torch.randn(64, requires_grad=True)
+    y = (torch.rand(64) < 0.2).float()
+    w = torch.rand(64)
+    crit = BinaryFocalLoss(alpha=0.25 if alpha else None, pos_weight=torch.tensor([3.0]),
+                           reduction="none")  # fmt: skip
+    ours = (crit(x, y) * w).mean()
+    ref = (
+        binary_focal_loss_with_logits(
+            x, y, alpha=0.25 if alpha else None, pos_weight=torch.tensor([3.0]), reduction="none"
+        )
+        * w
+    ).mean()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(_grad(ours, x), _grad(ref, x))
+    xm = torch.randn(64, 2, requires_grad=True)
+    t = torch.randint(0, 2, (64,))
+    ours = (FocalLoss(alpha=alpha, reduction="none")(xm, t) * w).mean()
+    ref = (focal_loss(xm, t, alpha=alpha, reduction="none") * w).mean()
+    torch.testing.assert_close(ours, ref)
+    torch.testing.assert_close(_grad(ours, xm), _grad(ref, xm))
+
+
+def test_cached_weights_follow_changed_buffers_dtype_and_device(seed):
+    x = torch.randn(10, 2)
+    y = (torch.rand(10, 2) < 0.5).float()
+    crit = BinaryFocalLoss(alpha=[0.2, 0.6], pos_weight=[1.0, 4.0])
+    before = crit(x, y)
+    crit.pos_weight.mul_(2.0)  # in place: the buffer's version changes
+    expected = binary_focal_loss_with_logits(
+        x, y, alpha=[0.2, 0.6], pos_weight=torch.tensor([2.0, 8.0])
+    )
+    torch.testing.assert_close(crit(x, y), expected)
+    assert not torch.allclose(before, expected)
+    crit.pos_weight = torch.tensor([1.0, 1.0])  # a new tensor
+    torch.testing.assert_close(crit(x, y), binary_focal_loss_with_logits(x, y, alpha=[0.2, 0.6]))
+    crit.alpha = torch.tensor([0.5, 0.5])  # a new alpha
+    torch.testing.assert_close(crit(x, y), binary_focal_loss_with_logits(x, y, alpha=0.5))
+    out = crit(x.double(), y.double())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.float(), crit(x, y))
+    multi = FocalLoss(alpha=[0.5, 2.0])
+    t = torch.randint(0, 2, (10,))
+    multi(x, t)
+    multi.alpha.fill_(1.0)
+    torch.testing.assert_close(multi(x, t), focal_loss(x, t))
+    state = pickle.loads(pickle.dumps(crit)).__dict__
+    assert "_weights_cache" not in state
+
+
+def test_hyperparameters_set_after_construction_are_used(seed):
+    x = torch.randn(10, 3)
+    t = torch.randint(0, 3, (10,))
+    crit = FocalLoss(gamma=2.0)
+    crit(x, t)
+    crit.gamma = 0.0
+    torch.testing.assert_close(crit(x, t), torch.nn.functional.cross_entropy(x, t))
+
+
 def test_alpha_and_pos_weight_are_buffers():
     loss = BinaryFocalLoss(alpha=[0.2, 0.4], pos_weight=[3.0, 1.0])
     assert set(dict(loss.named_buffers())) == {"alpha", "pos_weight"}
@@ -167,3 +254,27 @@ def test_readme_skorch_nets_give_probabilities_with_their_nonlinearity(seed):
     proba = binary.predict_proba(X)
     assert proba.shape == (60, 2) and ((proba >= 0) & (proba <= 1)).all()
     np.testing.assert_array_equal(binary.predict(X), (proba[:, 1] > 0.5).astype(int))
+
+
+def test_binary_module_accepts_integer_and_boolean_targets(seed):
+    x = torch.randn(20, 2)
+    y = torch.rand(20, 2) < 0.5
+    expected = binary_focal_loss_with_logits(x, y.float(), alpha=0.25)
+    for target in (y, y.long(), y.float()):
+        torch.testing.assert_close(BinaryFocalLoss(alpha=0.25)(x, target), expected)
+        torch.testing.assert_close(
+            BinaryMarginLoss()(x, target), binary_margin_loss_with_logits(x, y.float())
+        )
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25, [0.3, 0.6]])
+def test_mean_follows_the_batch_size(seed, alpha):
+    """The cached constants hold the mean's 1 / n: a last, smaller batch must not reuse them."""
+    crit = BinaryFocalLoss(alpha=alpha, pos_weight=torch.tensor([2.0, 1.0]))
+    for n in (10, 7, 10, 3):
+        x = torch.randn(n, 2, requires_grad=True)
+        y = (torch.rand(n, 2) < 0.4).float()
+        ours = crit(x, y)
+        ref = binary_focal_loss_with_logits(x, y, alpha=alpha, pos_weight=torch.tensor([2.0, 1.0]))
+        torch.testing.assert_close(ours, ref)
+        torch.testing.assert_close(_grad(ours, x), _grad(ref, x))

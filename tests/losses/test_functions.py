@@ -1,0 +1,283 @@
+"""The fused loss-and-gradient evaluations (skfocal/losses/_functions.py).
+
+Precision at the points where the textbook forms cancel, the autograd contract of the stored
+gradient, and the per-element Functions kept for code that builds on them.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits, focal_loss
+from skfocal.losses._functions import SigmoidFocalLoss, SigmoidTargetLoss, SoftmaxTargetLoss
+from skfocal.losses._kernels import make_kernel
+
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(params=["stacked", "blocked"])
+def sigmoid_path(request, monkeypatch):
+    """Run a test on both evaluations of the sigmoid losses (blocks of one element per thread
+    force the blocked one)."""
+    if request.param == "blocked":
+        monkeypatch.setattr("skfocal.losses._functions._BLOCK", 1)
+    return request.param
+
+
+# relative error allowed against the float64 reference: a few ulp of the dtype
+RTOL = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+def _exact_binary(x, y, gamma, alpha):
+    """Loss and gradient in float64 from forms without cancellation.
+
+    ``-log p = log1p(exp(-|x|)) + max(-x, 0)`` and ``-log(1 - p) = log1p(exp(-|x|)) +
+    max(x, 0)``; ``p`` and ``1 - p`` as sigmoids of ``x`` and ``-x``; positive and negative
+    parts summed only where the label is soft.
+    """
+    x = x.double()
+    y = y.double()
+    common = torch.log1p(torch.exp(-x.abs()))
+    s_pos, s_neg = common + (-x).clamp_min(0), common + x.clamp_min(0)
+    p, q = torch.sigmoid(x), torch.sigmoid(-x)
+    a_pos, a_neg = alpha, 1 - alpha
+    loss_pos, loss_neg = a_pos * q**gamma * s_pos, a_neg * p**gamma * s_neg
+    grad_pos = -a_pos * q**gamma * (q + gamma * p * s_pos)
+    grad_neg = a_neg * p**gamma * (p + gamma * q * s_neg)
+    loss = torch.where(y == 1, loss_pos, torch.where(y == 0, loss_neg, y * loss_pos))
+    loss = torch.where((y > 0) & (y < 1), y * loss_pos + (1 - y) * loss_neg, loss)
+    grad = torch.where(y == 1, grad_pos, torch.where(y == 0, grad_neg, y * grad_pos))
+    grad = torch.where((y > 0) & (y < 1), y * grad_pos + (1 - y) * grad_neg, grad)
+    return loss, grad
+
+
+def _binary(x, y, gamma, alpha):
+    x = x.detach().clone().requires_grad_()
+    loss = binary_focal_loss_with_logits(x, y, gamma=gamma, alpha=alpha, reduction="none")
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    return loss.detach(), grad
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_negative_term_is_exact_for_very_negative_logits(sigmoid_path, dtype):
+    """-log(1 - p) at x = -15: softplus(-x) + x cancels to 0; the exact value is 2.29e-7."""
+    x = torch.tensor([-15.0, -30.0, -80.0], dtype=dtype)
+    y = torch.zeros(3, dtype=dtype)
+    loss, grad = _binary(x, y, 0.0, 0.25)
+    ref_loss, ref_grad = _exact_binary(x, y, 0.0, 0.25)
+    assert float(loss[0]) == pytest.approx(2.2942670528529035e-07, rel=RTOL[dtype])
+    torch.testing.assert_close(loss.double(), ref_loss, rtol=RTOL[dtype], atol=0)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=RTOL[dtype], atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_positive_gradient_is_exact_for_very_positive_logits(sigmoid_path, dtype):
+    """d/dx at x = 16, y = 1: grad_neg - y (grad_neg + grad_pos) cancelled to 0; it is -2.8e-8."""
+    x = torch.tensor([16.0, 30.0, 60.0], dtype=dtype)
+    y = torch.ones(3, dtype=dtype)
+    loss, grad = _binary(x, y, 0.0, 0.25)
+    ref_loss, ref_grad = _exact_binary(x, y, 0.0, 0.25)
+    assert float(grad[0]) == pytest.approx(-2.813379051377375e-08, rel=RTOL[dtype])
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=RTOL[dtype], atol=0)
+    torch.testing.assert_close(loss.double(), ref_loss, rtol=RTOL[dtype], atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 3.7])
+@pytest.mark.parametrize("alpha", [0.25, 0.9])
+def test_binary_relative_error_over_the_logit_range(sigmoid_path, dtype, gamma, alpha):
+    x = torch.linspace(-40, 40, 161, dtype=dtype)
+    x = torch.cat([x, x])
+    y = torch.cat([torch.zeros(161, dtype=dtype), torch.ones(161, dtype=dtype)])
+    loss, grad = _binary(x, y, gamma, alpha)
+    ref_loss, ref_grad = _exact_binary(x, y, gamma, alpha)
+    tiny = torch.finfo(dtype).tiny  # results below the normal range lose relative precision
+    keep = (ref_loss.abs() > tiny * 1e3) & (ref_grad.abs() > tiny * 1e3)
+    rtol = RTOL[dtype] * (1 + 8 * gamma)  # pow adds a few ulp per unit of gamma
+    torch.testing.assert_close(loss.double()[keep], ref_loss[keep], rtol=rtol, atol=0)
+    torch.testing.assert_close(grad.double()[keep], ref_grad[keep], rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 3.7])
+def test_softmax_gradient_is_exact_at_confident_samples(dtype, gamma):
+    """The target column of softmax - onehot is p - 1 = expm1(log p): no 1 - p cancellation.
+
+    The reference starts from ``log_softmax`` in the input's dtype (whose own rounding near
+    p = 1 is torch's) and evaluates the gradient exactly from there, in float64.
+    """
+    x = torch.tensor([[12.0, 0.0, -3.0], [4.0, 0.0, 1.0], [-5.0, 2.0, 0.0]], dtype=dtype)
+    t = torch.tensor([0, 0, 0])
+    xg = x.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(focal_loss(xg, t, gamma=gamma, reduction="sum"), xg)
+    logp = F.log_softmax(x, 1).double()
+    ell = logp[:, 0]
+    q = -torch.expm1(ell)
+    d = q**gamma - gamma * q ** (gamma - 1) * ell.exp() * ell  # -d loss / d ell
+    onehot = F.one_hot(t, 3).double()
+    ref = d[:, None] * (logp.exp() - onehot)
+    ref[:, 0] = d * torch.expm1(ell)
+    torch.testing.assert_close(grad.double(), ref, rtol=RTOL[dtype] * 4, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_backward_twice_with_retained_graph_accumulates_correctly(seed, reduction):
+    """The stored gradient is handed out as is for a unit scale; autograd must copy it."""
+    x = torch.randn(16, 4, requires_grad=True)
+    t = torch.randint(0, 4, (16,))
+    loss = focal_loss(x, t, reduction=reduction)
+    loss.backward(retain_graph=True)
+    once = x.grad.clone()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(x.grad, 3 * once)
+    xb = torch.randn(16, requires_grad=True)
+    lb = binary_focal_loss_with_logits(xb, (xb.detach() > 0).float(), reduction=reduction)
+    lb.backward(retain_graph=True)
+    once = xb.grad.clone()
+    lb.backward()
+    torch.testing.assert_close(xb.grad, 2 * once)
+
+
+def test_gradient_scales_with_incoming_gradient(seed):
+    x = torch.randn(10, 3, requires_grad=True)
+    t = torch.randint(0, 3, (10,))
+    (g1,) = torch.autograd.grad(focal_loss(x, t), x)
+    (g3,) = torch.autograd.grad(3.0 * focal_loss(x, t), x)
+    torch.testing.assert_close(g3, 3 * g1)
+    w = torch.rand(10)
+    (gw,) = torch.autograd.grad((focal_loss(x, t, reduction="none") * w).sum(), x)
+    (ref,) = torch.autograd.grad((focal_loss(x, t, reduction="none") * w).sum(), x)
+    torch.testing.assert_close(gw, ref)
+    rows = [torch.autograd.grad(focal_loss(x[i : i + 1], t[i : i + 1]), x)[0][i] for i in range(3)]
+    torch.testing.assert_close(gw[:3], torch.stack(rows) * w[:3, None])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_gradient_is_in_input_dtype(seed, dtype):
+    x = torch.randn(32, 5).to(dtype).requires_grad_()
+    t = torch.randint(0, 5, (32,))
+    focal_loss(x, t).backward()
+    assert x.grad.dtype == dtype and bool(torch.isfinite(x.grad).all())
+    xb = torch.randn(32).to(dtype).requires_grad_()
+    binary_focal_loss_with_logits(xb, (xb.detach() > 0).to(dtype), alpha=0.25).backward()
+    assert xb.grad.dtype == dtype and bool(torch.isfinite(xb.grad).all())
+    ref = torch.randn(32).to(dtype)  # half-precision result close to the float32 one
+    y = (ref > 0).to(dtype)
+    torch.testing.assert_close(
+        binary_focal_loss_with_logits(ref, y).float(),
+        binary_focal_loss_with_logits(ref.float(), y.float()),
+        rtol=1e-2,
+        atol=1e-3,
+    )
+
+
+def test_per_element_functions_of_earlier_versions_still_work(seed):
+    """SoftmaxTargetLoss, SigmoidTargetLoss and SigmoidFocalLoss keep their signatures."""
+    x = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 3, (9,))
+    w = torch.rand(9, dtype=torch.float64)
+    kernel = make_kernel("focal", gamma=2.0)
+    per_element = SoftmaxTargetLoss.apply(x, t, w, kernel)
+    torch.testing.assert_close(per_element, focal_loss(x, t, reduction="none") * w)
+    assert torch.autograd.gradcheck(lambda z: SoftmaxTargetLoss.apply(z, t, w, kernel), (x,))
+    xb = torch.randn(9, dtype=torch.float64, requires_grad=True)
+    yb = (torch.rand(9) < 0.5).double()
+    expected = binary_focal_loss_with_logits(xb, yb, alpha=0.25, reduction="none")
+    torch.testing.assert_close(SigmoidFocalLoss.apply(xb, yb, 2.0, 0.25, 0.75), expected)
+    torch.testing.assert_close(SigmoidTargetLoss.apply(xb, yb, 0.25, 0.75, kernel), expected)
+    assert torch.autograd.gradcheck(
+        lambda z: SigmoidTargetLoss.apply(z, yb, 0.25, 0.75, kernel), (xb,)
+    )
+    assert torch.autograd.gradcheck(lambda z: SigmoidFocalLoss.apply(z, yb, 2.0, None, None), (xb,))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
+def test_per_element_losses_can_be_modified_in_place(seed, gamma):
+    """reduction="none" returns fresh tensors, not views made inside the autograd Function."""
+    x = torch.randn(8, 3, requires_grad=True)
+    t = torch.randint(0, 3, (8,))
+    w = torch.rand(8)
+    loss = focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none")
+    assert loss._base is None
+    loss.mul_(w).sum().backward()
+    (expected,) = torch.autograd.grad(
+        (focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none") * w).sum(), x
+    )
+    torch.testing.assert_close(x.grad, expected)
+    xb = torch.randn(8, 3, requires_grad=True)
+    yb = (torch.rand(8, 3) < 0.5).float()
+    loss = binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="none")
+    assert loss._base is None
+    loss.mul_(2.0).sum().backward()
+    (expected,) = torch.autograd.grad(
+        binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="sum") * 2, xb
+    )
+    torch.testing.assert_close(xb.grad, expected)
+
+
+@pytest.mark.parametrize("block", [7, 80])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 0.7])
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {},
+        {"alpha": 0.25},
+        {"alpha": [0.1, 0.5, 0.9]},
+        {"pos_weight": "full"},
+        {"alpha": 0.3, "pos_weight": "row"},
+    ],
+)
+def test_large_input_evaluations_equal_the_stacked_one(
+    seed, monkeypatch, block, reduction, gamma, weights
+):
+    """Beyond _BLOCK elements per thread the sigmoid loss is evaluated side by side (80: in
+    one block, 7: in blocks of about 7 elements); the results must not change."""
+    x = torch.randn(40, 3, dtype=torch.float64)
+    y = torch.rand(40, 3, dtype=torch.float64).round()
+    y[::5] = 0.3  # soft labels too
+    kw = dict(weights, gamma=gamma, reduction=reduction)
+    if weights.get("pos_weight") == "full":
+        kw["pos_weight"] = torch.rand(40, 3, dtype=torch.float64) + 0.5
+    elif weights.get("pos_weight") == "row":
+        kw["pos_weight"] = torch.rand(1, 3, dtype=torch.float64) + 0.5
+    margin_kw = {k: v for k, v in kw.items() if k != "gamma"}
+
+    def focal(z):
+        return binary_focal_loss_with_logits(z, y, **kw)
+
+    def margin(z):
+        return binary_margin_loss_with_logits(z, y, softness=2.0, **margin_kw)
+
+    stacked, margin_whole = _value_and_grad(focal, x), _value_and_grad(margin, x)
+    per_thread = max(1, block // torch.get_num_threads())
+    monkeypatch.setattr("skfocal.losses._functions._BLOCK", per_thread)
+    for ours, ref in (
+        (_value_and_grad(focal, x), stacked),
+        (_value_and_grad(margin, x), margin_whole),
+    ):
+        torch.testing.assert_close(ours[0], ref[0])
+        torch.testing.assert_close(ours[1], ref[1])
+
+
+def _value_and_grad(fn, x):
+    x = x.detach().clone().requires_grad_()
+    out = fn(x)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return out.detach(), grad
+
+
+def test_double_backward_raises_instead_of_a_silently_wrong_second_derivative(seed):
+    x = torch.randn(6, 3, requires_grad=True)
+    t = torch.randint(0, 3, (6,))
+    (grad,) = torch.autograd.grad(focal_loss(x, t), x, create_graph=True)
+    (plain,) = torch.autograd.grad(focal_loss(x, t), x)
+    torch.testing.assert_close(grad, plain)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        grad.sum().backward()
+    scale = torch.tensor(2.0, requires_grad=True)  # an incoming gradient that requires grad
+    (grad,) = torch.autograd.grad(focal_loss(x, t) * scale, x, create_graph=True)
+    torch.testing.assert_close(grad, 2 * plain)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
