@@ -22,13 +22,26 @@ Models
                       FocalClassifier() with one setting changed (loss="cross_entropy",
                       plus class_weight="balanced", alpha="balanced", bias_init="zero"):
                       the evidence for its defaults
+``focal_oversample``  FocalClassifier(sampler="oversample")
+``focal_calibrated``  CalibratedClassifierCV(FocalClassifier(), method="sigmoid", cv=3)
+``focal_unfused``     FocalClassifier() with the previous default optimizer step,
+                      functools.partial(torch.optim.AdamW, fused=False)
+``focal_ldam``, ``focal_logit_adjusted``, ``focal_poly``, ``focal_asymmetric``
+                      FocalClassifier(loss=...) at the loss's published defaults
+                      (asymmetric: binary sets only)
+``<m>_raw``, ``<m>_prior_data``, ``<m>_prior_balanced`` for ``<m>`` in focal_default,
+focal_alpha_balanced, focal_oversample: from the same fit as ``<m>``, the sigmoid / softmax
+                      of the module's logits (no inverse link), and class_prior="data" /
+                      "balanced" (realised on the fit's posterior; equal to refitting)
 
 All networks share one architecture and optimiser: the skorch nets copy the defaults of
 ``FocalClassifier`` (hidden layers, dropout, optimiser, learning rate, weight decay, batch
 size, epochs), so the comparisons isolate the imbalance handling.
 
 Metrics: average precision (of the minority class for binary sets, macro one-vs-rest for
-multiclass), balanced accuracy, macro-F1 and fit time. The table gives means over datasets of
+multiclass), balanced accuracy, macro-F1, fit time, and of ``predict_proba``: log-loss, Brier
+score and the expected calibration error over 15 equal-width bins (binary: of the
+positive-class probability; multiclass: top-label ECE). The table gives means over datasets of
 the per-dataset means, and paired win/tie/loss counts against ``skorch_ce`` and
 ``hgb_balanced`` *per dataset*: a model wins on a dataset when its mean over that dataset's
 folds is higher and the mean paired (same fold) difference is larger than two standard errors
@@ -40,6 +53,8 @@ Run from the repository root (needs ``pip install -e ".[benchmarks]"``)::
     python benchmarks/bench_quality.py --quick          # a smoke run (two small sets)
     python benchmarks/bench_quality.py --report-only    # table + figure from the saved CSV
     python benchmarks/bench_quality.py --budget         # the training-budget study
+    python benchmarks/bench_quality.py --merge --models focal_poly   # rerun some models,
+                                                        # keep the saved rows of the others
 
 ``--budget`` runs ``FocalClassifier()`` and the plain skorch net at learning rates 1e-3, 3e-3
 and 1e-2 (50 epochs) and at 1e-3 with 100 epochs (``focal_lr3e-3``, ``skorch_ce_lr3e-3``, ...),
@@ -168,6 +183,7 @@ CALIBRATION_MODELS = [
     "focal_oversample_prior_data",
     "focal_oversample_prior_balanced",
     "focal_calibrated",
+    "focal_ce",
     "logreg_balanced",
     "hgb_balanced",
     "skorch_ce",
