@@ -24,9 +24,8 @@ close to cross-entropy's in log-loss.
 
 Run it from the repository root (needs ``pip install "skfocal[datasets]"``)::
 
-    python examples/demo.py             # yeast4: 25 small fits, two at a time; under a
-                                        # minute on two CPU cores (59 s measured with them
-                                        # shared by other jobs; 0.3-0.5 s per fit when idle)
+    python examples/demo.py             # yeast4: 25 small fits, two at a time; about 20 s
+                                        # on two CPU cores (22 s measured, shared with other jobs)
     python examples/demo.py abalone19   # any name from skfocal.datasets.list_imbalanced()
 """
 
