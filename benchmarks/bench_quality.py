@@ -22,13 +22,26 @@ Models
                       FocalClassifier() with one setting changed (loss="cross_entropy",
                       plus class_weight="balanced", alpha="balanced", bias_init="zero"):
                       the evidence for its defaults
+``focal_oversample``  FocalClassifier(sampler="oversample")
+``focal_calibrated``  CalibratedClassifierCV(FocalClassifier(), method="sigmoid", cv=3)
+``focal_unfused``     FocalClassifier() with the previous default optimizer step,
+                      functools.partial(torch.optim.AdamW, fused=False)
+``focal_ldam``, ``focal_logit_adjusted``, ``focal_poly``, ``focal_asymmetric``
+                      FocalClassifier(loss=...) at the loss's published defaults
+                      (asymmetric: binary sets only)
+``<m>_raw``, ``<m>_prior_data``, ``<m>_prior_balanced`` for ``<m>`` in focal_default,
+focal_alpha_balanced, focal_oversample: from the same fit as ``<m>``, the sigmoid / softmax
+                      of the module's logits (no inverse link), and class_prior="data" /
+                      "balanced" (realised on the fit's posterior; equal to refitting)
 
 All networks share one architecture and optimiser: the skorch nets copy the defaults of
 ``FocalClassifier`` (hidden layers, dropout, optimiser, learning rate, weight decay, batch
 size, epochs), so the comparisons isolate the imbalance handling.
 
 Metrics: average precision (of the minority class for binary sets, macro one-vs-rest for
-multiclass), balanced accuracy, macro-F1 and fit time. The table gives means over datasets of
+multiclass), balanced accuracy, macro-F1, fit time, and of ``predict_proba``: log-loss, Brier
+score and the expected calibration error over 15 equal-width bins (binary: of the
+positive-class probability; multiclass: top-label ECE). The table gives means over datasets of
 the per-dataset means, and paired win/tie/loss counts against ``skorch_ce`` and
 ``hgb_balanced`` *per dataset*: a model wins on a dataset when its mean over that dataset's
 folds is higher and the mean paired (same fold) difference is larger than two standard errors
@@ -40,6 +53,8 @@ Run from the repository root (needs ``pip install -e ".[benchmarks]"``)::
     python benchmarks/bench_quality.py --quick          # a smoke run (two small sets)
     python benchmarks/bench_quality.py --report-only    # table + figure from the saved CSV
     python benchmarks/bench_quality.py --budget         # the training-budget study
+    python benchmarks/bench_quality.py --merge --models focal_poly   # rerun some models,
+                                                        # keep the saved rows of the others
 
 ``--budget`` runs ``FocalClassifier()`` and the plain skorch net at learning rates 1e-3, 3e-3
 and 1e-2 (50 epochs) and at 1e-3 with 100 epochs (``focal_lr3e-3``, ``skorch_ce_lr3e-3``, ...),
@@ -52,6 +67,7 @@ to it and the figure to ``docs/_static/bench_quality.png``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -64,12 +80,14 @@ import torch
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
 from joblib import Parallel, delayed
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
     f1_score,
+    log_loss,
     make_scorer,
 )
 from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
@@ -102,12 +120,37 @@ MODELS = [
     "focal_alpha_balanced",
     "focal_bias_zero",
 ]
+# The calibrated-outputs, more-losses and fit-speed studies (in the default run too).
+# FocalClassifier fits of focal_default, focal_alpha_balanced and focal_oversample each also
+# give, from the same fit, the rows <name>_raw (sigmoid/softmax of the module's logits: no
+# inverse link), <name>_prior_data and <name>_prior_balanced (class_prior="data"/"balanced",
+# realised on the fit's posterior: class_prior only post-processes the logits).
+STUDY_MODELS = [
+    "focal_oversample",
+    "focal_calibrated",
+    "focal_unfused",
+    "focal_ldam",
+    "focal_logit_adjusted",
+    "focal_poly",
+    "focal_asymmetric",
+]
+DERIVED = ("raw", "prior_data", "prior_balanced")
+DERIVING = ("focal_default", "focal_alpha_balanced", "focal_oversample")
+DERIVED_MODELS = [f"{base}_{suffix}" for base in DERIVING for suffix in DERIVED]
+BINARY_ONLY = {"focal_asymmetric"}
 ABLATIONS = {
     "focal_default": {},
     "focal_ce": {"loss": "cross_entropy"},
     "focal_ce_balanced": {"loss": "cross_entropy", "class_weight": "balanced"},
     "focal_alpha_balanced": {"alpha": "balanced"},
     "focal_bias_zero": {"bias_init": "zero"},
+    "focal_oversample": {"sampler": "oversample"},
+    # the previous default optimizer step: torch's single-tensor AdamW (now fused)
+    "focal_unfused": {"optimizer": functools.partial(torch.optim.AdamW, fused=False)},
+    "focal_ldam": {"loss": "ldam"},
+    "focal_logit_adjusted": {"loss": "logit_adjusted"},
+    "focal_poly": {"loss": "poly"},
+    "focal_asymmetric": {"loss": "asymmetric"},
 }
 # The training budget, for choosing the default lr and max_epochs: FocalClassifier() and the
 # plain skorch net with the learning rate and epochs set explicitly (the other settings are the
@@ -119,9 +162,40 @@ BUDGETS = {
     "lr1e-3-epochs100": {"lr": 1e-3, "max_epochs": 100},
 }
 BUDGET_MODELS = [f"{net}_{budget}" for budget in BUDGETS for net in ("focal", "skorch_ce")]
-ALL_MODELS = MODELS + BUDGET_MODELS
+DEFAULT_MODELS = MODELS + STUDY_MODELS
+ALL_MODELS = MODELS + STUDY_MODELS + DERIVED_MODELS + BUDGET_MODELS
 REFERENCES = ["skorch_ce", "hgb_balanced"]
 METRICS = {"ap": "AP", "balanced_accuracy": "bal. acc.", "macro_f1": "macro-F1"}
+# probability quality (lower is better); older rows of the CSV may lack them
+CALIBRATION = {"log_loss": "log-loss", "brier": "Brier", "ece": "ECE"}
+ECE_BINS = 15
+CALIBRATION_MODELS = [
+    "focal_default_raw",
+    "focal_default",
+    "focal_default_prior_data",
+    "focal_default_prior_balanced",
+    "focal_alpha_balanced_raw",
+    "focal_alpha_balanced",
+    "focal_alpha_balanced_prior_data",
+    "focal_alpha_balanced_prior_balanced",
+    "focal_oversample_raw",
+    "focal_oversample",
+    "focal_oversample_prior_data",
+    "focal_oversample_prior_balanced",
+    "focal_calibrated",
+    "focal_ce",
+    "logreg_balanced",
+    "hgb_balanced",
+    "skorch_ce",
+]
+LOSS_MODELS = [
+    "focal_default",
+    "focal_ce",
+    "focal_ldam",
+    "focal_logit_adjusted",
+    "focal_poly",
+    "focal_asymmetric",
+]
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -137,6 +211,44 @@ def imbalanced_ap(y_true, y_score):
 
 
 AP_SCORER = make_scorer(imbalanced_ap, response_method="predict_proba")
+
+
+def brier(y_true, proba):
+    """Binary: mean squared error of the positive-class probability; multiclass: the mean over
+    samples of the summed squared errors over classes (the multiclass Brier score)."""
+    if proba.shape[1] == 2:
+        return float(np.mean((proba[:, 1] - (y_true == 1)) ** 2))
+    onehot = label_binarize(y_true, classes=np.arange(proba.shape[1]))
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def expected_calibration_error(y_true, proba, n_bins=ECE_BINS):
+    """ECE over ``n_bins`` equal-width bins of [0, 1]: binary sets bin the positive-class
+    probability against the positive rate; multiclass sets use the top-label ECE (the largest
+    probability against the accuracy of the argmax)."""
+    if proba.shape[1] == 2:
+        conf, hit = proba[:, 1], (y_true == 1).astype(float)
+    else:
+        conf, hit = proba.max(axis=1), (proba.argmax(axis=1) == y_true).astype(float)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in np.unique(bins):
+        mask = bins == b
+        ece += mask.mean() * abs(hit[mask].mean() - conf[mask].mean())
+    return float(ece)
+
+
+def scores(y_true, proba, pred):
+    """Every metric of one prediction (probabilities of shape (n, n_classes))."""
+    proba = np.asarray(proba, dtype=np.float64)
+    return {
+        "ap": imbalanced_ap(y_true, proba),
+        "balanced_accuracy": balanced_accuracy_score(y_true, pred),
+        "macro_f1": f1_score(y_true, pred, average="macro"),
+        "log_loss": log_loss(y_true, proba, labels=np.arange(proba.shape[1])),
+        "brier": brier(y_true, proba),
+        "ece": expected_calibration_error(y_true, proba),
+    }
 
 
 # -- the networks -------------------------------------------------------------------------------
@@ -242,6 +354,11 @@ def make_model(name, n_features, n_classes, seed, quick):
         return make_pipeline(preprocessing(), focal.set_params(**budget))
     if name in ABLATIONS:
         return make_pipeline(preprocessing(), focal.set_params(**ABLATIONS[name]))
+    if name == "focal_calibrated":
+        calibrated = CalibratedClassifierCV(
+            focal, method="sigmoid", cv=StratifiedKFold(3, shuffle=True, random_state=seed)
+        )
+        return make_pipeline(preprocessing(), calibrated)
     if name == "focal_tuned":
         grid = [{f"focalclassifier__{k}": v for k, v in g.items()} for g in TUNING_GRID]
         return GridSearchCV(
@@ -256,7 +373,8 @@ def make_model(name, n_features, n_classes, seed, quick):
 
 # -- one fold -----------------------------------------------------------------------------------
 def run_one(dataset, model_name, repeat, fold, train, test, seed, quick):
-    """Fit one model on one training fold and score it on the test fold."""
+    """Fit one model on one training fold and score it on the test fold: a list of rows (one,
+    or four for the models in ``DERIVING``: see ``derived_outputs``)."""
     torch.set_num_threads(1)
     X, y = load_imbalanced(dataset)
     n_classes = len(np.unique(y))
@@ -268,25 +386,66 @@ def run_one(dataset, model_name, repeat, fold, train, test, seed, quick):
         start = time.perf_counter()
         model.fit(X[train], y[train])
         fit_time = time.perf_counter() - start
-        proba = model.predict_proba(X[test])
-        pred = np.asarray(model.predict(X[test]))
-    row = {
-        "dataset": dataset,
-        "task": "binary" if n_classes == 2 else "multiclass",
-        "model": model_name,
-        "repeat": repeat,
-        "fold": fold,
-        "ap": imbalanced_ap(y[test], proba),
-        "balanced_accuracy": balanced_accuracy_score(y[test], pred),
-        "macro_f1": f1_score(y[test], pred, average="macro"),
-        "fit_time": fit_time,
-    }
-    if model_name == "focal_tuned":
-        best = model.best_params_
-        row["best_params"] = ", ".join(
-            f"{k.split('__', 1)[1]}={v}" for k, v in sorted(best.items())
-        )
-    return row
+        outputs = {model_name: (model.predict_proba(X[test]), np.asarray(model.predict(X[test])))}
+        if model_name in DERIVING:
+            outputs.update(derived_outputs(model, model_name, X[test], y[train]))
+    rows = []
+    for name, (proba, pred) in outputs.items():
+        row = {
+            "dataset": dataset,
+            "task": "binary" if n_classes == 2 else "multiclass",
+            "model": name,
+            "repeat": repeat,
+            "fold": fold,
+            **scores(y[test], proba, pred),
+            "fit_time": fit_time,
+        }
+        if model_name == "focal_tuned":
+            best = model.best_params_
+            row["best_params"] = ", ".join(
+                f"{k.split('__', 1)[1]}={v}" for k, v in sorted(best.items())
+            )
+        rows.append(row)
+    return rows
+
+
+def derived_outputs(pipeline, name, X_test, y_train):
+    """From one fitted FocalClassifier: the raw outputs of its module and the outputs under
+    ``class_prior="data"`` and ``"balanced"``.
+
+    ``class_prior`` only shifts the log posterior that the loss's inverse link recovers from
+    the logits (``skfocal._posterior``), so the two other priors are the fit's own
+    ``posterior_`` with the shift ``log_shift`` gives for them; the training emphasis it needs
+    is ``class_prior_ / data prior`` of the training fold (``class_prior_`` of the default
+    ``"training"`` prior is the normalised ``emphasis x data prior``). This equals refitting
+    with that ``class_prior`` (checked to 1e-7 on yeast4 and yeast).
+    """
+    from skfocal._posterior import Posterior, log_shift
+
+    clf = pipeline[-1]
+    Z = torch.as_tensor(pipeline[:-1].transform(X_test), dtype=torch.float32)
+    module = clf.net_.module_
+    module.eval()
+    with torch.no_grad():
+        z = module(Z).double()
+    post = clf.posterior_
+    classes = clf.classes_
+    binary = len(classes) == 2
+    if binary:
+        z = z[:, 0]
+        p1 = torch.sigmoid(z).numpy()
+        raw = np.column_stack([1 - p1, p1])
+    else:
+        raw = torch.softmax(z, dim=1).numpy()
+    out = {f"{name}_raw": (raw, classes[raw.argmax(axis=1)])}
+    data_prior = np.bincount(np.searchsorted(classes, y_train), minlength=len(classes))
+    data_prior = data_prior / data_prior.sum()
+    emphasis = np.asarray(clf.class_prior_, dtype=np.float64) / data_prior
+    for prior in ("data", "balanced"):
+        shift = log_shift(post.kind, prior, classes, emphasis, data_prior)
+        proba = Posterior(post.kind, post.spec, post.hyper, shift).proba(z).numpy()
+        out[f"{name}_prior_{prior}"] = (proba, classes[proba.argmax(axis=1)])
+    return out
 
 
 def run(datasets, models, repeats, seed, n_jobs, quick):
@@ -297,22 +456,35 @@ def run(datasets, models, repeats, seed, n_jobs, quick):
         for index, (train, test) in enumerate(cv.split(np.zeros(len(y)), y)):
             repeat, fold = divmod(index, 5)
             for model in models:
+                if model in BINARY_ONLY and len(np.unique(y)) > 2:
+                    continue
                 tasks.append((dataset, model, repeat, fold, train, test, seed, quick))
     # Slow tasks first, so that the pool does not end on one long straggler.
-    tasks.sort(key=lambda t: (t[1] != "focal_tuned", -len(t[4])))
+    tasks.sort(key=lambda t: (t[1] not in ("focal_tuned", "focal_calibrated"), -len(t[4])))
     rows = Parallel(n_jobs=n_jobs, verbose=5)(delayed(run_one)(*t) for t in tasks)
+    rows = [row for task_rows in rows for row in task_rows]
     return pd.DataFrame(rows).sort_values(["dataset", "model", "repeat", "fold"])
+
+
+def merge(previous, new):
+    """The saved rows with those of the (dataset, model) pairs just run replaced by the new."""
+    ran = set(zip(new["dataset"], new["model"]))
+    keep = [pair not in ran for pair in zip(previous["dataset"], previous["model"])]
+    merged = pd.concat([previous[keep], new], ignore_index=True)
+    return merged.sort_values(["dataset", "model", "repeat", "fold"])
 
 
 # -- report -------------------------------------------------------------------------------------
 def win_tie_loss(results, model, reference, metric):
-    """Per-dataset paired comparison of ``model`` against ``reference`` on ``metric``."""
+    """Per-dataset paired comparison of ``model`` against ``reference`` on ``metric`` (for the
+    metrics of ``CALIBRATION``, lower is better: a win is a lower value)."""
     counts = {"W": 0, "T": 0, "L": 0}
+    sign = -1.0 if metric in CALIBRATION else 1.0
     for _, group in results.groupby("dataset"):
         pivot = group.pivot_table(index=["repeat", "fold"], columns="model", values=metric)
         if model not in pivot or reference not in pivot:
             continue
-        diff = (pivot[model] - pivot[reference]).dropna()
+        diff = sign * (pivot[model] - pivot[reference]).dropna()
         if len(diff) == 0:
             continue
         standard_error = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
@@ -329,7 +501,7 @@ def summarize(results):
     """Model-level table: means over datasets of per-dataset means, and W/T/L counts."""
     per_dataset = results.groupby(["model", "dataset"])[[*METRICS, "fit_time"]].mean()
     means = per_dataset.groupby("model").mean()
-    models = [m for m in ALL_MODELS if m in means.index]
+    models = [m for m in ALL_MODELS if m in means.index and m not in DERIVED_MODELS]
     table = pd.DataFrame(index=pd.Index(models, name="model"))
     for metric in METRICS:
         table[metric] = means.loc[models, metric].round(3)
@@ -354,10 +526,94 @@ def summarize(results):
     return table
 
 
-def by_dataset(results, metric):
+def _means(results, models, metrics, task=None):
+    rows = results if task is None else results[results["task"] == task]
+    rows = rows[rows["model"].isin(models)]
+    means = rows.groupby(["model", "dataset"])[metrics].mean().groupby("model").mean()
+    return means.reindex([m for m in models if m in means.index])
+
+
+def calibration_table(results):
+    """Probability quality and decisions of the calibrated-outputs study: means over the binary
+    sets and over the multiclass sets (ECE: positive class / top label), W/T/L on log-loss
+    against the raw outputs of FocalClassifier()."""
+    models = [m for m in CALIBRATION_MODELS if m in set(results["model"])]
+    metrics = [*CALIBRATION, *METRICS]
+    parts = []
+    for task, short in (("binary", "bin"), ("multiclass", "multi")):
+        means = _means(results, models, metrics, task).round(3)
+        means.columns = [f"{c} ({short})" for c in means.columns]
+        parts.append(means)
+    table = pd.concat(parts, axis=1).reindex(models)
+    table.index.name = "model"
+    if "focal_default_raw" in models:
+        for metric, short in (("log_loss", "log-loss"), ("ece", "ECE")):
+            table[f"{short} W/T/L vs focal_default_raw"] = [
+                "--"
+                if m == "focal_default_raw"
+                else win_tie_loss(results, m, "focal_default_raw", metric)
+                for m in models
+            ]
+    return table
+
+
+def losses_table(results):
+    """AP, BA and macro-F1 of the losses at their published defaults: means over all ten sets
+    and over the binary sets, W/T/L against focal_default."""
+    models = [m for m in LOSS_MODELS if m in set(results["model"])]
+    metrics = list(METRICS)
+    every = _means(results, models, metrics).round(3)
+    every.columns = [f"{c} (all)" for c in every.columns]
+    binary = _means(results, models, metrics, "binary").round(3)
+    binary.columns = [f"{c} (binary)" for c in binary.columns]
+    table = pd.concat([every, binary], axis=1).reindex(models)
+    table.index.name = "model"
+    for metric, short in (("ap", "AP"), ("balanced_accuracy", "BA"), ("macro_f1", "F1")):
+        table[f"{short} W/T/L vs focal_default"] = [
+            "--" if m == "focal_default" else win_tie_loss(results, m, "focal_default", metric)
+            for m in models
+        ]
+    return table
+
+
+def fused_table(results, new="focal_default", old="focal_unfused"):
+    """Per set: the new default (fused AdamW step) minus the previous one (single-tensor
+    step), paired by fold, with the noise band of the W/T/L rule (two standard errors of the
+    paired differences) and the verdict; the last row counts W/T/L."""
+    rows = []
+    for dataset in [d for d in DATASETS if d in set(results["dataset"])]:
+        group = results[results["dataset"] == dataset]
+        row = {"dataset": dataset}
+        for metric, short in (("ap", "AP"), ("balanced_accuracy", "BA")):
+            pivot = group.pivot_table(index=["repeat", "fold"], columns="model", values=metric)
+            if new not in pivot or old not in pivot:
+                return None
+            diff = (pivot[new] - pivot[old]).dropna()
+            band = 2 * diff.std(ddof=1) / np.sqrt(len(diff))
+            row[f"{short} fused"] = round(pivot[new].mean(), 3)
+            row[f"{short} unfused"] = round(pivot[old].mean(), 3)
+            row[f"{short} diff"] = round(diff.mean(), 4)
+            row[f"{short} 2SE"] = round(band, 4)
+            row[f"{short}"] = "W" if diff.mean() > band else "L" if diff.mean() < -band else "T"
+        times = group.groupby("model")["fit_time"].mean()
+        row["fit s fused"] = round(times[new], 2)
+        row["fit s unfused"] = round(times[old], 2)
+        rows.append(row)
+    table = pd.DataFrame(rows).set_index("dataset").astype(object)
+    total = {c: "" for c in table.columns}
+    for short, metric in (("AP", "ap"), ("BA", "balanced_accuracy")):
+        total[short] = win_tie_loss(results, new, old, metric)
+    total["fit s fused"] = round(table["fit s fused"].mean(), 2)
+    total["fit s unfused"] = round(table["fit s unfused"].mean(), 2)
+    table.loc["W/T/L (mean fit s)"] = total
+    return table
+
+
+def by_dataset(results, metric, models=None):
     table = results.pivot_table(index="dataset", columns="model", values=metric, aggfunc="mean")
     order = [d for d in DATASETS if d in table.index]
-    return table.loc[order, [m for m in ALL_MODELS if m in table.columns]].round(3)
+    models = [m for m in (models or ALL_MODELS) if m in table.columns]
+    return table.loc[order, models].round(3)
 
 
 def render_figure(results, path=FIGURE):
@@ -370,7 +626,7 @@ def render_figure(results, path=FIGURE):
     panels = [("ap", "Average precision"), ("balanced_accuracy", "Balanced accuracy")]
     fig, axes = plt.subplots(1, 2, figsize=(15, 5.5), constrained_layout=True)
     for ax, (metric, title) in zip(axes, panels):
-        table = by_dataset(results, metric)
+        table = by_dataset(results, metric, MODELS)
         image = ax.imshow(table.to_numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(table.shape[1]), table.columns, rotation=40, ha="right")
         ax.set_yticks(range(table.shape[0]), table.index)
@@ -408,10 +664,32 @@ def report(results, out_dir, figure):
             picks = results.dropna(subset=["best_params"])
             print("\nfocal_tuned: parameters picked by the inner search (count over folds):")
             print(picks.groupby("best_params").size().sort_values(ascending=False).to_string())
+        studies = {}
+        if "log_loss" in results and results["model"].isin(CALIBRATION_MODELS).any():
+            studies["calibration"] = calibration_table(results)
+            print("\nCalibrated outputs (means over the 7 binary / 3 multiclass sets; ECE of")
+            print("the positive class (bin) / top-label ECE (multi), 15 equal-width bins):")
+            print(studies["calibration"].to_string())
+            studies["ece"] = by_dataset(results, "ece", CALIBRATION_MODELS)
+            studies["log_loss"] = by_dataset(results, "log_loss", CALIBRATION_MODELS)
+            for key in ("ece", "log_loss"):
+                print(f"\n{CALIBRATION[key]} per dataset:")
+                print(studies[key].to_string())
+        if results["model"].isin(LOSS_MODELS[2:]).any():
+            studies["losses"] = losses_table(results)
+            print("\nLosses at their published defaults:")
+            print(studies["losses"].to_string())
+        fused = fused_table(results)
+        if fused is not None:
+            studies["fused"] = fused
+            print("\nFused AdamW step (new default) against the single-tensor step (previous):")
+            print(fused.to_string())
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out_dir / "quality_summary.csv")
     for metric in METRICS:
-        by_dataset(results, metric).to_csv(out_dir / f"quality_{metric}.csv")
+        by_dataset(results, metric, MODELS + STUDY_MODELS).to_csv(out_dir / f"quality_{metric}.csv")
+    for key, table in studies.items():
+        table.to_csv(out_dir / f"quality_{key}.csv")
     if figure is not None:
         print(f"\nfigure: {render_figure(results, figure)}")
 
@@ -419,7 +697,12 @@ def report(results, out_dir, figure):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
-    parser.add_argument("--models", nargs="+", choices=ALL_MODELS, default=MODELS)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=[m for m in ALL_MODELS if m not in DERIVED_MODELS],
+        default=DEFAULT_MODELS,
+    )
     parser.add_argument("--repeats", type=int, default=1, help="repeats of 5-fold CV")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count())
@@ -427,6 +710,11 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-figure", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="re-read quality.csv")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the saved rows of quality.csv for the (dataset, model) pairs not run",
+    )
     parser.add_argument(
         "--budget", action="store_true", help="the training-budget study (see the docstring)"
     )
@@ -445,8 +733,11 @@ def main(argv=None):
     results = run(datasets, args.models, args.repeats, args.seed, args.n_jobs, args.quick)
     elapsed = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
+    n_rows = len(results)
+    if args.merge and csv.exists():
+        results = merge(pd.read_csv(csv), results)
     results.to_csv(csv, index=False)
-    print(f"\n{len(results)} fits in {elapsed / 60:.1f} min on {args.n_jobs} worker(s); {csv}")
+    print(f"\n{n_rows} rows in {elapsed / 60:.1f} min on {args.n_jobs} worker(s); {csv}")
     report(results, args.out, figure)
     return 0
 
