@@ -147,14 +147,16 @@ class BatchedGridSearchCV(GridSearchCV):
 
     Parameters
     ----------
-    estimator, param_grid, scoring, n_jobs, refit, cv, verbose, pre_dispatch, error_score, \
-return_train_score
+    estimator, param_grid, scoring, n_jobs, refit, cv
+        As in :class:`sklearn.model_selection.GridSearchCV`.
+    verbose, pre_dispatch, error_score, return_train_score
         As in :class:`sklearn.model_selection.GridSearchCV`.
 
     Attributes
     ----------
-    cv_results_, best_estimator_, best_score_, best_params_, best_index_, scorer_, \
-n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in_
+    n_splits_, refit_time_, multimetric_, classes_, n_features_in_, feature_names_in_
+        As in :class:`sklearn.model_selection.GridSearchCV`.
+    cv_results_, best_estimator_, best_score_, best_params_, best_index_, scorer_
         As in :class:`sklearn.model_selection.GridSearchCV`. For members trained together,
         ``mean_fit_time`` / ``std_fit_time`` report the stacked model's wall time (planning,
         training and building the fitted members) divided by its number of members, i.e.
