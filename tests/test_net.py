@@ -1,6 +1,7 @@
 """The tensor data path of the internal skorch net: slicing iterator, weighted loss, streaming."""
 
 import numpy as np
+import pytest
 import torch
 from skorch.callbacks import Callback
 from torch import nn
@@ -214,3 +215,89 @@ def test_user_callback_still_sees_every_event(seed):
     epoch = ["epoch_begin", *train, ("batch_begin", False), ("batch_end", False), "epoch_end"]
     assert events == ["train_begin", *epoch, *epoch, "train_end"]
     assert len(clf.net_.history[-1, "batches"]) == 6  # skorch's batch records are kept
+
+
+class BatchEndListener(Callback):
+    """Listens to ``on_batch_end`` only: the epoch then runs through skorch's per-batch path."""
+
+    def on_batch_end(self, net, **kwargs):
+        pass
+
+
+def _fit_pair(X, y, **params):
+    """The same fit through the lean epoch and through skorch's per-batch path."""
+    from skfocal import FocalClassifier
+
+    lean = FocalClassifier(random_state=0, **params).fit(X, y)
+    skorch_path = FocalClassifier(random_state=0, callbacks=[BatchEndListener()], **params)
+    return lean, skorch_path.fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},  # binary focal: the mean twin of the criterion
+        {"loss": "cross_entropy"},
+        {"class_weight": "balanced", "sampler": "oversample"},  # weighted batches
+        {"multiclass": True},  # softmax focal, mean twin
+        {"multiclass": True, "alpha": "balanced"},  # softmax with alpha: no twin
+        {"multiclass": True, "loss": "margin"},
+        {"multilabel": True},
+        {"warmup_epochs": 1},
+    ],
+    ids=str,
+)
+def test_lean_epoch_trains_like_skorchs_epoch(seed, params):
+    params = dict(params)
+    n = 150
+    X = seed.normal(size=(n, 4)).astype(np.float32)
+    if params.pop("multiclass", False):
+        y = np.arange(n) % 3
+    elif params.pop("multilabel", False):
+        y = np.stack([np.arange(n) % 2, (np.arange(n) // 2) % 2], axis=1)
+    else:
+        y = (np.arange(n) % 5 == 0).astype(int)
+    X[:, 0] += y if y.ndim == 1 else y[:, 0]
+    lean, reference = _fit_pair(X, y, max_epochs=3, batch_size=32, **params)
+    assert "lean_step_" in vars(lean.net_) and "lean_step_" not in vars(reference.net_)
+    for a, b in zip(lean.net_.history, reference.net_.history, strict=True):
+        assert len(a["batches"]) == len(b["batches"]) == a["train_batch_count"]
+        for ra, rb in zip(a["batches"], b["batches"], strict=True):
+            assert ra.keys() == rb.keys() == {"train_loss", "train_batch_size"}
+            assert ra["train_batch_size"] == rb["train_batch_size"]
+            assert ra["train_loss"] == pytest.approx(rb["train_loss"], rel=1e-5, abs=1e-7)
+    np.testing.assert_allclose(
+        lean.decision_function(X), reference.decision_function(X), rtol=0, atol=1e-5
+    )
+
+
+def test_lean_epoch_stops_on_a_non_finite_loss_naming_the_batch():
+    from skfocal import FocalClassifier, NonFiniteTrainingError
+
+    X, y = np.array([[0.0], [1.0]] * 20), np.array([0, 1] * 20)
+    with pytest.raises(NonFiniteTrainingError, match=r"loss became nan at epoch 1, batch 3 \(lr="):
+        FocalClassifier(lr=1e12, max_epochs=20, batch_size=8, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("weights", [True, False])
+def test_iterator_gathers_chunks_of_batches_as_views(monkeypatch, weights):
+    import skfocal._net as net_module
+
+    data = _data(n=50, weights=weights)
+    sampler = EpochSampler(47, torch.Generator())
+    order = []
+    for chunk_bytes in (1 << 20, 2 * 8 * 4):  # one chunk; chunks of two batches of 4 rows
+        monkeypatch.setattr(net_module, "CHUNK_BYTES", chunk_bytes)
+        sampler.generator.manual_seed(0)
+        it = BatchIterator(TensorPart(data, torch.arange(3, 50), sampler), 4, True)
+        batches = list(it)
+        assert len(batches) == len(it) == 12 and [len(b[0]) for b in batches][-1] == 3
+        for batch in batches:
+            xb, yb = batch
+            r = (xb[:, 0] / 2).long()
+            assert torch.equal(yb, data.y[r]) and r.min() >= 3
+            assert batch.weights is None if not weights else torch.equal(batch.weights, data.w[r])
+        order.append(torch.cat([b[0] for b in batches]))
+        if chunk_bytes < 1 << 20:  # batches of a chunk are views of one gathered block
+            assert batches[1][0].data_ptr() == batches[0][0].data_ptr() + 4 * 2 * 4
+    assert torch.equal(order[0], order[1])  # chunking changes nothing in the batches

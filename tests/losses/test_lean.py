@@ -1,0 +1,93 @@
+"""The lean batch means equal the modules' per-sample losses averaged, value and gradient."""
+
+import pytest
+import torch
+
+from skfocal.losses import BinaryFocalLoss, FocalLoss, MarginLoss
+from skfocal.losses._lean import SigmoidFocalMean, SoftmaxFocalMean, mean_loss
+
+GAMMAS = [0.0, 0.5, 1.0, 2.0, 3.5]
+
+
+def _value_and_grad(fn, x, y):
+    x = x.detach().clone().requires_grad_(True)
+    loss = fn(x, y)
+    loss.backward()
+    return loss.detach(), x.grad
+
+
+def _assert_twin(criterion, x, y):
+    twin = mean_loss(criterion)
+    assert twin is not None
+    ref_loss, ref_grad = _value_and_grad(lambda a, b: criterion(a, b).mean(), x, y)
+    loss, grad = _value_and_grad(twin, x, y)
+    tol = 1e-12 if x.dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(loss, ref_loss, rtol=tol, atol=tol)
+    torch.testing.assert_close(grad, ref_grad, rtol=tol, atol=tol)
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x, y), ref_loss, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize(
+    "weights",
+    [{}, {"alpha": 0.25}, {"pos_weight": 3.0}, {"alpha": 0.7, "pos_weight": torch.tensor(2.0)}],
+    ids=str,
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("n", [256, 37, 1])
+def test_sigmoid_mean_equals_module(seed, gamma, weights, dtype, n):
+    x = torch.from_numpy(seed.normal(scale=4.0, size=n)).to(dtype)
+    y = torch.from_numpy(seed.uniform(size=n) < 0.2).to(dtype)
+    _assert_twin(BinaryFocalLoss(gamma=gamma, reduction="none", **weights), x, y)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 2.0])
+def test_sigmoid_mean_multilabel_is_the_mean_of_per_sample_means(seed, gamma):
+    x = torch.from_numpy(seed.normal(size=(64, 3))).float()
+    y = torch.from_numpy(seed.uniform(size=(64, 3)) < 0.3).float()
+    criterion = BinaryFocalLoss(gamma=gamma, alpha=[0.2, 0.5, 0.9], reduction="none")
+    per_sample = mean_loss(criterion)
+    ref_loss, ref_grad = _value_and_grad(lambda a, b: criterion(a, b).mean(dim=1).mean(), x, y)
+    loss, grad = _value_and_grad(per_sample, x, y)
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(256, 8), (13, 2), (5, 100)])
+def test_softmax_mean_equals_module(seed, gamma, dtype, shape):
+    x = torch.from_numpy(seed.normal(scale=4.0, size=shape)).to(dtype)
+    y = torch.from_numpy(seed.integers(0, shape[1], size=shape[0]))
+    _assert_twin(FocalLoss(gamma=gamma, reduction="none"), x, y)
+
+
+def test_no_twin_where_the_mean_is_not_the_plain_mean():
+    assert mean_loss(FocalLoss(alpha=[0.2, 0.8], reduction="none")) is None  # divides by sum(w)
+    assert mean_loss(MarginLoss(reduction="none")) is None
+    assert mean_loss(BinaryFocalLoss(reduction="mean")) is None
+
+
+def test_other_inputs_go_to_the_module_with_its_checks(seed):
+    sig, soft = SigmoidFocalMean(2.0), SoftmaxFocalMean(2.0)
+    x = torch.zeros(4)
+    with pytest.raises(ValueError, match="BinaryFocalLoss"):
+        sig(x, torch.tensor([0.0, 1.0, 2.0, 1.0]).double())  # float64 target: the module's path
+    with pytest.raises(ValueError, match=r"target must hold class indices in \[0, 2\]"):
+        soft(torch.zeros(4, 3), torch.tensor([0, 1, 2, 1], dtype=torch.int32) + 5)
+    half = torch.zeros(4, dtype=torch.bfloat16)  # not a plain dtype: the module computes it
+    torch.testing.assert_close(
+        sig(half, torch.ones(4, dtype=torch.bfloat16)),
+        BinaryFocalLoss(gamma=2.0)(half, torch.ones(4, dtype=torch.bfloat16)),
+    )
+    big = torch.from_numpy(seed.normal(size=400_000)).float()  # the blocked CPU computation
+    target = (big > 1).float()
+    torch.testing.assert_close(sig(big, target), BinaryFocalLoss(gamma=2.0)(big, target))
+
+
+def test_to_moves_the_module_and_forgets_constants():
+    sig = SigmoidFocalMean(2.0, alpha=torch.tensor([0.3]))
+    sig(torch.zeros(3, 1), torch.ones(3, 1))
+    assert sig._shapes
+    assert sig.to(torch.float64) is sig and not sig._shapes
