@@ -26,6 +26,9 @@ Models
 ``focal_calibrated``  CalibratedClassifierCV(FocalClassifier(), method="sigmoid", cv=3)
 ``focal_unfused``     FocalClassifier() with the previous default optimizer step,
                       functools.partial(torch.optim.AdamW, fused=False)
+``focal_skorch_loop`` FocalClassifier() trained through skorch's per-batch path (the previous
+                      default loop): a callback that listens to on_batch_end (and does
+                      nothing) keeps the lean epoch from running
 ``focal_ldam``, ``focal_logit_adjusted``, ``focal_poly``, ``focal_asymmetric``
                       FocalClassifier(loss=...) at the loss's published defaults
                       (asymmetric: binary sets only)
@@ -95,6 +98,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, label_binarize
 from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
 from torch import nn
 
 from skfocal._module import MLP
@@ -129,6 +133,7 @@ STUDY_MODELS = [
     "focal_oversample",
     "focal_calibrated",
     "focal_unfused",
+    "focal_skorch_loop",
     "focal_ldam",
     "focal_logit_adjusted",
     "focal_poly",
@@ -138,6 +143,16 @@ DERIVED = ("raw", "prior_data", "prior_balanced")
 DERIVING = ("focal_default", "focal_alpha_balanced", "focal_oversample")
 DERIVED_MODELS = [f"{base}_{suffix}" for base in DERIVING for suffix in DERIVED]
 BINARY_ONLY = {"focal_asymmetric"}
+
+
+class BatchListener(Callback):
+    """A callback that listens to ``on_batch_end`` and does nothing: with it, FocalClassifier
+    trains through skorch's per-batch path instead of its lean epoch (``focal_skorch_loop``)."""
+
+    def on_batch_end(self, net, **kwargs):
+        pass
+
+
 ABLATIONS = {
     "focal_default": {},
     "focal_ce": {"loss": "cross_entropy"},
@@ -147,6 +162,8 @@ ABLATIONS = {
     "focal_oversample": {"sampler": "oversample"},
     # the previous default optimizer step: torch's single-tensor AdamW (now fused)
     "focal_unfused": {"optimizer": functools.partial(torch.optim.AdamW, fused=False)},
+    # the previous default loop: skorch's per-batch path (a per-batch listener forces it)
+    "focal_skorch_loop": {"callbacks": [BatchListener()]},
     "focal_ldam": {"loss": "ldam"},
     "focal_logit_adjusted": {"loss": "logit_adjusted"},
     "focal_poly": {"loss": "poly"},
@@ -576,10 +593,12 @@ def losses_table(results):
     return table
 
 
-def fused_table(results, new="focal_default", old="focal_unfused"):
-    """Per set: the new default (fused AdamW step) minus the previous one (single-tensor
-    step), paired by fold, with the noise band of the W/T/L rule (two standard errors of the
-    paired differences) and the verdict; the last row counts W/T/L."""
+def paired_table(results, new="focal_default", old="focal_unfused", labels=("fused", "unfused")):
+    """Per set: model ``new`` minus model ``old`` (e.g. the fused AdamW step against the
+    single-tensor one, or the lean loop against skorch's per-batch path), paired by fold, with
+    the noise band of the W/T/L rule (two standard errors of the paired differences) and the
+    verdict; the last row counts W/T/L. Columns are named with ``labels``."""
+    a, b = labels
     rows = []
     for dataset in [d for d in DATASETS if d in set(results["dataset"])]:
         group = results[results["dataset"] == dataset]
@@ -590,21 +609,21 @@ def fused_table(results, new="focal_default", old="focal_unfused"):
                 return None
             diff = (pivot[new] - pivot[old]).dropna()
             band = 2 * diff.std(ddof=1) / np.sqrt(len(diff))
-            row[f"{short} fused"] = round(pivot[new].mean(), 3)
-            row[f"{short} unfused"] = round(pivot[old].mean(), 3)
+            row[f"{short} {a}"] = round(pivot[new].mean(), 3)
+            row[f"{short} {b}"] = round(pivot[old].mean(), 3)
             row[f"{short} diff"] = round(diff.mean(), 4)
             row[f"{short} 2SE"] = round(band, 4)
             row[f"{short}"] = "W" if diff.mean() > band else "L" if diff.mean() < -band else "T"
         times = group.groupby("model")["fit_time"].mean()
-        row["fit s fused"] = round(times[new], 2)
-        row["fit s unfused"] = round(times[old], 2)
+        row[f"fit s {a}"] = round(times[new], 2)
+        row[f"fit s {b}"] = round(times[old], 2)
         rows.append(row)
     table = pd.DataFrame(rows).set_index("dataset").astype(object)
     total = {c: "" for c in table.columns}
     for short, metric in (("AP", "ap"), ("BA", "balanced_accuracy")):
         total[short] = win_tie_loss(results, new, old, metric)
-    total["fit s fused"] = round(table["fit s fused"].mean(), 2)
-    total["fit s unfused"] = round(table["fit s unfused"].mean(), 2)
+    total[f"fit s {a}"] = round(table[f"fit s {a}"].mean(), 2)
+    total[f"fit s {b}"] = round(table[f"fit s {b}"].mean(), 2)
     table.loc["W/T/L (mean fit s)"] = total
     return table
 
@@ -679,11 +698,16 @@ def report(results, out_dir, figure):
             studies["losses"] = losses_table(results)
             print("\nLosses at their published defaults:")
             print(studies["losses"].to_string())
-        fused = fused_table(results)
+        fused = paired_table(results)
         if fused is not None:
             studies["fused"] = fused
             print("\nFused AdamW step (new default) against the single-tensor step (previous):")
             print(fused.to_string())
+        lean = paired_table(results, old="focal_skorch_loop", labels=("lean", "skorch"))
+        if lean is not None:
+            studies["lean"] = lean
+            print("\nLean training loop (new default) against skorch's per-batch path:")
+            print(lean.to_string())
     out_dir.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out_dir / "quality_summary.csv")
     for metric in METRICS:

@@ -274,13 +274,20 @@ class FocalNet(NeuralNet):
             Xb, yb = batch
             wb = getattr(batch, "weights", None)
             y_pred = squeeze(forward(module, Xb))
+            fused = None
             if wb is None and mean is not None:
-                loss = mean(y_pred, yb)
+                fused = mean.value_and_grad(y_pred, yb)
+                if fused is None:
+                    loss = mean(y_pred, yb)
             else:
                 loss = per_sample(criterion(y_pred, yb))
                 loss = (loss if wb is None else loss * wb).mean()
             stepper.zero_grad()
-            stepper.backward(loss)
+            if fused is None:
+                stepper.backward(loss)
+            else:  # the loss's closed-form logit gradient, backpropagated from the logits
+                loss, grad = fused
+                stepper.backward(y_pred, grad)
             stepper.step()
             losses.append(loss.detach())
             sizes.append(len(yb))

@@ -160,21 +160,27 @@ class LeanStep:
         for p in self.params:
             p.grad = None
 
-    def backward(self, loss):
-        """``loss.backward()`` for a scalar ``loss``, without the wrapper's argument handling."""
+    def backward(self, output, grad=None):
+        """``output.backward(grad)`` without the wrapper's argument handling.
+
+        ``grad`` None means 1 for a scalar ``output`` (a loss); otherwise ``grad`` has
+        ``output``'s shape, dtype and device -- e.g. the closed-form gradient of a loss with
+        respect to the logits ``output``, which then needs no autograd node of its own.
+        """
         if (
             _run_backward is None
-            or type(loss) is not torch.Tensor
-            or loss.dim() != 0
-            or loss.device.type not in _LEAN_DEVICES
+            or type(output) is not torch.Tensor
+            or output.device.type not in _LEAN_DEVICES
+            or (grad is None and output.dim() != 0)
         ):
-            loss.backward()
+            output.backward(grad)
             return
-        key = (loss.dtype, loss.device)
-        one = self._ones.get(key)
-        if one is None:
-            one = self._ones[key] = torch.ones((), dtype=loss.dtype, device=loss.device)
-        _run_backward((loss,), (one,), False, False, (), True, True)
+        if grad is None:
+            key = (output.dtype, output.device)
+            grad = self._ones.get(key)
+            if grad is None:
+                grad = self._ones[key] = torch.ones((), dtype=output.dtype, device=output.device)
+        _run_backward((output,), (grad,), False, False, (), True, True)
 
     def step(self):
         calls = self.calls

@@ -20,7 +20,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._functions import _BLOCK, _sigmoid_stacked, pair_constants, run, softmax_compute
+from ._functions import (
+    _BLOCK,
+    _sigmoid_stacked,
+    _stacking,
+    pair_constants,
+    run,
+    softmax_compute,
+)
 from ._kernels import make_kernel
 from ._modules import BinaryFocalLoss, FocalLoss
 from ._reduce import sigmoid_weights
@@ -28,12 +35,30 @@ from ._reduce import sigmoid_weights
 _PLAIN = (torch.float32, torch.float64)
 
 
-def _sigmoid_mean(input, target, gamma, consts, need_grad):
-    return _sigmoid_stacked(input, target, gamma, consts, True, need_grad)
+def _sigmoid_mean(x, y, gamma, consts, need_grad):
+    return _sigmoid_stacked(x, y, gamma, consts, True, need_grad)
 
 
 def _softmax_mean(input, target, kernel, need_grad):
-    return softmax_compute(input, target, kernel, None, "mean", need_grad)
+    """Mean softmax focal loss and its logit gradient; ``gamma=2`` in fewer operations than
+    ``_functions.softmax_compute`` (the mean's ``1 / n`` folded into the products)."""
+    if kernel != 2.0 or type(kernel) is not float:
+        return softmax_compute(input, target, kernel, None, "mean", need_grad)
+    n = len(target)
+    zero = _stacking(1, input.dtype, input.device)[1]
+    logp = F.log_softmax(input, 1)
+    index = target.unsqueeze(1)
+    ell = logp.gather(1, index).squeeze(1)  # log p_t
+    nq = torch.expm1(ell)  # p_t - 1 = -q
+    a = torch.addcmul(zero, nq, ell, value=-1.0 / n)  # -nq ell / n: q^2 (-ell) / n = a nq
+    loss = torch.vdot(a, nq)
+    if not need_grad:
+        return loss, None
+    # -d loss / d ell / n = nq (nq + 2 p ell) / n = nq^2 / n - 2 p a
+    b = torch.addcmul(torch.addcmul(zero, nq, nq, value=1.0 / n), ell.exp(), a, value=-2.0)
+    # d loss / d x = D (softmax - onehot) / n; the target column of softmax - onehot is nq
+    grad = logp.exp_().scatter_(1, index, nq.unsqueeze(1)).mul_(b.unsqueeze(1))
+    return loss, grad
 
 
 class SigmoidFocalMean:
@@ -87,6 +112,23 @@ class SigmoidFocalMean:
             return self.module(input, target)
         return run(_sigmoid_mean, input, target, self.gamma, consts)
 
+    def value_and_grad(self, input, target):
+        """``(loss, d loss / d input)``, both detached, or None where torch's kernel or the
+        module computes the loss (cross-entropy, other inputs): for a training loop that
+        backpropagates the gradient itself, without an autograd node for the loss."""
+        if not (
+            type(input) is torch.Tensor
+            and input.dtype in _PLAIN
+            and target.dtype is input.dtype
+            and input.shape == target.shape
+            and not target.requires_grad
+        ):
+            return None
+        _, neg_w, consts = self._constants(input)
+        if consts is None or (self.gamma == 0.0 and neg_w is None):
+            return None
+        return _sigmoid_mean(input.detach(), target, self.gamma, consts, True)
+
 
 class SoftmaxFocalMean:
     """``FocalLoss(gamma, reduction="mean")`` (no ``alpha``) for validated class indices.
@@ -127,6 +169,20 @@ class SoftmaxFocalMean:
         if self.kernel is None:  # cross-entropy: torch's fused kernel
             return F.cross_entropy(input, target, ignore_index=self.module.ignore_index)
         return run(_softmax_mean, input, target, self.kernel)
+
+    def value_and_grad(self, input, target):
+        """``(loss, d loss / d input)``, both detached, or None (see
+        :meth:`SigmoidFocalMean.value_and_grad`)."""
+        if self.kernel is None or not (
+            type(input) is torch.Tensor
+            and input.dim() == 2
+            and input.dtype in _PLAIN
+            and target.dtype is torch.int64
+            and target.shape == input.shape[:1]
+            and len(target) > 0
+        ):
+            return None
+        return _softmax_mean(input.detach(), target, self.kernel, True)
 
 
 def mean_loss(criterion):

@@ -91,3 +91,33 @@ def test_to_moves_the_module_and_forgets_constants():
     sig(torch.zeros(3, 1), torch.ones(3, 1))
     assert sig._shapes
     assert sig.to(torch.float64) is sig and not sig._shapes
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@pytest.mark.parametrize("kind", ["sigmoid", "sigmoid_multilabel", "softmax"])
+def test_value_and_grad_equals_autograd_of_the_mean(seed, gamma, kind):
+    """The estimator's path: loss and logit gradient in closed form, backpropagated by hand."""
+    if kind == "softmax":
+        x = torch.from_numpy(seed.normal(scale=3.0, size=(40, 5))).float()
+        y = torch.from_numpy(seed.integers(0, 5, size=40))
+        twin = SoftmaxFocalMean(gamma)
+    else:
+        shape = (40,) if kind == "sigmoid" else (40, 3)
+        x = torch.from_numpy(seed.normal(scale=3.0, size=shape)).float()
+        y = torch.from_numpy(seed.uniform(size=shape) < 0.3).float()
+        twin = SigmoidFocalMean(gamma, alpha=0.3)
+    ref_loss, ref_grad = _value_and_grad(twin, x, y)
+    out = twin.value_and_grad(x.requires_grad_(True), y)
+    if gamma == 0.0 and kind == "softmax":  # torch's cross-entropy: no closed form here
+        assert out is None
+        return
+    loss, grad = out
+    assert not loss.requires_grad and not grad.requires_grad
+    torch.testing.assert_close(loss, ref_loss)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+def test_value_and_grad_declines_what_torch_or_the_module_computes():
+    assert SigmoidFocalMean(0.0).value_and_grad(torch.zeros(3), torch.ones(3)) is None  # BCE
+    assert SigmoidFocalMean(2.0).value_and_grad(torch.zeros(3), torch.ones(3).double()) is None
+    assert SoftmaxFocalMean(2.0).value_and_grad(torch.zeros(3, 2, 2), torch.zeros(3, 2)) is None
