@@ -61,6 +61,31 @@ def _softmax_mean(input, target, kernel, need_grad):
     return loss, grad
 
 
+def _plain_sigmoid(input, target):
+    """The case the lean sigmoid path computes: float32/64 logits, constant same-shape,
+    same-dtype targets (anything else goes to the module, with its checks)."""
+    return (
+        type(input) is torch.Tensor
+        and input.dtype in _PLAIN
+        and target.dtype is input.dtype
+        and input.shape == target.shape
+        and not target.requires_grad
+    )
+
+
+def _plain_softmax(input, target):
+    """The case the lean softmax path computes: non-empty (N, C) float32/64 logits, int64
+    class indices of shape (N,)."""
+    return (
+        type(input) is torch.Tensor
+        and input.dim() == 2
+        and input.dtype in _PLAIN
+        and target.dtype is torch.int64
+        and target.shape == input.shape[:1]
+        and len(target) > 0
+    )
+
+
 class SigmoidFocalMean:
     """``BinaryFocalLoss(gamma, alpha, pos_weight, reduction="mean")`` for validated targets.
 
@@ -97,13 +122,7 @@ class SigmoidFocalMean:
         return entry
 
     def __call__(self, input, target):
-        if not (
-            type(input) is torch.Tensor
-            and input.dtype in _PLAIN
-            and target.dtype is input.dtype
-            and input.shape == target.shape
-            and not target.requires_grad
-        ):
+        if not _plain_sigmoid(input, target):
             return self.module(input, target)
         pos_w, neg_w, consts = self._constants(input)
         if self.gamma == 0.0 and neg_w is None:  # binary cross-entropy: torch's fused kernel
@@ -116,13 +135,7 @@ class SigmoidFocalMean:
         """``(loss, d loss / d input)``, both detached, or None where torch's kernel or the
         module computes the loss (cross-entropy, other inputs): for a training loop that
         backpropagates the gradient itself, without an autograd node for the loss."""
-        if not (
-            type(input) is torch.Tensor
-            and input.dtype in _PLAIN
-            and target.dtype is input.dtype
-            and input.shape == target.shape
-            and not target.requires_grad
-        ):
+        if not _plain_sigmoid(input, target):
             return None
         _, neg_w, consts = self._constants(input)
         if consts is None or (self.gamma == 0.0 and neg_w is None):
@@ -157,14 +170,7 @@ class SoftmaxFocalMean:
         return self
 
     def __call__(self, input, target):
-        if not (
-            type(input) is torch.Tensor
-            and input.dim() == 2
-            and input.dtype in _PLAIN
-            and target.dtype is torch.int64
-            and target.shape == input.shape[:1]
-            and len(target) > 0
-        ):
+        if not _plain_softmax(input, target):
             return self.module(input, target)
         if self.kernel is None:  # cross-entropy: torch's fused kernel
             return F.cross_entropy(input, target, ignore_index=self.module.ignore_index)
@@ -173,14 +179,7 @@ class SoftmaxFocalMean:
     def value_and_grad(self, input, target):
         """``(loss, d loss / d input)``, both detached, or None (see
         :meth:`SigmoidFocalMean.value_and_grad`)."""
-        if self.kernel is None or not (
-            type(input) is torch.Tensor
-            and input.dim() == 2
-            and input.dtype in _PLAIN
-            and target.dtype is torch.int64
-            and target.shape == input.shape[:1]
-            and len(target) > 0
-        ):
+        if self.kernel is None or not _plain_softmax(input, target):
             return None
         return _softmax_mean(input.detach(), target, self.kernel, True)
 
