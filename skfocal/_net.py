@@ -311,7 +311,9 @@ class FocalNet(NeuralNet):
         return cache[key][1]
 
     def _check_weights(self, batch_count):
-        if not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
+        """Raise if a weight is non-finite (one read-back for all parameters)."""
+        flags = [torch.isfinite(p).all() for p in self.module_.parameters()]
+        if flags and not bool(torch.stack(flags).all()):
             raise_non_finite(self, "weights", math.nan, batch_count)
 
     def train_step(self, batch, **fit_params):

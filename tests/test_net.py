@@ -301,3 +301,15 @@ def test_iterator_gathers_chunks_of_batches_as_views(monkeypatch, weights):
         if chunk_bytes < 1 << 20:  # batches of a chunk are views of one gathered block
             assert batches[1][0].data_ptr() == batches[0][0].data_ptr() + 4 * 2 * 4
     assert torch.equal(order[0], order[1])  # chunking changes nothing in the batches
+
+
+def test_non_finite_weights_stop_training_after_the_epoch():
+    from skfocal import NonFiniteTrainingError
+
+    net = _net()
+    net.history.new_epoch()
+    net._check_weights(3)  # finite: nothing happens
+    with torch.no_grad():
+        net.module_.weight[0, 1] = float("inf")
+    with pytest.raises(NonFiniteTrainingError, match="weights became non-finite during epoch 1"):
+        net._check_weights(3)
