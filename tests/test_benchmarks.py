@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # quick-mode arguments of each script; "{tmp}" becomes a temporary directory
 QUICK_ARGS = {
-    "bench_fit.py": ["--quick"],
+    "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast"],
     "bench_losses.py": ["--quick"],
     "bench_quality.py": [
         "--quick",
@@ -42,8 +42,12 @@ EXPECTED_OUTPUT = {
         "skorch, train_split=None",
         "FocalClassifier (focal) / minimal loop (1 logit, focal)",
         "peak oversample / no sampler",
+        "FocalClassifier() / loop with torch's default Adam",
+        "multiclass, 8 classes (softmax losses)",
+        "yeast (1,484 x 8, 10 classes)",
     ],
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
+    "bench_losses.py": ["lean mean, gradient at logits [fit]"],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",

@@ -24,6 +24,7 @@ from ._functions import (
     _BLOCK,
     _sigmoid_stacked,
     _stacking,
+    log_softmax,
     pair_constants,
     run,
     softmax_compute,
@@ -46,7 +47,7 @@ def _softmax_mean(input, target, kernel, need_grad):
         return softmax_compute(input, target, kernel, None, "mean", need_grad)
     n = len(target)
     zero = _stacking(1, input.dtype, input.device)[1]
-    logp = F.log_softmax(input, 1)
+    logp = log_softmax(input, input.dtype)
     index = target.unsqueeze(1)
     ell = logp.gather(1, index).squeeze(1)  # log p_t
     nq = torch.expm1(ell)  # p_t - 1 = -q
