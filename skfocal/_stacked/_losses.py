@@ -52,6 +52,7 @@ from ..losses._checks import (
     class_alpha,
     label_alpha,
 )
+from ..losses._functions import log_softmax
 
 LOSSES = ("focal", "cross_entropy", "margin")
 
@@ -184,7 +185,7 @@ class _StackedSoftmaxLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, target, weight_t, kernel):
         need_grad = ctx.needs_input_grad[0]
-        logp = F.log_softmax(input, dim=-1)
+        logp = log_softmax(input, input.dtype, dim=-1)  # the single fits' log-softmax
         ell = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         loss, grad = kernel(ell, ell.exp(), torch.expm1(ell).neg_(), need_grad)
         if weight_t is not None:

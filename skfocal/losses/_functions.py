@@ -126,21 +126,21 @@ def run(compute, input, *args):
 # -- softmax ---------------------------------------------------------------------------------
 
 
-def log_softmax(input, cdtype):
-    """``F.log_softmax(input, 1)`` in ``cdtype``.
+def log_softmax(input, cdtype, dim=1):
+    """``F.log_softmax(input, dim)`` in ``cdtype``.
 
     On a CPU, torch's kernel walks the rows one by one when there are 4 to 15 classes (about
     4.6 us per class at 256 rows on the benchmark CPU, 37 us at 8 classes); the same
-    arithmetic -- ``z = x - max``, ``z - log(sum(exp(z)))`` -- in four vectorised operations
-    takes half of that there. Other shapes and devices use the kernel.
+    arithmetic -- ``z = x - max``, ``z - log(sum(exp(z)))`` -- in a few vectorised operations
+    takes half of that there. Other sizes and devices use the kernel.
     """
-    if input.is_cpu and input.dim() == 2 and 4 <= input.shape[1] < 16:
+    if input.is_cpu and input.dim() >= 2 and 4 <= input.shape[dim] < 16:
         x = input if input.dtype is cdtype else input.to(cdtype)
-        z = x - x.amax(1, keepdim=True)
-        return z.sub_(z.exp().sum(1, keepdim=True).log_())
+        z = x - x.amax(dim, keepdim=True)
+        return z.sub_(z.exp().sum(dim, keepdim=True).log_())
     if input.dtype is cdtype:
-        return F.log_softmax(input, 1)
-    return F.log_softmax(input, 1, dtype=cdtype)
+        return F.log_softmax(input, dim)
+    return F.log_softmax(input, dim, dtype=cdtype)
 
 
 def _softmax_terms(kernel, ell, p, nq, need_grad):
