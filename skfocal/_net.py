@@ -155,6 +155,16 @@ class FocalNet(NeuralNet):
         self.shard = shard
         super().__init__(*args, **kwargs)
 
+    def __getstate__(self):
+        # the lean loop's caches hold the parameters, the optimizer's state and criteria on
+        # the training device: they are rebuilt when needed, and must not reach the plain
+        # pickle, where skorch maps only its own device-dependent attributes to the loading
+        # machine's device
+        state = super().__getstate__()
+        for key in ("lean_step_", "mean_criteria_"):
+            state.pop(key, None)
+        return state
+
     # -- data path ---------------------------------------------------------------------------
     def get_split_datasets(self, X, y=None, **fit_params):
         train = TensorPart(X, X.train_idx, X.sampler)

@@ -313,3 +313,17 @@ def test_non_finite_weights_stop_training_after_the_epoch():
         net.module_.weight[0, 1] = float("inf")
     with pytest.raises(NonFiniteTrainingError, match="weights became non-finite during epoch 1"):
         net._check_weights(3)
+
+
+def test_pickled_net_leaves_the_lean_loop_caches_behind(seed):
+    import pickle
+
+    from skfocal import FocalClassifier
+
+    X = seed.normal(size=(60, 3)).astype(np.float32)
+    y = np.array([0, 1, 1] * 20)
+    clf = FocalClassifier(max_epochs=2, batch_size=16, random_state=0).fit(X, y)
+    assert {"lean_step_", "mean_criteria_"} <= set(vars(clf.net_))
+    restored = pickle.loads(pickle.dumps(clf))
+    assert not {"lean_step_", "mean_criteria_"} & set(vars(restored.net_))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
