@@ -284,20 +284,19 @@ class FocalNet(NeuralNet):
             Xb, yb = batch
             wb = getattr(batch, "weights", None)
             y_pred = squeeze(forward(module, Xb))
-            fused = None
-            if wb is None and mean is not None:
-                fused = mean.value_and_grad(y_pred, yb)
-                if fused is None:
-                    loss = mean(y_pred, yb)
+            lean = wb is None and mean is not None
+            fused = mean.value_and_grad(y_pred, yb) if lean else None
+            if fused is not None:  # the closed-form logit gradient, backpropagated from there
+                (loss, grad), root = fused, y_pred
             else:
-                loss = per_sample(criterion(y_pred, yb))
-                loss = (loss if wb is None else loss * wb).mean()
+                if lean:
+                    loss = mean(y_pred, yb)
+                else:
+                    loss = per_sample(criterion(y_pred, yb))
+                    loss = (loss if wb is None else loss * wb).mean()
+                root, grad = loss, None
             stepper.zero_grad()
-            if fused is None:
-                stepper.backward(loss)
-            else:  # the loss's closed-form logit gradient, backpropagated from the logits
-                loss, grad = fused
-                stepper.backward(y_pred, grad)
+            stepper.backward(root, grad)
             stepper.step()
             losses.append(loss.detach())
             sizes.append(len(yb))

@@ -58,7 +58,10 @@ def _no_hooks(optimizer):
 
 
 def _fused_group(group, state, decoupled_default):
-    """The kernel call of one param group as ``(kernel, lists, kwargs, steps)``, or None.
+    """The kernel call of one param group as ``(kernel, lists, shared)``, or None.
+
+    ``lists`` are the kernel's tensor lists (parameters, moments, no AMSGrad maxima, step
+    counts); ``shared`` is the 1-d tensor whose elements the step counts are.
 
     None when the group is not a fused, plain (no AMSGrad, not differentiable or capturable),
     float-``lr`` group of initialised, real, same-device same-dtype CPU parameters.

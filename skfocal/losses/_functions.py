@@ -42,6 +42,7 @@ from torch.autograd.function import once_differentiable
 from ._kernels import make_kernel
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+PLAIN_DTYPES = (torch.float32, torch.float64)  # computed in their own dtype, no cast
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -409,6 +410,13 @@ def _sigmoid_stacked(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
 _BLOCK = 32768  # elements per thread: a block's dozen temporaries stay in the L2 cache
 
 
+def stacks(x) -> bool:
+    """Whether a sigmoid loss of ``x`` takes the stacked form (:func:`_sigmoid_stacked`): up
+    to ``_BLOCK`` elements per thread on a CPU, any size on an accelerator (fewest launches).
+    """
+    return x.numel() <= _BLOCK * torch.get_num_threads() or not x.is_cpu
+
+
 def _rows(w, start, stop, ndim):
     """Rows ``start:stop`` of a weight broadcast against ``ndim``-dimensional input."""
     if isinstance(w, torch.Tensor) and w.dim() == ndim and w.shape[0] != 1:
@@ -443,7 +451,7 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     scale = 1.0 / n if reduction == "mean" and n else 1.0
     reduce = reduction != "none"
     block = _BLOCK * torch.get_num_threads()
-    if type(kernel) is float and (n <= block or not x.is_cpu):  # GPU: fewest launches
+    if type(kernel) is float and stacks(x):
         if consts is None:
             consts = pair_constants(pos_w, neg_w, x.dim(), cdtype, x.device, scale)
         loss, grad = _sigmoid_stacked(x, y, kernel, consts, reduce, need_grad)

@@ -9,8 +9,9 @@ constants and on dispatching to the right form. The objects here compute exactly
 :class:`~skfocal.losses.FocalLoss` / :class:`~skfocal.losses.BinaryFocalLoss` with
 ``reduction="mean"`` compute -- the same internal functions, the same closed-form gradient in
 one autograd node -- with the constants of each batch shape built once, and nothing else per
-call. Any input outside the plain case (another dtype or shape, a functorch transform) goes
-to the module itself, checks included.
+call; ``value_and_grad`` returns that loss and gradient without the node, for a loop that
+backpropagates the gradient from the logits itself. Any input outside the plain case (another
+dtype or shape) goes to the module itself, checks included.
 
 They are not public: the public functions and modules keep every check.
 """
@@ -21,23 +22,18 @@ import torch
 import torch.nn.functional as F
 
 from ._functions import (
-    _BLOCK,
+    PLAIN_DTYPES,
     _sigmoid_stacked,
     _stacking,
     log_softmax,
     pair_constants,
     run,
     softmax_compute,
+    stacks,
 )
 from ._kernels import make_kernel
 from ._modules import BinaryFocalLoss, FocalLoss
 from ._reduce import sigmoid_weights
-
-_PLAIN = (torch.float32, torch.float64)
-
-
-def _sigmoid_mean(x, y, gamma, consts, need_grad):
-    return _sigmoid_stacked(x, y, gamma, consts, True, need_grad)
 
 
 def _softmax_mean(input, target, kernel, need_grad):
@@ -67,7 +63,7 @@ def _plain_sigmoid(input, target):
     same-dtype targets (anything else goes to the module, with its checks)."""
     return (
         type(input) is torch.Tensor
-        and input.dtype in _PLAIN
+        and input.dtype in PLAIN_DTYPES
         and target.dtype is input.dtype
         and input.shape == target.shape
         and not target.requires_grad
@@ -80,7 +76,7 @@ def _plain_softmax(input, target):
     return (
         type(input) is torch.Tensor
         and input.dim() == 2
-        and input.dtype in _PLAIN
+        and input.dtype in PLAIN_DTYPES
         and target.dtype is torch.int64
         and target.shape == input.shape[:1]
         and len(target) > 0
@@ -115,9 +111,8 @@ class SigmoidFocalMean:
         if entry is None:
             n = input.numel()
             pos_w, neg_w = sigmoid_weights(self.module.alpha, self.module.pos_weight, input)
-            stacked = 0 < n and (n <= _BLOCK * torch.get_num_threads() or not input.is_cpu)
             consts = None
-            if stacked:
+            if n and stacks(input):
                 consts = pair_constants(pos_w, neg_w, input.dim(), input.dtype, input.device, 1 / n)
             entry = self._shapes[key] = (pos_w, neg_w, consts)
         return entry
@@ -130,7 +125,7 @@ class SigmoidFocalMean:
             return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_w)
         if consts is None:  # empty, or large CPU input: the module's blocked computation
             return self.module(input, target)
-        return run(_sigmoid_mean, input, target, self.gamma, consts)
+        return run(_sigmoid_stacked, input, target, self.gamma, consts, True)
 
     def value_and_grad(self, input, target):
         """``(loss, d loss / d input)``, both detached, or None where torch's kernel or the
@@ -141,7 +136,7 @@ class SigmoidFocalMean:
         _, neg_w, consts = self._constants(input)
         if consts is None or (self.gamma == 0.0 and neg_w is None):
             return None
-        return _sigmoid_mean(input.detach(), target, self.gamma, consts, True)
+        return _sigmoid_stacked(input.detach(), target, self.gamma, consts, True, True)
 
 
 class SoftmaxFocalMean:

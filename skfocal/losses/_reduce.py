@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ._checks import class_alpha, label_alpha
 from ._functions import (
-    _BLOCK,
+    PLAIN_DTYPES,
     _compute_dtype,
     _sigmoid_stacked,
     pair_constants,
@@ -29,9 +29,8 @@ from ._functions import (
     sigmoid_terms,
     softmax_compute,
     softmax_terms,
+    stacks,
 )
-
-_STACKED_DTYPES = (torch.float32, torch.float64)
 
 
 def _needs_grad(a, b=None, c=None) -> bool:
@@ -151,18 +150,12 @@ def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
         return F.binary_cross_entropy_with_logits(
             input, target, pos_weight=pos_w, reduction=reduction
         )
-    n = input.numel()
-    if (
-        type(kernel) is float
-        and input.dtype in _STACKED_DTYPES
-        and 0 < n
-        and (n <= _BLOCK * torch.get_num_threads() or not input.is_cpu)
-    ):
+    if type(kernel) is float and input.dtype in PLAIN_DTYPES and input.numel() and stacks(input):
         # sigmoid_compute's stacked form, without its dispatch: the plain small-input case
         if target.dtype is not input.dtype:
             target = target.to(input.dtype)
         if consts is None:
-            scale = 1.0 / n if reduction == "mean" else 1.0
+            scale = 1.0 / input.numel() if reduction == "mean" else 1.0
             consts = pair_constants(pos_w, neg_w, input.dim(), input.dtype, input.device, scale)
         return run(_sigmoid_stacked, input, target, kernel, consts, reduction != "none")
     return run(sigmoid_compute, input, target, kernel, pos_w, neg_w, reduction, consts)
