@@ -196,18 +196,26 @@ def check_binary_shapes(input: torch.Tensor, target: torch.Tensor, name: str):
     return input, target
 
 
-def check_binary_target_values(target: torch.Tensor, name: str) -> None:
+def check_binary_target_values(target: torch.Tensor, name: str) -> bool:
     """Refuse labels outside [0, 1] (which make the loss negative); CPU tensors only.
+
+    Returns whether every label is exactly 0 or 1 (hard labels, for which the losses take
+    their signed-logit form), False for soft labels and where the values were not read.
 
     On an accelerator the values are not read, which would synchronise the device on every
     call; the documentation states the range instead.
     """
     if not target.is_cpu or not target.numel():
-        return
+        return False
     values = target.detach() if target.requires_grad else target
-    if values.clamp(0.0, 1.0).equal(values):  # two operations, no read-back of a scalar
-        return
-    low, high = torch.aminmax(values)  # NaN fails the test above as well: name the value
+    # three operations, no read-back of a scalar: c = clamp(y, 0, 1) equals c * c only for
+    # y in {0, 1} (inf clamps to 1, NaN stays NaN: both fail)
+    clamped = values.clamp(0.0, 1.0)
+    if torch.equal(clamped * clamped, values):
+        return True
+    if clamped.equal(values):
+        return False
+    low, high = torch.aminmax(values)  # NaN fails the tests above as well: name the value
     low, high = low.item(), high.item()
     bad = high if low >= 0.0 else low
     raise ValueError(f"{name}: target must hold labels in [0, 1], got {bad}.")

@@ -198,5 +198,5 @@ def binary_focal_loss_with_logits(
     gamma = check_gamma(gamma)
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_focal_loss_with_logits")
-    check_binary_target_values(target, "binary_focal_loss_with_logits")
-    return sigmoid_loss(input, target, alpha, pos_weight, reduction, gamma)
+    hard = check_binary_target_values(target, "binary_focal_loss_with_logits")
+    return sigmoid_loss(input, target, alpha, pos_weight, reduction, gamma, hard)

@@ -407,6 +407,82 @@ def _sigmoid_stacked(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
     return loss, grad
 
 
+def _sigmoid_signed(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
+    r"""The focal sigmoid loss for hard labels ``y`` in {0, 1}, on the signed logit.
+
+    With :math:`z = (2y - 1) x` (so that :math:`p_t = \sigma(z)`), :math:`q = 1 - p_t =
+    \sigma(-z)` and :math:`s = -\log p_t = \operatorname{softplus}(-z)`, an element's loss is
+    :math:`a_t q^\gamma s` and
+
+    .. math::
+
+        \frac{\partial}{\partial x}\, a_t q^\gamma s
+            = (1 - 2y)\, a_t q^\gamma \left(q + \gamma\, p_t\, s\right),
+
+    with no negative power of ``q`` (finite for ``gamma < 1``). Everything is computed on
+    ``-z = x - 2 x y``, exactly ``x`` or ``-x`` for a hard label: one ``sigmoid``, one
+    ``softplus`` and a few products on tensors of the input's shape, where
+    :func:`_sigmoid_stacked` (any label in [0, 1]) works on ``[x, -x]`` and subtracts its
+    rows. ``consts`` are :func:`signed_constants`: ``a_t`` (times the mean's ``1 / n``) is
+    selected by ``lerp``, which returns its end points exactly at weights 0 and 1. ``reduce``:
+    True sums, False returns the per-element losses, None the factors ``(u, s)`` of the
+    per-element losses ``u * s`` (for a training loop's once-per-epoch sum).
+    """
+    zero, one, threshold, neg, pos, scale = consts
+    nz = torch.addcmul(x, x, y, value=-2.0)  # -z, exactly -x or x
+    q = torch.sigmoid(nz)
+    s = F.softplus(nz) if threshold == 20.0 else F.softplus(nz, 1.0, threshold)
+    if neg is None:  # u = q^gamma (/ n)
+        if gamma == 2.0:
+            u = torch.addcmul(zero, q, q, value=scale)
+        elif gamma == 1.0:
+            u = torch.addcmul(zero, q, one, value=scale)
+        else:
+            u = torch.addcmul(zero, q.pow(gamma), one, value=scale)
+    else:  # u = a_t q^gamma (/ n)
+        u = torch.lerp(neg, pos, y)
+        if gamma == 2.0:
+            u = u.mul_(q).mul_(q)
+        elif gamma:
+            u = u.mul_(q if gamma == 1.0 else q.pow(gamma))
+    if reduce:
+        loss = torch.vdot(u, s) if x.dim() == 1 else torch.vdot(u.reshape(-1), s.reshape(-1))
+    elif reduce is None:  # the sum of u * s, left to a caller that sums many batches at once
+        loss = (u, s)
+    else:
+        loss = u * s
+    if not need_grad:
+        return loss, None
+    # q + gamma p s, p = 1 - q (exact where it matters: not q + gamma s - gamma q s)
+    g = torch.addcmul(q, torch.sub(one, q), s, value=gamma).mul_(u) if gamma else q.mul_(u)
+    return loss, torch.addcmul(g, g, y, value=-2.0)  # (1 - 2y) g, exactly g or -g
+
+
+@functools.lru_cache(maxsize=64)
+def _scalar_signed_constants(pos_w, neg_w, dtype, device, scale):
+    return _signed_constants(pos_w, neg_w, dtype, device, scale)
+
+
+def signed_constants(pos_w, neg_w, dtype: torch.dtype, device, scale: float = 1.0):
+    """:func:`_sigmoid_signed`'s constants ``(0, 1, softplus threshold, s a_-, s a_+, s)``
+    (``s``: the ``"mean"`` reduction's ``1 / n``, else 1; the weights None when both are None;
+    cached for float weights)."""
+    if not isinstance(pos_w, torch.Tensor) and not isinstance(neg_w, torch.Tensor):
+        return _scalar_signed_constants(pos_w, neg_w, dtype, device, scale)
+    return _signed_constants(pos_w, neg_w, dtype, device, scale)
+
+
+def _signed_constants(pos_w, neg_w, dtype, device, scale):
+    _, zero, threshold, _ = _stacking(0, dtype, device)
+    neg = pos = None
+    if pos_w is not None or neg_w is not None:
+        pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
+        neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
+        pos, neg = torch.broadcast_tensors(pos * scale, neg * scale)
+    one = torch.ones((), dtype=dtype, device=device)
+    return zero, one, threshold, neg, pos, scale
+
+
 _BLOCK = 32768  # elements per thread: a block's dozen temporaries stay in the L2 cache
 
 

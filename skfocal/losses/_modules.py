@@ -25,7 +25,7 @@ from ._checks import (
     check_reduction,
     check_softness,
 )
-from ._functions import _compute_dtype, pair_constants
+from ._functions import _compute_dtype, pair_constants, signed_constants
 from ._kernels import make_kernel
 from ._reduce import sigmoid_apply, sigmoid_weights, softmax_loss
 
@@ -103,7 +103,8 @@ class _AlphaLoss(nn.Module):
         scale = 1.0 / n if self.reduction == "mean" and n else 1.0
         cdtype = _compute_dtype(input.dtype)
         consts = pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device, scale)
-        return pos_w, neg_w, consts
+        signed = signed_constants(pos_w, neg_w, cdtype, input.device, scale)
+        return pos_w, neg_w, consts, signed
 
     def _sigmoid(self, input, target, name, kernel):
         if not (
@@ -114,11 +115,13 @@ class _AlphaLoss(nn.Module):
             and input.is_floating_point()
         ):
             input, target = check_binary_shapes(input, target, name)  # raises or converts
-        check_binary_target_values(target, name)
+        hard = check_binary_target_values(target, name)
         # the constants hold the mean's 1 / n: rebuilt when the batch size changes
         n = input.numel() if self.reduction == "mean" else None
-        pos_w, neg_w, consts = self._cached(input, self._sigmoid_weights, n)
-        return sigmoid_apply(input, target, kernel, self.reduction, pos_w, neg_w, consts)
+        pos_w, neg_w, consts, signed = self._cached(input, self._sigmoid_weights, n)
+        return sigmoid_apply(
+            input, target, kernel, self.reduction, pos_w, neg_w, consts, hard, signed
+        )
 
 
 class FocalLoss(_AlphaLoss):

@@ -22,11 +22,13 @@ from ._checks import class_alpha, label_alpha
 from ._functions import (
     PLAIN_DTYPES,
     _compute_dtype,
+    _sigmoid_signed,
     _sigmoid_stacked,
     pair_constants,
     run,
     sigmoid_compute,
     sigmoid_terms,
+    signed_constants,
     softmax_compute,
     softmax_terms,
     stacks,
@@ -130,9 +132,16 @@ def sigmoid_weights(alpha, pos_weight, input):
     return pos_w, neg_w
 
 
-def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
+def sigmoid_apply(
+    input, target, kernel, reduction, pos_w, neg_w, consts=None, hard=False, signed=None
+):
     """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
-    ``_functions.pair_constants`` for this input, or None to form them when needed)."""
+    ``_functions.pair_constants`` for this input, or None to form them when needed).
+
+    ``hard``: the labels were checked to be exactly 0 or 1 (same shape as the input), so that
+    the focal loss takes the signed-logit form ``_functions._sigmoid_signed`` (``signed``:
+    its ``signed_constants``, or None to form them).
+    """
     if torch.is_grad_enabled() and (
         target.requires_grad
         or getattr(pos_w, "requires_grad", False)
@@ -154,6 +163,11 @@ def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
         # sigmoid_compute's stacked form, without its dispatch: the plain small-input case
         if target.dtype is not input.dtype:
             target = target.to(input.dtype)
+        if hard and target.shape == input.shape:
+            if signed is None:
+                scale = 1.0 / input.numel() if reduction == "mean" else 1.0
+                signed = signed_constants(pos_w, neg_w, input.dtype, input.device, scale)
+            return run(_sigmoid_signed, input, target, kernel, signed, reduction != "none")
         if consts is None:
             scale = 1.0 / input.numel() if reduction == "mean" else 1.0
             consts = pair_constants(pos_w, neg_w, input.dim(), input.dtype, input.device, scale)
@@ -161,7 +175,7 @@ def sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, consts=None):
     return run(sigmoid_compute, input, target, kernel, pos_w, neg_w, reduction, consts)
 
 
-def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel):
+def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel, hard=False):
     """Apply a sigmoid kernel to positives and negatives with alpha and ``pos_weight``.
 
     ``kernel`` is a kernel from ``_kernels.make_kernel``, or a float: the focal ``gamma``, for
@@ -170,9 +184,10 @@ def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel):
 
     ``alpha`` weights positives by ``alpha`` and negatives by ``1 - alpha``; ``pos_weight``
     multiplies the positive term as in :class:`torch.nn.BCEWithLogitsLoss`. ``"mean"`` is the
-    plain mean over elements, like ``F.binary_cross_entropy_with_logits``.
+    plain mean over elements, like ``F.binary_cross_entropy_with_logits``. ``hard``: see
+    :func:`sigmoid_apply`.
     """
     if alpha is None and pos_weight is None:
-        return sigmoid_apply(input, target, kernel, reduction, None, None)
+        return sigmoid_apply(input, target, kernel, reduction, None, None, hard=hard)
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input)
-    return sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w)
+    return sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, hard=hard)

@@ -13,6 +13,7 @@ from skfocal.losses import (
     focal_loss,
     margin_loss,
 )
+from skfocal.losses._checks import check_binary_target_values
 
 X = torch.randn(4, 3)
 T = torch.tensor([0, 1, 2, 1])
@@ -191,3 +192,27 @@ def test_labels_in_range_and_soft_labels_are_accepted():
     assert torch.isfinite(binary_focal_loss_with_logits(XB, y))
     assert torch.isfinite(BinaryFocalLoss()(XB, y.bool().float()))
     assert torch.isfinite(binary_focal_loss_with_logits(XB, y > 0))
+
+
+@pytest.mark.parametrize(
+    ("values", "hard"),
+    [
+        ([0.0, 1.0, 1.0, 0.0], True),
+        ([-0.0, 1.0], True),
+        ([0.0, 0.5, 1.0], False),
+        ([1e-30, 1.0], False),
+        ([], False),
+    ],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_binary_target_check_reports_hard_labels(values, hard, dtype):
+    """Hard labels (exactly 0 or 1) take the signed-logit form; soft ones do not."""
+    target = torch.tensor(values, dtype=dtype)
+    assert check_binary_target_values(target, "f") is hard
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), 2.0, -1.0])
+def test_binary_target_check_refuses_what_squares_to_itself_outside_0_1(bad):
+    """inf * inf == inf: the hard-label test clamps first, so inf is refused, not taken hard."""
+    with pytest.raises(ValueError, match=r"target must hold labels in \[0, 1\]"):
+        check_binary_target_values(torch.tensor([0.0, bad, 1.0]), "f")

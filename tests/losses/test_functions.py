@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from skfocal.losses import _focal as focal_module
 from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits, focal_loss
 from skfocal.losses._functions import SigmoidFocalLoss, SigmoidTargetLoss, SoftmaxTargetLoss
 from skfocal.losses._kernels import make_kernel
@@ -15,10 +16,16 @@ from skfocal.losses._kernels import make_kernel
 DTYPES = [torch.float32, torch.float64]
 
 
-@pytest.fixture(params=["stacked", "blocked"])
+@pytest.fixture(params=["signed", "stacked", "blocked"])
 def sigmoid_path(request, monkeypatch):
-    """Run a test on both evaluations of the sigmoid losses (blocks of one element per thread
-    force the blocked one)."""
+    """Run a test on each evaluation of the sigmoid losses: hard labels take the signed form;
+    the stacked one (any label in [0, 1]) is forced by not reporting them hard; blocks of one
+    element per thread force the blocked one."""
+    if request.param == "stacked":
+        check = focal_module.check_binary_target_values
+        monkeypatch.setattr(
+            focal_module, "check_binary_target_values", lambda *a: check(*a) and False
+        )
     if request.param == "blocked":
         monkeypatch.setattr("skfocal.losses._functions._BLOCK", 1)
     return request.param
