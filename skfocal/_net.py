@@ -34,7 +34,7 @@ from skorch.utils import TeeGenerator
 
 from ._inputs import forward, n_rows, output_like, take, to_device
 from ._step import LeanStep, steps_without_closure
-from .losses._lean import mean_loss
+from .losses._lean import batch_losses, mean_loss
 
 PREDICT_BATCH_ROWS = 65536
 CHUNK_BYTES = 16 << 20  # training rows gathered per index_select, in bytes
@@ -298,9 +298,9 @@ class FocalNet(NeuralNet):
             stepper.zero_grad()
             stepper.backward(root, grad)
             stepper.step()
-            losses.append(loss.detach())
+            losses.append(loss if grad is not None else loss.detach())  # fused: no graph
             sizes.append(len(yb))
-        values = torch.stack(losses).tolist() if losses else []
+        values = batch_losses(losses).tolist() if losses else []
         batches = self.history[-1]["batches"]
         for batch, (value, size) in enumerate(zip(values, sizes, strict=True)):
             if not math.isfinite(value):

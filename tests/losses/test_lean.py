@@ -4,9 +4,14 @@ import pytest
 import torch
 
 from skfocal.losses import BinaryFocalLoss, FocalLoss, MarginLoss
-from skfocal.losses._lean import SigmoidFocalMean, SoftmaxFocalMean, mean_loss
+from skfocal.losses._lean import SigmoidFocalMean, SoftmaxFocalMean, batch_losses, mean_loss
 
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 3.5]
+WEIGHTS = pytest.mark.parametrize(
+    "weights",
+    [{}, {"alpha": 0.25}, {"pos_weight": 3.0}, {"alpha": 0.7, "pos_weight": torch.tensor(2.0)}],
+    ids=str,
+)
 
 
 def _value_and_grad(fn, x, y):
@@ -14,6 +19,18 @@ def _value_and_grad(fn, x, y):
     loss = fn(x, y)
     loss.backward()
     return loss.detach(), x.grad
+
+
+def _fused(twin, x, y):
+    """``twin.value_and_grad`` with its loss as a tensor of the input's dtype (the loop sums
+    the factor pairs once per epoch: :func:`batch_losses`)."""
+    out = twin.value_and_grad(x, y)
+    if out is None:
+        return None
+    loss, grad = out
+    for t in loss if type(loss) is tuple else (loss,):
+        assert not t.requires_grad
+    return batch_losses([loss])[0].to(x.dtype), grad
 
 
 def _assert_twin(criterion, x, y):
@@ -29,11 +46,7 @@ def _assert_twin(criterion, x, y):
 
 
 @pytest.mark.parametrize("gamma", GAMMAS)
-@pytest.mark.parametrize(
-    "weights",
-    [{}, {"alpha": 0.25}, {"pos_weight": 3.0}, {"alpha": 0.7, "pos_weight": torch.tensor(2.0)}],
-    ids=str,
-)
+@WEIGHTS
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n", [256, 37, 1])
 def test_sigmoid_mean_equals_module(seed, gamma, weights, dtype, n):
@@ -107,17 +120,84 @@ def test_value_and_grad_equals_autograd_of_the_mean(seed, gamma, kind):
         y = torch.from_numpy(seed.uniform(size=shape) < 0.3).float()
         twin = SigmoidFocalMean(gamma, alpha=0.3)
     ref_loss, ref_grad = _value_and_grad(twin, x, y)
-    out = twin.value_and_grad(x.requires_grad_(True), y)
+    out = _fused(twin, x.requires_grad_(True), y)
     if gamma == 0.0 and kind == "softmax":  # torch's cross-entropy: no closed form here
         assert out is None
         return
     loss, grad = out
-    assert not loss.requires_grad and not grad.requires_grad
+    assert not grad.requires_grad
     torch.testing.assert_close(loss, ref_loss)
     torch.testing.assert_close(grad, ref_grad)
+
+
+@pytest.mark.parametrize("gamma", GAMMAS)
+@WEIGHTS
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [3.0, 60.0, 1e4])
+def test_sigmoid_value_and_grad_equals_the_modules_autograd(seed, gamma, weights, dtype, scale):
+    """The signed-logit form against the module (stacked form, autograd), saturated logits
+    included: finite, and equal to float rounding."""
+    x = torch.from_numpy(seed.normal(scale=scale, size=256)).to(dtype)
+    y = torch.from_numpy(seed.uniform(size=256) < 0.3).to(dtype)
+    module = BinaryFocalLoss(gamma=gamma, reduction="mean", **weights)
+    ref_loss, ref_grad = _value_and_grad(module, x, y)
+    out = _fused(SigmoidFocalMean(gamma, **weights), x, y)
+    if gamma == 0.0 and "alpha" not in weights:  # torch's BCE kernel (pos_weight included)
+        assert out is None
+        return
+    loss, grad = out
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    # float32: both forms are within ~3e-6 of the float64 result on saturated logits
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(loss, ref_loss, rtol=tol, atol=0.0)
+    torch.testing.assert_close(grad, ref_grad, rtol=tol, atol=tol * ref_grad.abs().max().item())
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+def test_sigmoid_value_and_grad_multilabel_weights_per_label(seed, gamma):
+    x = torch.from_numpy(seed.normal(scale=3.0, size=(64, 3)))
+    y = torch.from_numpy(seed.uniform(size=(64, 3)) < 0.3).double()
+    weights = {"alpha": [0.2, 0.5, 0.9], "pos_weight": torch.tensor([1.0, 2.0, 4.0])}
+    ref_loss, ref_grad = _value_and_grad(BinaryFocalLoss(gamma=gamma, **weights), x, y)
+    loss, grad = _fused(SigmoidFocalMean(gamma, **weights), x, y)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-12, atol=0.0)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-12, atol=1e-15)
 
 
 def test_value_and_grad_declines_what_torch_or_the_module_computes():
     assert SigmoidFocalMean(0.0).value_and_grad(torch.zeros(3), torch.ones(3)) is None  # BCE
     assert SigmoidFocalMean(2.0).value_and_grad(torch.zeros(3), torch.ones(3).double()) is None
     assert SoftmaxFocalMean(2.0).value_and_grad(torch.zeros(3, 2, 2), torch.zeros(3, 2)) is None
+
+
+@pytest.mark.parametrize("kind", ["sigmoid", "softmax"])
+def test_batch_losses_sum_each_batch_of_an_epoch_at_once(seed, kind):
+    """An epoch's batches (the last one shorter) summed at once equal each batch's loss."""
+    sizes = [64, 64, 64, 17]
+    if kind == "softmax":
+        twin = SoftmaxFocalMean(2.0)
+        batches = [
+            (torch.randn(n, 5, dtype=torch.float64), torch.randint(0, 5, (n,))) for n in sizes
+        ]
+    else:
+        twin = SigmoidFocalMean(2.0, alpha=0.3)
+        batches = [
+            (torch.randn(n, dtype=torch.float64), (torch.rand(n) < 0.3).double()) for n in sizes
+        ]
+    losses = [twin.value_and_grad(x, y)[0] for x, y in batches]
+    assert all(type(loss) is tuple for loss in losses)
+    expected = torch.stack([twin(x, y) for x, y in batches])
+    torch.testing.assert_close(batch_losses(losses), expected, rtol=1e-12, atol=0.0)
+
+
+def test_batch_losses_keep_tensors_mixed_entries_and_non_finite_values():
+    plain = [torch.tensor(0.5), torch.tensor(1.5)]
+    torch.testing.assert_close(batch_losses(plain), torch.tensor([0.5, 1.5]))
+    pair = (torch.tensor([1.0, 2.0]), torch.tensor([3.0, float("nan")]))
+    values = batch_losses([torch.tensor(0.25), pair, (torch.ones(1), torch.full((1,), 2.0))])
+    assert values.dtype == torch.float64
+    assert values[0] == 0.25 and torch.isnan(values[1]) and values[2] == 2.0
+    inf = batch_losses(
+        [(torch.tensor([float("inf")]), torch.ones(1)), (torch.ones(2), torch.ones(2))]
+    )
+    assert inf[0] == float("inf") and inf[1] == 2.0
