@@ -247,8 +247,11 @@ def batch_losses(losses):
         )
     f, g = torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs])
     device = f.device
-    lengths = torch.tensor([p[0].numel() for p in pairs], device=device)
-    batch = torch.repeat_interleave(torch.arange(len(pairs), device=device), lengths)
+    sizes = [p[0].numel() for p in pairs]
+    lengths = torch.tensor(sizes, device=device)
+    batch = torch.repeat_interleave(  # output_size: no device synchronisation for the sum
+        torch.arange(len(pairs), device=device), lengths, output_size=sum(sizes)
+    )
     products = torch.mul(f, g).view(-1).double()
     return torch.zeros(len(pairs), dtype=torch.float64, device=device).index_add_(
         0, batch, products
