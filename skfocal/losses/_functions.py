@@ -28,7 +28,9 @@ Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\log p`,
 :math:`-\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
 cancellation). The two sides are weighted by ``(1 - y) a-`` (formed as ``a- - a- y``) and
 ``y a+``, each exactly 0 on the inactive side of a hard label, so neither the loss nor its
-gradient ``(1 - y) g- + y g+`` suffers the ``g- - y (g- + g+)`` cancellation.
+gradient ``(1 - y) g- + y g+`` suffers the ``g- - y (g- + g+)`` cancellation. Labels known to
+be hard (exactly 0 or 1) skip the two sides altogether: :func:`_sigmoid_signed` computes the
+one active side on the signed logit ``x - 2xy``, which is exactly ``x`` or ``-x``.
 """
 
 from __future__ import annotations
@@ -407,7 +409,7 @@ def _sigmoid_stacked(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
     return loss, grad
 
 
-def _sigmoid_signed(x, y, gamma: float, consts, reduce: bool, need_grad: bool):
+def _sigmoid_signed(x, y, gamma: float, consts, reduce: bool | None, need_grad: bool):
     r"""The focal sigmoid loss for hard labels ``y`` in {0, 1}, on the signed logit.
 
     With :math:`z = (2y - 1) x` (so that :math:`p_t = \sigma(z)`), :math:`q = 1 - p_t =
