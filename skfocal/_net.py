@@ -263,13 +263,15 @@ class FocalNet(NeuralNet):
         What skorch's epoch does for a batch that no callback listens to, and no more: the
         gradients are set to None, the weighted loss is backpropagated and the optimizer
         steps (through :class:`~skfocal._step.LeanStep`). An unweighted batch's loss is the
-        lean batch mean of the criterion (:func:`~skfocal.losses._lean.mean_loss`: one
-        autograd node, no per-call checks of the validated targets) where it has one. The
-        batch losses stay on the device and are read back once at the end of the epoch (one
-        host synchronisation per epoch instead of one per batch), then written into the
-        history as skorch writes them (``train_loss`` and ``train_batch_size`` per batch, the
-        batch count) and checked finite: a non-finite loss stops training with the first bad
-        batch named.
+        lean batch mean of the criterion (:func:`~skfocal.losses._lean.mean_loss`, no
+        per-call checks of the validated targets) where it has one: for the focal losses its
+        closed-form logit gradient, backpropagated from the logits (no autograd node for the
+        loss), and the loss as two factors. The batch losses stay on the device and are
+        summed (:func:`~skfocal.losses._lean.batch_losses`) and read back once at the end of
+        the epoch (one host synchronisation per epoch instead of one per batch), then written
+        into the history as skorch writes them (``train_loss`` and ``train_batch_size`` per
+        batch, the batch count) and checked finite: a non-finite loss stops training with the
+        first bad batch named.
         """
         stepper = self.__dict__.get("lean_step_")
         if stepper is None or stepper.optimizer is not self.optimizer_:

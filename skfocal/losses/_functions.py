@@ -352,6 +352,13 @@ def _stacking(ndim: int, dtype: torch.dtype, device: torch.device):
     return vector.view((2,) + (1,) * ndim), zero, threshold, vector
 
 
+def _scaled_weights(pos_w, neg_w, dtype, device, scale):
+    """``s a+, s a-`` as tensors broadcast to one shape (None meaning a weight of 1)."""
+    pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
+    neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
+    return torch.broadcast_tensors(pos * scale, neg * scale)
+
+
 @functools.lru_cache(maxsize=64)
 def _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale):
     pos = scale if pos_w is None else pos_w * scale
@@ -372,9 +379,7 @@ def pair_constants(pos_w, neg_w, ndim: int, dtype: torch.dtype, device, scale: f
     """
     if not isinstance(pos_w, torch.Tensor) and not isinstance(neg_w, torch.Tensor):
         return _scalar_pair_constants(pos_w, neg_w, ndim, dtype, device, scale)
-    pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
-    neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
-    pos, neg = torch.broadcast_tensors(pos * scale, neg * scale)
+    pos, neg = _scaled_weights(pos_w, neg_w, dtype, device, scale)
     shape = (2,) + (1,) * (ndim - pos.dim()) + tuple(pos.shape)
     c0 = torch.stack((neg, torch.zeros_like(neg))).view(shape)
     c1 = torch.stack((neg.neg(), pos)).view(shape)
@@ -478,9 +483,7 @@ def _signed_constants(pos_w, neg_w, dtype, device, scale):
     _, zero, threshold, _ = _stacking(0, dtype, device)
     neg = pos = None
     if pos_w is not None or neg_w is not None:
-        pos = torch.as_tensor(1.0 if pos_w is None else pos_w, dtype=dtype, device=device)
-        neg = torch.as_tensor(1.0 if neg_w is None else neg_w, dtype=dtype, device=device)
-        pos, neg = torch.broadcast_tensors(pos * scale, neg * scale)
+        pos, neg = _scaled_weights(pos_w, neg_w, dtype, device, scale)
     one = torch.ones((), dtype=dtype, device=device)
     return zero, one, threshold, neg, pos, scale
 

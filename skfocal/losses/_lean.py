@@ -24,10 +24,8 @@ import torch.nn.functional as F
 from ._functions import (
     PLAIN_DTYPES,
     _sigmoid_signed,
-    _sigmoid_stacked,
     _stacking,
     log_softmax,
-    pair_constants,
     run,
     signed_constants,
     softmax_compute,
@@ -126,30 +124,28 @@ class SigmoidFocalMean:
         return self
 
     def _constants(self, input):
-        """``(pos_w, neg_w, consts, lean)`` for this shape, dtype and device: the weights, the
-        stacked form's constants and the signed form's (None: the module computes)."""
+        """``(pos_w, neg_w, consts)`` for this shape, dtype and device: the weights and the
+        signed form's constants (None: the module computes)."""
         key = (input.shape, input.dtype, input.device)
         entry = self._shapes.get(key)
         if entry is None:
             n = input.numel()
             pos_w, neg_w = sigmoid_weights(self.module.alpha, self.module.pos_weight, input)
-            consts = lean = None
+            consts = None
             if n and stacks(input):
-                dtype, device = input.dtype, input.device
-                consts = pair_constants(pos_w, neg_w, input.dim(), dtype, device, 1 / n)
-                lean = signed_constants(pos_w, neg_w, dtype, device, 1 / n)
-            entry = self._shapes[key] = (pos_w, neg_w, consts, lean)
+                consts = signed_constants(pos_w, neg_w, input.dtype, input.device, 1 / n)
+            entry = self._shapes[key] = (pos_w, neg_w, consts)
         return entry
 
     def __call__(self, input, target):
         if not _plain_sigmoid(input, target):
             return self.module(input, target)
-        pos_w, neg_w, consts, _ = self._constants(input)
+        pos_w, neg_w, consts = self._constants(input)
         if self.gamma == 0.0 and neg_w is None:  # binary cross-entropy: torch's fused kernel
             return F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_w)
         if consts is None:  # empty, or large CPU input: the module's blocked computation
             return self.module(input, target)
-        return run(_sigmoid_stacked, input, target, self.gamma, consts, True)
+        return run(_sigmoid_signed, input, target, self.gamma, consts, True)
 
     def value_and_grad(self, input, target):
         """``(loss, d loss / d input)``, detached, or None where torch's kernel or the module
@@ -162,10 +158,10 @@ class SigmoidFocalMean:
         """
         if not _plain_sigmoid(input, target):
             return None
-        _, neg_w, _, lean = self._constants(input)
-        if lean is None or (self.gamma == 0.0 and neg_w is None):
+        _, neg_w, consts = self._constants(input)
+        if consts is None or (self.gamma == 0.0 and neg_w is None):
             return None
-        return _sigmoid_signed(input.detach(), target, self.gamma, lean, None, True)
+        return _sigmoid_signed(input.detach(), target, self.gamma, consts, None, True)
 
 
 class SoftmaxFocalMean:

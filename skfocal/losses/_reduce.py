@@ -138,7 +138,7 @@ def sigmoid_apply(
     """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
     ``_functions.pair_constants`` for this input, or None to form them when needed).
 
-    ``hard``: the labels were checked to be exactly 0 or 1 (same shape as the input), so that
+    ``hard``: the labels were checked to be exactly 0 or 1 (and to have the input's shape), so that
     the focal loss takes the signed-logit form ``_functions._sigmoid_signed`` (``signed``:
     its ``signed_constants``, or None to form them).
     """
@@ -163,13 +163,12 @@ def sigmoid_apply(
         # sigmoid_compute's stacked form, without its dispatch: the plain small-input case
         if target.dtype is not input.dtype:
             target = target.to(input.dtype)
-        if hard and target.shape == input.shape:
+        scale = 1.0 / input.numel() if reduction == "mean" else 1.0
+        if hard:
             if signed is None:
-                scale = 1.0 / input.numel() if reduction == "mean" else 1.0
                 signed = signed_constants(pos_w, neg_w, input.dtype, input.device, scale)
             return run(_sigmoid_signed, input, target, kernel, signed, reduction != "none")
         if consts is None:
-            scale = 1.0 / input.numel() if reduction == "mean" else 1.0
             consts = pair_constants(pos_w, neg_w, input.dim(), input.dtype, input.device, scale)
         return run(_sigmoid_stacked, input, target, kernel, consts, reduction != "none")
     return run(sigmoid_compute, input, target, kernel, pos_w, neg_w, reduction, consts)
