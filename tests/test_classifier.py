@@ -32,6 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfocal import FocalClassifier
+from skfocal._data import device_runs
 from skfocal._targets import BINARY
 
 FAST = dict(max_epochs=8, lr=0.02, batch_size=64, hidden_layer_sizes=(16,), random_state=0)
@@ -537,7 +538,7 @@ def test_data_dependent_errors(params, y_kind, match, binary_data, multiclass_da
         FocalClassifier(**params).fit(X, y)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only error")
+@pytest.mark.skipif(device_runs("cuda"), reason="tests the CPU-only error")
 def test_cuda_unavailable_error(binary_data):
     X, y = binary_data
     with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):
