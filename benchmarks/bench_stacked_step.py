@@ -1,7 +1,7 @@
 """Speed of M stacked fits (candidates x CV folds) against single fits, per epoch and per step.
 
 1. **Epoch.** One training epoch of ``M = n_candidates x n_folds`` binary MLP-64 members
-   trained as one stacked model (``skfocal._stacked.train_stacked``) against one epoch of a
+   trained as one stacked model (``skfocal._engines._stacked.train_stacked``) against one epoch of a
    single fit's plain loop (the same MLP, ``BinaryFocalLoss(reduction="none")`` mean,
    ``torch.optim.AdamW(fused=True)``, ``EpochSampler`` batches gathered with
    ``index_select``) on one fold. Default data: ``make_classification`` 20,000 x 20 float32,
@@ -30,9 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skfocal._module import MLP  # noqa: E402
-from skfocal._sampling import EpochSampler  # noqa: E402
-from skfocal._stacked import (  # noqa: E402
+from skfocal._engines._stacked import (  # noqa: E402
     MemberBatches,
     MemberLoss,
     StackedAdamW,
@@ -40,6 +38,8 @@ from skfocal._stacked import (  # noqa: E402
     StackedMLP,
     train_stacked,
 )
+from skfocal._module import MLP  # noqa: E402
+from skfocal._sampling import EpochSampler  # noqa: E402
 from skfocal.losses import BinaryFocalLoss  # noqa: E402
 
 EPOCH_TARGET = 5.0

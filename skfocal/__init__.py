@@ -12,8 +12,8 @@ The package has two layers:
 
 from . import datasets, losses
 from ._classifier import FocalClassifier
+from ._engines._net import NonFiniteTrainingError
 from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
-from ._net import NonFiniteTrainingError
 from ._plotting import plot_training_curves, training_curves
 from ._search import BatchedGridSearchCV
 from ._version import __version__

@@ -2,41 +2,23 @@ r"""FocalClassifier: a skorch-backed scikit-learn classifier with imbalance hype
 
 from __future__ import annotations
 
-import inspect
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.metrics import check_scoring, get_scorer_names
+from sklearn.metrics import get_scorer_names
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
-from skorch.callbacks import Callback
+from sklearn.utils.validation import check_is_fitted
 
-from . import _data, _inputs
-
-try:  # scikit-learn >= 1.8
-    from sklearn.utils._array_api import check_same_namespace
-except ImportError:  # pragma: no cover - older scikit-learn has no such check
-
-    def check_same_namespace(X, estimator, *, attribute, method):
-        return None
-
-
-from ._engine import SkorchEngine
+from . import _inputs
+from ._engines import SkorchEngine
+from ._engines._net import predict_logits
 from ._loss_specs import LOSSES
-from ._net import predict_logits
 from ._plan import make_plan
 from ._posterior import CLASS_PRIORS
 from ._sampling import SAMPLER_CONSTRAINT
-from ._targets import target_kind
+from ._serving import take_served
 
 
 class FocalClassifier(ClassifierMixin, BaseEstimator):
@@ -135,15 +117,16 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Optimizer; receives ``lr`` and, if it accepts it, ``weight_decay``. When it takes a
         ``fused`` argument (AdamW, Adam, SGD, Adagrad, ...) and the device and dtype support
-        the fused step, ``fused=True`` is passed: one kernel updates all parameters (on this
-        package's benchmark CPU the AdamW step of the default MLP took 53 us fused against
-        132-135 us single- or multi-tensor; torch picks a fast step by default only on GPUs).
+        the fused step, ``fused=True`` is passed: one kernel updates all parameters (on a CPU
+        about 2.5x faster than the single- or multi-tensor step for the default MLP, see
+        ``benchmarks/bench_fit.py --defaults``; torch picks a fast step by default only on
+        GPUs).
         Pass ``functools.partial(torch.optim.AdamW, fused=False)`` (or any ``foreach=``) to
         keep torch's own choice. The fused step rounds differently from the others (by about
         1e-7 relative in float32), so results differ from a non-fused run in the last digits.
         When no callback listens to per-batch events, the training loop calls torch's fused
         Adam/AdamW kernel itself, on the optimizer's own state (on a CPU: the same update bit
-        for bit, without the ~100 us of Python around it in ``Optimizer.step``); other
+        for bit, without the Python around it in ``Optimizer.step``); other
         optimizers' ``step`` is called as is, and L-BFGS and optimizers from outside
         ``torch.optim`` get skorch's step with its closure.
     lr : float, default=3e-3
@@ -392,138 +375,18 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> clf.classes_, clf.n_features_in_, len(clf.net_.history)
         (array(['ham', 'spam'], dtype='<U4'), 1, 2)
         """
-        X_in = X
-        X, y, kind, sample_weight = self._validate_fit_input(X, y, sample_weight)
-        device = _data.resolve_device(self.device, X, self.accelerator)
-        self._check_hyperparameters()
-        plan = make_plan(self, X, y, kind, sample_weight, *self._early_stopping_scorer())
-        (fitted,) = SkorchEngine(device, getattr(torch, self.dtype)).fit([plan], X)
-        self._set_fitted(plan, fitted, X_in, device)
-        return self
-
-    def _set_fitted(self, plan, fitted, X_in, device):
-        """The fitted attributes, from the plan and what the engine trained."""
-        self.classes_ = plan.classes
-        resolved = plan.pos_weight if plan.class_weight is None else plan.class_weight
-        self.class_weight_ = _data.like_input(resolved, X_in)
-        alpha = plan.alpha
-        self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X_in)
-        # an empty array in the namespace and on the device of the training X, against which
-        # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
-        self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
-        self.device_ = torch.device(device)
-        self._inputs_ = plan.inputs
-        self.net_ = fitted.net
-        self.posterior_ = fitted.posterior
-        self.n_iter_ = len(fitted.net.history)
-        self.class_prior_ = _data.like_input(_decision_prior(plan, fitted.posterior), X_in)
-
-    def _validate_fit_input(self, X, y, sample_weight):
-        # other array-API namespaces (array_api_strict, CuPy, ...) are trained from the host
-        X, y, sample_weight = (
-            _data.foreign_to_numpy(a) if _data.is_foreign_array(a) else a
-            for a in (X, y, sample_weight)
-        )
-        inputs = _inputs.input_spec(X, self.module)  # float, ids or dict (see _inputs)
-        if inputs.form == _inputs.DICT:
-            _inputs.require_module(inputs, self.module)
-            X, y = _inputs.check_dict(X, "fit"), _data.y_to_numpy(y)
-            _inputs.forget_features(self)
-        elif isinstance(X, torch.Tensor):
-            validate_data(self, X, y, skip_check_array=True)
-            X = _data.check_tensor_X(X, "fit")
-            y = _data.y_to_numpy(y)
-        else:
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                dtype=inputs.validate_dtype,
-                multi_output=True,
-                ensure_min_samples=1,
-            )
-            y = _data.y_to_numpy(y)
-        if inputs.form != _inputs.DICT:
-            X = _data.check_fits_dtype(X, getattr(torch, self.dtype), "fit")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        _data.check_label_types(y)
-        if len(y) != _inputs.n_rows(X):
-            raise ValueError(
-                f"X and y have inconsistent numbers of samples: {_inputs.n_rows(X)} and {len(y)}."
-            )
-        check_classification_targets(y)
-        kind, y = target_kind(y)
-        if sample_weight is not None:
-            if isinstance(sample_weight, torch.Tensor):
-                sample_weight = sample_weight.detach().cpu().numpy()
-            sample_weight = _check_sample_weight(
-                sample_weight,
-                np.empty((_inputs.n_rows(X), 0)),
-                dtype=np.float64,
-                ensure_non_negative=True,
-            )
-        return X, y, kind, sample_weight
-
-    def _check_hyperparameters(self):
-        """Checks the constraint table cannot express, raised before any data is planned."""
-        sizes = self.hidden_layer_sizes
-        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must be a sequence of positive integers, got {sizes!r}."
-            )
-        if self.weight_decay and "weight_decay" not in inspect.signature(self.optimizer).parameters:
-            raise ValueError(
-                f"weight_decay={self.weight_decay!r} was given but optimizer="
-                f"{self.optimizer!r} takes no weight_decay argument; set weight_decay=0."
-            )
-        for callback in self.callbacks or []:
-            target = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
-            if not (
-                isinstance(target, Callback)
-                or isinstance(target, type)
-                and issubclass(target, Callback)
-            ):
-                raise ValueError(
-                    "callbacks must be a list of skorch callbacks (instances or classes of "
-                    "skorch.callbacks.Callback) or (name, callback) tuples, got "
-                    f"{callback!r} in callbacks={self.callbacks!r}."
-                )
-        if self.warmup_epochs >= self.max_epochs and self.loss != "cross_entropy":
-            warnings.warn(
-                f"warmup_epochs={self.warmup_epochs} >= max_epochs={self.max_epochs}: every "
-                f"epoch trains with cross-entropy and loss={self.loss!r} is never used.",
-                UserWarning,
-                stacklevel=3,
-            )
-        if self.accelerator is not None:
-            _data.import_accelerate()
-
-    def _early_stopping_scorer(self):
-        """``(scorer, name)`` that early stopping monitors, or Nones (the validation loss)."""
-        if not self.early_stopping or self.scoring is None:
-            return None, None
-        name = self.scoring if isinstance(self.scoring, str) else "score"
-        return check_scoring(self, scoring=self.scoring), name
+        served = take_served(self, X, y, sample_weight)
+        if served is not None:  # trained already, beside others (BatchedGridSearchCV)
+            return served.apply(self)
+        plan, X_valid = make_plan(self, X, y, sample_weight)
+        (fitted,) = SkorchEngine(plan.device, plan.dtype).fit([plan], X_valid)
+        return fitted_classifier(self, plan, fitted, X)
 
     # ------------------------------------------------------------------------------------------
     def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
-        check_same_namespace(X, self, attribute="_fit_array_", method=method)
         post = self.posterior_.proba if proba else self.posterior_.decision
-        if _data.is_foreign_array(X):
-            X = _data.foreign_to_numpy(X)
-        inputs = self._inputs_
-        _inputs.check_predict_form(inputs, X, method)
-        if inputs.form == _inputs.DICT:
-            X = _inputs.check_dict(X, method, keys=inputs.keys)
-        elif isinstance(X, torch.Tensor):
-            validate_data(self, X, skip_check_array=True, reset=False)
-            X = _data.check_tensor_X(X, "predict")
-        else:
-            X = validate_data(self, X, dtype=inputs.validate_dtype, reset=False)
-        if inputs.form != _inputs.DICT:
-            X = _data.check_fits_dtype(X, getattr(torch, self.dtype), method)
+        X = _inputs.validate_predict(self, X, method)
         module = self.net_.module_
         device = (
             next(module.parameters()).device
@@ -537,7 +400,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             device=device,
             dtype=getattr(torch, self.dtype),
             post=post,
-            **inputs.predict_options(),
+            **self._inputs_.predict_options(),
         )
 
     def decision_function(self, X):
@@ -617,6 +480,35 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return _in_namespace_of(self.net_.kind.labels(scores, self.classes_), X_in)
 
 
+def fitted_classifier(estimator, plan, fitted, X_in):
+    """``estimator`` fitted from a plan and what an engine trained for it; returns it.
+
+    The one constructor of fitted classifiers: a single fit and every member of a batched
+    search end here. Sets ``classes_``, ``class_weight_``, ``alpha_``, ``net_``,
+    ``posterior_``, ``n_iter_``, ``class_prior_`` and ``device_`` (arrays in the namespace
+    and on the device of the training input ``X_in``), and raises the error of a member
+    whose training failed beside others.
+    """
+    if fitted.error is not None:
+        raise fitted.error
+    est = estimator
+    est.classes_ = plan.classes
+    resolved = plan.pos_weight if plan.class_weight is None else plan.class_weight
+    est.class_weight_ = _inputs.like_input(resolved, X_in)
+    alpha = plan.alpha
+    est.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _inputs.like_input(alpha, X_in)
+    # an empty array in the namespace and on the device of the training X, against which
+    # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
+    est._fit_array_ = _inputs.like_input(np.zeros(0, dtype=np.float32), X_in)
+    est.device_ = torch.device(plan.device)
+    est._inputs_ = plan.inputs
+    est.net_ = fitted.net
+    est.posterior_ = fitted.posterior
+    est.n_iter_ = len(fitted.net.history)
+    est.class_prior_ = _inputs.like_input(_decision_prior(plan, fitted.posterior), X_in)
+    return est
+
+
 def _decision_prior(plan, posterior):
     """The class prior decisions assume (multilabel: positive rates), as an ndarray."""
     shift = posterior.shift
@@ -639,4 +531,4 @@ def _normalised_prior(plan, w, prior, shift):
 
 def _in_namespace_of(result, X):
     """``result`` (computed from a host copy) back in the namespace of a foreign array ``X``."""
-    return _data.like_input(result, X) if _data.is_foreign_array(X) else result
+    return _inputs.like_input(result, X) if _inputs.is_foreign_array(X) else result

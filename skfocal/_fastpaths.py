@@ -195,7 +195,7 @@ def _probe_run_backward():
 def run_backward():
     """``run(tensors, grads)``: the autograd engine's call behind ``Tensor.backward``, or None.
 
-    ``Tensor.backward`` adds about 25 us of argument handling (``_make_grads``, hooks of
+    ``Tensor.backward`` adds argument handling (``_make_grads``, hooks of
     ``torch.autograd.backward``) to the engine's call; the lean step calls the engine with the
     arguments ``backward`` would pass (no retained graph, no double backward, accumulate into
     ``.grad``). None: call ``output.backward(grad)``.

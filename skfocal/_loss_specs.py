@@ -83,6 +83,19 @@ class LossSpec:
         """The per-sample criterion (``reduction="none"``) for ``kind`` (``hyper`` bound)."""
         raise NotImplementedError
 
+    def stacked_member(self, hyper, alpha, pos_weight):
+        """This loss as one member of a stacked model, or None (no stacked form).
+
+        A :class:`~skfocal._engines._stacked.MemberLoss`; candidates whose loss has none are
+        fitted one by one.
+        """
+        return None
+
+    @property
+    def has_stacked_form(self):
+        """Whether :meth:`stacked_member` gives a member (the loss is trained stacked)."""
+        return type(self).stacked_member is not LossSpec.stacked_member
+
     def log_abs_dloss(self, hyper):
         r""":math:`\log|l'(q)|` of the per-class loss; None: cross-entropy's identity link."""
         return None
@@ -130,6 +143,9 @@ class FocalSpec(LossSpec):
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, hyper["gamma"], alpha, pos_weight)
 
+    def stacked_member(self, hyper, alpha, pos_weight):
+        return _member_loss("focal", alpha, pos_weight, gamma=float(hyper["gamma"]))
+
     def log_abs_dloss(self, hyper):
         gamma = float(hyper["gamma"])
         return None if gamma == 0 else functools.partial(focal_log_abs_dloss, gamma=gamma)
@@ -142,6 +158,9 @@ class CrossEntropySpec(LossSpec):
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, 0.0, alpha, pos_weight)
+
+    def stacked_member(self, hyper, alpha, pos_weight):
+        return _member_loss("cross_entropy", alpha, pos_weight, gamma=0.0)
 
 
 class MarginSpec(LossSpec):
@@ -180,6 +199,37 @@ class MarginSpec(LossSpec):
             pos_weight=pw,
             reduction="none",
         )
+
+    def stacked_member(self, hyper, alpha, pos_weight):
+        softness = hyper["softness"]
+        return _member_loss(
+            "margin",
+            alpha,
+            pos_weight,
+            margin=float(hyper["margin"]),
+            softness=None if softness is None else float(softness),
+        )
+
+
+def _as_criterion_stores(values):
+    """Array ``alpha`` / ``pos_weight`` as a loss module stores them (torch's default dtype).
+
+    The :mod:`skfocal.losses` modules keep tensor-valued ``alpha`` and ``pos_weight`` as
+    buffers of torch's default dtype (float32), whatever the training dtype; a stacked member
+    uses the same rounded values, so that a float64 member equals its single fit to rounding.
+    """
+    if values is None:
+        return None
+    stored = torch.as_tensor(np.asarray(values, dtype=np.float64)).to(torch.get_default_dtype())
+    return stored.double().numpy()
+
+
+def _member_loss(name, alpha, pos_weight, **hyper):
+    from ._engines._stacked import MemberLoss
+
+    if alpha is not None:
+        alpha = float(alpha) if isinstance(alpha, numbers.Real) else _as_criterion_stores(alpha)
+    return MemberLoss(name, alpha=alpha, pos_weight=_as_criterion_stores(pos_weight), **hyper)
 
 
 class LossObject(BaseEstimator, LossSpec):

@@ -5,7 +5,7 @@ r"""The fit plan: a plain, host-side description of one fit, made before any tra
 ``class_weight`` and ``pos_weight``, the normalised per-sample weights, the seeds, the
 training and validation positions, the sampler's plan, the loss spec and its schedule, and
 the class prior that initialises the output bias. Everything a fit decides is decided here,
-where it can be unit-tested without training a network; an engine (:mod:`skfocal._engine`)
+where it can be unit-tested without training a network; an engine (:mod:`skfocal._engines`)
 then trains what plans describe.
 
 The order mirrors :meth:`imblearn.base.SamplerMixin.fit_resample`: validate, derive the
@@ -14,17 +14,28 @@ data-dependent settings, then hand over to the worker.
 
 from __future__ import annotations
 
+import inspect
 import warnings
+from numbers import Integral
 
 import numpy as np
+import torch
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_random_state
 
 from . import _inputs
 from ._loss_specs import CROSS_ENTROPY, loss_spec
-from ._net import FrozenPredictions
 from ._posterior import Posterior, emphasis, log_shift
-from ._sampling import check_sampler, plan_sampler, warn_double_weighting
+from ._sampling import (
+    check_sampled,
+    check_sampler,
+    check_sampler_inputs,
+    plan_sampler,
+    warn_double_weighting,
+)
+from ._scoring import check_scorer
+from ._targets import target_kind
 
 #: estimator hyperparameters that shape the network and its training run (the engine's)
 TRAINING_PARAMS = (
@@ -96,6 +107,10 @@ class FitPlan:
         The estimator's training hyperparameters (:data:`TRAINING_PARAMS`).
     scorer, scorer_name : callable and str, or None
         Early-stopping scorer and the name it is recorded under (``valid_<name>``).
+    device : torch.device
+        The training device (``device="auto"`` resolved, availability checked).
+    dtype : torch.dtype
+        The floating dtype of training.
     """
 
     def __init__(self, **fields):
@@ -112,6 +127,11 @@ class FitPlan:
     @property
     def train_rows(self):
         return slice(None) if self.train_idx is None else self.train_idx
+
+    def epoch_sampler(self, device):
+        """The seeded per-epoch draw of the training part on ``device`` (an EpochSampler)."""
+        y_train = self.y_enc[self.train_rows] if self.kind.balances_classes else None
+        return self.sampler.epoch_sampler(self.n_train, y_train, len(self.classes), device)
 
 
 def split_positions(kind, y_enc, early_stopping, fraction, seed, every_class=False):
@@ -169,15 +189,70 @@ def normalise_weights(weights, train_rows):
     return weights / (mean if mean > 0 else 1.0)
 
 
-def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=None):
-    """The :class:`FitPlan` of ``estimator`` on validated ``X``, ``y`` of target ``kind``."""
-    est = estimator
+def make_plan(estimator, X, y, sample_weight=None):
+    """Validate a fit of ``estimator`` on ``X``, ``y`` and plan it: ``(plan, X)``.
+
+    The entry of every fit (:meth:`FocalClassifier.fit`, and each member of a batched
+    search): the input is validated once (:func:`~skfocal._inputs.validate_fit`, which makes
+    the fit's :class:`~skfocal._inputs.InputSpec`), the target kind is found, the training
+    device resolved, the hyperparameters the constraint table cannot express and the
+    early-stopping scorer checked, and then everything the fit decides is planned
+    (:class:`FitPlan`). Returns the plan and the validated ``X`` the engine trains on.
+    Everything is raised here, before any training.
+    """
+    X, y, sample_weight, inputs = _inputs.validate_fit(estimator, X, y, sample_weight)
+    kind, y = target_kind(y)
+    device = _inputs.resolve_device(estimator.device, X, estimator.accelerator)
+    check_hyperparameters(estimator)
+    scorer, scorer_name = early_stopping_scorer(estimator)
+    plan = _plan(estimator, X, y, kind, sample_weight, inputs, scorer, scorer_name)
+    plan.device, plan.dtype = device, getattr(torch, estimator.dtype)
+    return plan, X
+
+
+def check_hyperparameters(estimator):
+    """Checks the constraint table cannot express, raised before any data is planned.
+
+    (Callbacks are skorch's: the skorch engine checks them, before it trains.)
+    """
+    sizes = estimator.hidden_layer_sizes
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must be a sequence of positive integers, got {sizes!r}."
+        )
+    optimizer = estimator.optimizer
+    if estimator.weight_decay and "weight_decay" not in inspect.signature(optimizer).parameters:
+        raise ValueError(
+            f"weight_decay={estimator.weight_decay!r} was given but optimizer="
+            f"{optimizer!r} takes no weight_decay argument; set weight_decay=0."
+        )
+    if estimator.warmup_epochs >= estimator.max_epochs and estimator.loss != "cross_entropy":
+        warnings.warn(
+            f"warmup_epochs={estimator.warmup_epochs} >= max_epochs={estimator.max_epochs}: "
+            f"every epoch trains with cross-entropy and loss={estimator.loss!r} is never used.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if estimator.accelerator is not None:
+        _inputs.import_accelerate()
+
+
+def early_stopping_scorer(estimator):
+    """``(scorer, name)`` that early stopping monitors, or Nones (the validation loss)."""
+    if not estimator.early_stopping or estimator.scoring is None:
+        return None, None
+    scoring = estimator.scoring
+    name = scoring if isinstance(scoring, str) else "score"
+    return check_scoring(estimator, scoring=scoring), name
+
+
+def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name):
+    """The :class:`FitPlan` of ``est`` on validated ``X``, ``y`` of target ``kind``."""
     spec = loss_spec(est.loss)
     hyper = spec.hyperparameters(est)
     spec.check(kind, hyper)
     check_sampler(est.sampler, kind)
-    inputs = _inputs.input_spec(X, est.module, est.batch_size)
-    _inputs.check_sampler_inputs(est.sampler, inputs)
+    check_sampler_inputs(est.sampler, inputs)
 
     classes, y_enc = kind.encode(y)
     kind.check_classes(classes, y_enc, sample_weight)
@@ -210,7 +285,7 @@ def make_plan(estimator, X, y, kind, sample_weight, scorer=None, scorer_name=Non
     hyper = spec.bind(kind, hyper, counts)  # what the loss needs of the training part
 
     sampler = plan_sampler(est.sampler, X, y, train_idx, sampler_seed)
-    _inputs.check_sampled(sampler, est.sampler, inputs)
+    check_sampled(sampler, est.sampler, inputs)
     if sampler.synthesises_rows:
         sampler.valid_rows = np.zeros(0, dtype=np.int64) if valid_idx is None else valid_idx
         y_enc, weights, train_idx, valid_idx = _synthesised_rows(
@@ -315,29 +390,6 @@ def _checked_shift(kind, est, classes, w, data_prior):
                 "negatives) in the training data; use class_prior='training'."
             )
     return log_shift(kind, class_prior, classes, w, data_prior)
-
-
-def check_scorer(scorer, name, kind, classes, y_valid):
-    """Raise before training when ``scorer`` cannot score this kind of target.
-
-    The scorer is tried once on constant outputs for the validation labels, so that e.g.
-    ``scoring="roc_auc"`` on a multiclass target or a regression scorer on string labels fail
-    here, not after the first epoch.
-    """
-    n_outputs = kind.n_outputs(len(classes))
-    shape = (len(y_valid),) if n_outputs == 1 and not kind.softmax else (len(y_valid), n_outputs)
-    frozen = FrozenPredictions(np.zeros(shape), classes, kind)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # undefined-metric warnings of constant outputs
-            scorer(frozen, np.zeros((len(y_valid), 1)), y_valid)
-    except Exception as exc:  # noqa: BLE001 -- any failure means the scorer does not fit
-        raise ValueError(
-            f"scoring={name!r} cannot score the early-stopping validation part of this "
-            f"{kind.name} target: {type(exc).__name__}: {exc}. Choose a scorer for "
-            f"{kind.name} targets (e.g. 'neg_log_loss', 'balanced_accuracy', "
-            "'average_precision' for binary ones) or scoring=None for the validation loss."
-        ) from exc
 
 
 def _synthesised_rows(sampler, y_enc, classes, sample_weight, valid_idx, class_weight):

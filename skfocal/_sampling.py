@@ -32,6 +32,8 @@ import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, StrOptions
 
+from . import _inputs
+
 SAMPLER_POWERS = {"oversample": 0.0, "sqrt": 0.5}
 SAMPLER_CONSTRAINT = [None, StrOptions(set(SAMPLER_POWERS)), HasMethods(["fit_resample"])]
 
@@ -79,6 +81,45 @@ def needs_only_labels(sampler):
     if type(sampler) is RandomUnderSampler:
         return True
     return type(sampler) is RandomOverSampler and sampler.shrinkage is None
+
+
+def check_sampler_inputs(sampler, spec):
+    """Raise for an imbalanced-learn sampler that needs feature rows a dict or ids X lacks.
+
+    A dict ``X`` has no feature rows, so only samplers that pick rows from the labels alone
+    (``RandomOverSampler`` without ``shrinkage``, ``RandomUnderSampler``) apply, besides the
+    built-in ``"oversample"`` and ``"sqrt"``. ``RandomOverSampler(shrinkage=...)`` adds
+    noise to feature values, which is meaningless for token ids.
+    """
+    if spec.tabular or sampler is None or isinstance(sampler, str):
+        return
+    from imblearn.over_sampling import RandomOverSampler
+
+    if spec.form == _inputs.DICT and not needs_only_labels(sampler):
+        raise ValueError(
+            f"sampler={sampler!r} needs the feature rows of X, which a dict X does not have; "
+            "with a dict X use sampler='oversample', 'sqrt', RandomOverSampler() (without "
+            "shrinkage) or RandomUnderSampler()."
+        )
+    if (
+        spec.form == _inputs.IDS
+        and type(sampler) is RandomOverSampler
+        and sampler.shrinkage is not None
+    ):
+        raise ValueError(
+            f"sampler={sampler!r} adds noise to the feature values, which is meaningless for "
+            "integer ids; use shrinkage=None."
+        )
+
+
+def check_sampled(sampler_plan, sampler, spec):
+    """Raise when a sampler synthesised feature rows (SMOTE and kin) from a dict or ids X."""
+    if sampler_plan.synthesises_rows and not spec.tabular:
+        raise ValueError(
+            f"sampler={sampler!r} synthesises new feature rows (it has no sample_indices_), "
+            "which is meaningless for integer ids or a dict X; use sampler='oversample', "
+            "'sqrt', RandomOverSampler() or RandomUnderSampler(), which reuse existing rows."
+        )
 
 
 def fit_imblearn_sampler(sampler, X, y, seed):

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from skfocal._data import device_runs  # noqa: E402
+from skfocal._inputs import device_runs  # noqa: E402
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfocal import FocalClassifier
-from skfocal._data import device_runs
+from skfocal._inputs import device_runs
 from skfocal._targets import BINARY
 
 FAST = dict(max_epochs=8, lr=0.02, batch_size=64, hidden_layer_sizes=(16,), random_state=0)
@@ -315,7 +315,7 @@ def test_float32_tensor_on_training_device_is_used_in_place(binary_data):
     clf = FocalClassifier(**dict(FAST, max_epochs=1)).fit(Xt, y)
     assert clf.net_.history[-1, "train_loss"] > 0
     # FitData holds the very same storage (no copy of X)
-    from skfocal._engine import as_device_tensor
+    from skfocal._engines._skorch import as_device_tensor
 
     assert as_device_tensor(Xt, torch.device("cpu"), torch.float32).data_ptr() == Xt.data_ptr()
     assert (
@@ -390,7 +390,7 @@ def test_cuda_tensors_stay_on_device(binary_data):
 
 
 def test_predict_streams_in_batches(binary_data, monkeypatch):
-    import skfocal._net as net_module
+    import skfocal._engines._net as net_module
 
     X, y = binary_data
     clf = FocalClassifier(**FAST).fit(X, y)
@@ -399,7 +399,7 @@ def test_predict_streams_in_batches(binary_data, monkeypatch):
     calls = []
     forward = clf.net_.module_.forward
     clf.net_.module_.forward = lambda x: calls.append(len(x)) or forward(x)
-    from skfocal._net import predict_logits
+    from skfocal._engines._net import predict_logits
 
     out = predict_logits(
         clf.net_.module_,

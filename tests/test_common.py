@@ -10,7 +10,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfocal import FocalClassifier
-from skfocal._data import device_runs
+from skfocal._inputs import device_runs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -20,8 +20,8 @@ from sklearn.datasets import make_classification
 import skfocal
 from skfocal import FocalClassifier, _fastpaths
 from skfocal import losses as L
-from skfocal._stacked import StackedAdamW
-from skfocal._step import LeanStep
+from skfocal._engines._stacked import StackedAdamW
+from skfocal._engines._step import LeanStep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

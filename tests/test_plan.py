@@ -16,7 +16,7 @@ def _plan(y, X=None, sample_weight=None, kind=None, **params):
     y = np.asarray(y)
     X = np.arange(2 * len(y), dtype=np.float32).reshape(len(y), 2) if X is None else X
     kind = kind or (BINARY if len(np.unique(y)) == 2 else MULTICLASS)
-    return make_plan(FocalClassifier(**params), X, y, kind, sample_weight)
+    return make_plan(FocalClassifier(**params), X, y, sample_weight)[0]
 
 
 Y_IMB = np.array([0] * 90 + [1] * 10)
@@ -31,6 +31,24 @@ def test_split_positions_are_stratified_disjoint_and_seeded(seed_value):
     np.testing.assert_array_equal(valid, split_positions(BINARY, Y_IMB, True, 0.2, seed_value)[1])
     with pytest.raises(ValueError, match=r"early_stopping=True .* needs at least 2 samples"):
         split_positions(BINARY, Y_IMB[:1], True, 0.2, seed_value)
+
+
+@pytest.mark.parametrize("seed_value", [0, 1, 2, 3])
+def test_split_positions_gives_every_class_a_validation_row(seed_value):
+    """``every_class`` (a scorer monitors early stopping): a class the stratified split left
+    out of the validation part lends it one of its training rows, seeded."""
+    y = np.array([0] * 96 + [1] * 2 + [2] * 2)
+    plain = split_positions(MULTICLASS, y, True, 0.1, seed_value)
+    train, valid = split_positions(MULTICLASS, y, True, 0.1, seed_value, every_class=True)
+    assert set(y[valid]) == {0, 1, 2} and set(y[train]) == {0, 1, 2}
+    assert len(np.intersect1d(train, valid)) == 0 and len(train) + len(valid) == 100
+    moved = np.setdiff1d(valid, plain[1])
+    assert set(y[moved]) <= {1, 2} and len(valid) == len(plain[1]) + len(moved)
+    np.testing.assert_array_equal(
+        valid, split_positions(MULTICLASS, y, True, 0.1, seed_value, every_class=True)[1]
+    )
+    with pytest.raises(ValueError, match=r"class index \[3\] has only 1"):
+        split_positions(MULTICLASS, np.append(y, 3), True, 0.1, seed_value, every_class=True)
 
 
 def test_plan_validation_split_is_stratified_and_labels_kept():

@@ -13,6 +13,7 @@ from sklearn.datasets import make_classification
 from torch import nn
 
 from skfocal import FocalClassifier, NonFiniteTrainingError
+from skfocal._plan import check_hyperparameters, make_plan
 
 FAST = dict(max_epochs=3, batch_size=64, hidden_layer_sizes=(8,), random_state=0)
 
@@ -58,6 +59,10 @@ def test_divergence_stops_with_an_error(data, params):
         r"\(lr=.*\)\. The optimisation diverged: lower lr",
     ):
         FocalClassifier(**{**FAST, "max_epochs": 20, **params}).fit(X, y)
+
+
+def test_non_finite_training_error_is_a_floating_point_error():
+    """The documented contract: ``except FloatingPointError`` catches it."""
     assert issubclass(NonFiniteTrainingError, FloatingPointError)
 
 
@@ -85,19 +90,20 @@ def test_one_overflowing_row_at_predict_time_raises(data):
 
 
 # -- 4. early stopping on a scorer with few minority rows ------------------------------------
-def test_scored_validation_part_holds_every_class():
+@pytest.mark.parametrize("scoring", ["average_precision", "roc_auc"])
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_scored_validation_part_holds_every_class(scoring, random_state):
+    """Planned host-side: with 4 positives in 1000 rows the stratified 10 % validation part
+    may hold none; a scorer needs one (AP and ROC AUC are undefined without), so the plan
+    moves one in."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(1000, 4)).astype(np.float32)
     y = np.zeros(1000, dtype=int)
     y[[3, 250, 600, 900]] = 1
-    X[y == 1] += 2.0
-    clf = FocalClassifier(
-        early_stopping=True, scoring="average_precision", max_epochs=30, random_state=0
-    ).fit(X, y)
-    scores = np.array(clf.net_.history[:, "valid_average_precision"])
-    assert scores.max() > 0  # a positive was held out: AP is defined and informative
-    roc = FocalClassifier(early_stopping=True, scoring="roc_auc", max_epochs=3, random_state=0)
-    assert np.isfinite(roc.fit(X, y).net_.history[:, "valid_roc_auc"]).all()
+    est = FocalClassifier(early_stopping=True, scoring=scoring, random_state=random_state)
+    plan, _ = make_plan(est, X, y)
+    assert set(plan.y_valid) == {0, 1} and set(plan.y_enc[plan.train_idx]) == {0, 1}
+    assert len(np.intersect1d(plan.train_idx, plan.valid_idx)) == 0
 
 
 def test_scored_early_stopping_with_a_single_minority_row_raises():
@@ -105,7 +111,7 @@ def test_scored_early_stopping_with_a_single_minority_row_raises():
     y = np.zeros(50, dtype=int)
     y[7] = 1
     with pytest.raises(ValueError, match=r"needs at least 2 samples of every class .* only 1"):
-        FocalClassifier(early_stopping=True, scoring="average_precision", **FAST).fit(X, y)
+        make_plan(FocalClassifier(early_stopping=True, scoring="average_precision"), X, y)
 
 
 # -- 7. scorers that cannot score the target, before training --------------------------------
@@ -115,8 +121,7 @@ def test_scorer_checked_against_the_target_before_training():
     )
     est = FocalClassifier(early_stopping=True, scoring="roc_auc", **FAST)
     with pytest.raises(ValueError, match=r"scoring='roc_auc' cannot score .* multiclass target"):
-        est.fit(X, y)
-    assert not hasattr(est, "net_")  # nothing was trained
+        make_plan(est, X, y)  # the plan refuses it: no engine is reached
     labels = np.array(["a", "b"])[(y > 0).astype(int)]
     with pytest.raises(ValueError, match=r"scoring='r2' cannot score .* binary target"):
         FocalClassifier(early_stopping=True, scoring="r2", **FAST).fit(X, labels)
@@ -140,7 +145,7 @@ class TupleOutput(ThreeOutputs):
 @pytest.mark.parametrize(
     "module, match",
     [
-        (ThreeOutputs, r"module returned logits of shape \(2, 3\) .* binary target .* \(N, 1\)"),
+        (ThreeOutputs, r"module returned logits of shape \(2, 3\) .* binary target .* \(2, 1\)"),
         (TupleOutput, r"module must return a tensor of logits of shape \(N, 1\) .*got a tuple"),
     ],
 )
@@ -187,10 +192,9 @@ def test_multiclass_alpha_that_trains_no_class():
             FocalClassifier(alpha=alpha, **FAST).fit(X, y)
 
 
-def test_warmup_covering_every_epoch_warns(data):
-    X, y = data
+def test_warmup_covering_every_epoch_warns():
     with pytest.warns(UserWarning, match=r"warmup_epochs=3 >= max_epochs=3: .* never used"):
-        FocalClassifier(warmup_epochs=3, **FAST).fit(X, y)
+        check_hyperparameters(FocalClassifier(warmup_epochs=3, **FAST))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        FocalClassifier(warmup_epochs=3, loss="cross_entropy", **FAST).fit(X, y)
+        check_hyperparameters(FocalClassifier(warmup_epochs=3, loss="cross_entropy", **FAST))

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 import torch
 from imblearn.over_sampling import SMOTE, RandomOverSampler
-from imblearn.under_sampling import RandomUnderSampler
+from imblearn.under_sampling import RandomUnderSampler, TomekLinks
 
-from skfocal._sampling import EpochSampler, fit_imblearn_sampler, needs_only_labels
+from skfocal._inputs import DICT, FLOAT, IDS, InputSpec
+from skfocal._sampling import (
+    EpochSampler,
+    SamplerPlan,
+    check_sampled,
+    check_sampler_inputs,
+    fit_imblearn_sampler,
+    needs_only_labels,
+)
 
 Y = torch.tensor([0] * 90 + [1] * 9 + [2] * 1)
 
@@ -119,3 +127,21 @@ def test_plan_draw_frequencies_match_the_device_sampler(power):
     np.testing.assert_allclose(plan.draw_frequencies(y, 3), sampler.class_prob.numpy())
     pool_plan = SamplerPlan(0, pool=np.array([0, 30, 36, 37]))
     np.testing.assert_allclose(pool_plan.draw_frequencies(y, 3), [0.25, 0.25, 0.5])
+
+
+def test_sampler_checks_for_dict_and_ids():
+    dict_spec, ids_spec = InputSpec(DICT, keys=("a",)), InputSpec(IDS)
+    for sampler in (None, "oversample", RandomOverSampler(), RandomUnderSampler()):
+        check_sampler_inputs(sampler, dict_spec)
+    check_sampler_inputs(TomekLinks(), ids_spec)  # reuses rows: allowed on ids
+    with pytest.raises(ValueError, match=r"sampler=SMOTE\(\) needs the feature rows of X"):
+        check_sampler_inputs(SMOTE(), dict_spec)
+    with pytest.raises(ValueError, match="needs the feature rows of X, which a dict X"):
+        check_sampler_inputs(RandomOverSampler(shrinkage=1.0), dict_spec)
+    with pytest.raises(ValueError, match="adds noise to the feature values.*integer ids"):
+        check_sampler_inputs(RandomOverSampler(shrinkage=1.0), ids_spec)
+    check_sampler_inputs(SMOTE(), InputSpec(FLOAT))
+    synthesised = SamplerPlan(0, X_res=np.zeros((2, 2)), y_res=np.zeros(2))
+    check_sampled(synthesised, SMOTE(), InputSpec(FLOAT))
+    with pytest.raises(ValueError, match=r"sampler=SMOTE\(\) synthesises new feature rows"):
+        check_sampled(synthesised, SMOTE(), ids_spec)

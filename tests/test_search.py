@@ -300,3 +300,72 @@ def test_losses_without_a_stacked_form_fall_back_and_agree():
     np.testing.assert_allclose(
         batched.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-9
     )
+
+
+def _count_trainings(monkeypatch):
+    """Record the plans every engine trains: ``{"single": [...], "stacked": [...]}``."""
+    from skfocal._engines import SkorchEngine
+    from skfocal._engines._stacked import StackedEngine
+
+    seen = {"single": [], "stacked": []}
+    single_fit, stacked_fit = SkorchEngine.fit, StackedEngine.fit
+
+    def single(self, plans, X):
+        seen["single"].append(len(plans))
+        return single_fit(self, plans, X)
+
+    def stacked(self, plans, X, **kwargs):
+        seen["stacked"].append(len(plans))
+        return stacked_fit(self, plans, X, **kwargs)
+
+    monkeypatch.setattr(SkorchEngine, "fit", single)
+    monkeypatch.setattr(StackedEngine, "fit", stacked)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "grid",
+    [
+        {"gamma": [0.0, 2.0], "alpha": [None, 0.25]},
+        {"early_stopping": [True], "n_iter_no_change": [1, 2], "scoring": [None, "roc_auc"]},
+    ],
+)
+def test_a_stackable_grid_trains_no_single_fit(monkeypatch, grid):
+    """A silent fallback to one fit per candidate x fold fails here (both sides of the other
+    comparisons would then run the same code)."""
+    X, y = _data("binary", n=120)
+    seen = _count_trainings(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no fallback warning either
+        search = BatchedGridSearchCV(FocalClassifier(**BASE), grid, cv=3, refit=False)
+        search.fit(X, y)
+    assert seen == {"single": [], "stacked": [12]}
+    reference = GridSearchCV(FocalClassifier(**BASE), grid, cv=3, refit=False).fit(X, y)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=1e-9
+    )
+    fit_time = search.cv_results_["mean_fit_time"]
+    assert np.all(fit_time > 0) and np.ptp(fit_time) < 1e-12  # one stacked run: equal shares
+
+
+def test_unstackable_members_fit_in_workers_and_are_served(monkeypatch):
+    X, y = _data("binary")
+    est = FocalClassifier(**{**BASE, "module": _Net})
+    grid = {"gamma": [0.0, 2.0]}
+    with pytest.warns(UserWarning, match=r"one by one \(not stacked\) because module="):
+        batched = BatchedGridSearchCV(est, grid, cv=2, scoring="neg_log_loss", n_jobs=2)
+        batched.fit(X, y)
+    assert batched.n_jobs == 2  # restored after the fit
+    reference = GridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_nothing_stays_offered_after_a_search():
+    from skfocal import _serving
+
+    X, y = _data("binary")
+    BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0, 2.0]}, cv=2).fit(X, y)
+    assert _serving._OFFERED == {}
+    with pytest.raises(ValueError):  # a failing search withdraws what it offered too
+        BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, cv=2).fit(X, y[:10])
+    assert _serving._OFFERED == {}

@@ -1,4 +1,4 @@
-r"""A minimal training loop of ``M`` stacked fits: fixed epochs, no early stopping.
+r"""The training loop of ``M`` stacked fits: epochs of one summed backward pass per step.
 
 At every step the ``M`` members' batch losses are summed into one scalar,
 
@@ -6,11 +6,12 @@ At every step the ``M`` members' batch losses are summed into one scalar,
 
     L = \sum_{m} \sum_{b} r_{m,b}\, w_{m,b}\, \ell_{m,b},
 
-with :math:`r` the ``row_weight`` of the :class:`~skfocal._stacked.Batch` (``1/|batch_m|``,
-0 on padding), :math:`w` the per-sample weights and :math:`\ell` the per-sample losses of
-:class:`~skfocal._stacked.StackedLoss`. As the members share no parameter, one backward pass
-gives every member the gradient of its own batch mean, i.e. what its single fit's
-``(w * loss).mean()`` gives; the optimizer then steps the members that had a batch.
+with :math:`r` the ``row_weight`` of the :class:`~skfocal._engines._stacked.Batch`
+(``1/|batch_m|``, 0 on padding), :math:`w` the per-sample weights and :math:`\ell` the
+per-sample losses of :class:`~skfocal._engines._stacked.StackedLoss`. As the members share no
+parameter, one backward pass gives every member the gradient of its own batch mean, i.e. what
+its single fit's ``(w * loss).mean()`` gives; the optimizer then steps the members that had a
+batch.
 """
 
 from __future__ import annotations
@@ -58,20 +59,22 @@ def train_stacked(
         training rows).
     on_epoch_end : callable, default=None
         Called as ``on_epoch_end(epoch, train_loss)`` after each epoch with that epoch's
-        ``(M,)`` losses (e.g. to snapshot or freeze members).
+        ``(M,)`` losses (e.g. to validate, snapshot or freeze members); training ends early
+        when it returns True (every member has stopped).
 
     Returns
     -------
-    history : Tensor of shape (max_epochs, M)
-        Every member's mean weighted training loss per epoch (skorch's ``train_loss``).
-        A member whose loss is not finite is frozen at the end of that epoch.
+    history : Tensor of shape (n_epochs, M)
+        Every member's mean weighted training loss per epoch trained (skorch's
+        ``train_loss``; ``n_epochs <= max_epochs``). A member whose loss is not finite is
+        frozen at the end of that epoch.
 
     Examples
     --------
     >>> import torch
     >>> from skfocal._module import MLP
     >>> from skfocal._sampling import EpochSampler
-    >>> from skfocal._stacked import (MemberBatches, MemberLoss, StackedAdamW, StackedLoss,
+    >>> from skfocal._engines._stacked import (MemberBatches, MemberLoss, StackedAdamW, StackedLoss,
     ...                               StackedMLP, train_stacked)
     >>> _ = torch.manual_seed(0)
     >>> X, y = torch.randn(40, 3), (torch.rand(40) < 0.3).float()
@@ -131,6 +134,6 @@ def train_stacked(
         failed = ~torch.isfinite(epoch_loss)
         if bool(failed.any()):
             optimizer.freeze(failed)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, epoch_loss)
+        if on_epoch_end is not None and on_epoch_end(epoch, epoch_loss):
+            return history[: epoch + 1]
     return history

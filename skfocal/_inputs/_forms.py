@@ -17,10 +17,11 @@ fit path asks this module how to count rows (:func:`n_rows`), take rows (:func:`
 move a batch to the device (:func:`to_device`) and call the module (:func:`forward`, which
 also accepts a mapping or Hugging Face ``ModelOutput`` with a ``logits`` entry).
 
-A module's fit to non-tabular inputs is checked before training (:func:`check_forward`):
-for a dict ``X`` its ``forward`` signature must accept the keys (unless it takes
-``**kwargs``), then a dry forward of the first two rows, in eval mode without gradients and
-with torch's RNG state restored, must return logits of shape ``(n, n_outputs)``.
+A module's fit to its input is checked before training, for every form, by one function
+(:func:`check_forward`): for a dict ``X`` its ``forward`` signature must accept the keys
+(unless it takes ``**kwargs``), then a dry forward of the first two rows, in eval mode without
+gradients and with torch's RNG state restored, must return logits of shape
+``(n, n_outputs)`` (``(n,)`` accepted for a binary target).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class InputSpec:
         return np.int64 if self.form == IDS else [np.float32, np.float64]
 
     def predict_options(self):
-        """Keyword arguments of :func:`~skfocal._net.predict_logits` for this form."""
+        """Keyword arguments of :func:`~skfocal._engines._net.predict_logits` for this form."""
         options = {"cast_integers": self.cast_integers}
         if self.batch_rows is not None:
             options["batch_rows"] = self.batch_rows
@@ -122,17 +123,6 @@ def is_integer_input(X):
         return np.dtype(dtype).kind in "iu"
     except TypeError:
         return False
-
-
-def require_module(spec, module):
-    """Raise when a dict ``X`` meets the default MLP, which takes one float matrix."""
-    if spec.form == DICT and module is None:
-        raise ValueError(
-            "X is a dict (keys "
-            f"{list(spec.keys)}), whose values are passed to the network as keyword "
-            "arguments; this needs module= a network whose forward accepts them (the default "
-            "MLP, module=None, takes one 2-D float array)."
-        )
 
 
 def check_dict(X, where, keys=None):
@@ -189,7 +179,7 @@ def _check_value(key, value):
             raise ValueError(f"X[{key!r}] contains NaN or infinity.")
         return value
     if hasattr(value, "__array_namespace__") and not isinstance(value, np.ndarray):
-        from ._data import foreign_to_numpy
+        from ._arrays import foreign_to_numpy
 
         value = foreign_to_numpy(value)
     try:
@@ -337,43 +327,6 @@ def output_like(X, dtype):
 
 
 # -- before training -----------------------------------------------------------------------------
-def check_sampler_inputs(sampler, spec):
-    """Raise for an imbalanced-learn sampler that needs feature rows a dict or ids X lacks.
-
-    A dict ``X`` has no feature rows, so only samplers that pick rows from the labels alone
-    (``RandomOverSampler`` without ``shrinkage``, ``RandomUnderSampler``) apply, besides the
-    built-in ``"oversample"`` and ``"sqrt"``. ``RandomOverSampler(shrinkage=...)`` adds
-    noise to feature values, which is meaningless for token ids.
-    """
-    if spec.tabular or sampler is None or isinstance(sampler, str):
-        return
-    from imblearn.over_sampling import RandomOverSampler
-
-    from ._sampling import needs_only_labels
-
-    if spec.form == DICT and not needs_only_labels(sampler):
-        raise ValueError(
-            f"sampler={sampler!r} needs the feature rows of X, which a dict X does not have; "
-            "with a dict X use sampler='oversample', 'sqrt', RandomOverSampler() (without "
-            "shrinkage) or RandomUnderSampler()."
-        )
-    if spec.form == IDS and type(sampler) is RandomOverSampler and sampler.shrinkage is not None:
-        raise ValueError(
-            f"sampler={sampler!r} adds noise to the feature values, which is meaningless for "
-            "integer ids; use shrinkage=None."
-        )
-
-
-def check_sampled(sampler_plan, sampler, spec):
-    """Raise when a sampler synthesised feature rows (SMOTE and kin) from a dict or ids X."""
-    if sampler_plan.synthesises_rows and not spec.tabular:
-        raise ValueError(
-            f"sampler={sampler!r} synthesises new feature rows (it has no sample_indices_), "
-            "which is meaningless for integer ids or a dict X; use sampler='oversample', "
-            "'sqrt', RandomOverSampler() or RandomUnderSampler(), which reuse existing rows."
-        )
-
-
 def check_signature(module, keys):
     """Raise when ``module.forward`` cannot take ``keys`` as keyword arguments (no ``**kwargs``)."""
     try:
@@ -408,15 +361,16 @@ def check_signature(module, keys):
         )
 
 
-def check_forward(module, X, spec, n_outputs, dtype):
-    """Dry forward of the first rows of a non-tabular ``X`` through ``module`` before training.
+def check_forward(module, X, spec, kind, n_outputs, dtype):
+    """Dry forward of the first rows of ``X`` through ``module`` before training.
 
-    The module runs in eval mode without gradients (its submodules' modes are restored
-    afterwards) and torch's RNG state is restored, so training is the same as without the
-    check. Raises when the module rejects the input or returns logits of the wrong shape.
+    The one check of a module's fit to its input, for every input form: the module runs on
+    the first ``DRY_ROWS`` rows in eval mode without gradients (its submodules' modes are
+    restored afterwards) and with torch's RNG state restored, so training is the same as
+    without the check. For a dict ``X`` the module's ``forward`` must first accept its keys.
+    Raises, naming ``module``, when the module rejects the input, returns something other
+    than logits, or returns the wrong number of them for the target ``kind``.
     """
-    if spec.tabular:
-        return
     if spec.form == DICT:
         check_signature(module, spec.keys)
     param = next(module.parameters(), None)
@@ -430,7 +384,10 @@ def check_forward(module, X, spec, n_outputs, dtype):
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             output = module(**batch) if isinstance(batch, Mapping) else module(batch)
     except Exception as exc:
-        what = f"keys {list(spec.keys)}" if spec.form == DICT else "int64 ids"
+        if spec.form == DICT:
+            what = f"keys {list(spec.keys)}"
+        else:
+            what = "int64 ids" if spec.form == IDS else f"shape {tuple(batch.shape)}"
         hint = (
             " Integer X reaches a module as int64 (token ids); pass X.astype('float32') if "
             "the module expects real-valued features."
@@ -444,13 +401,22 @@ def check_forward(module, X, spec, n_outputs, dtype):
     finally:
         for m, training in modes:
             m.training = training
-    logits = logits_of(output)
-    shape = tuple(logits.shape)
-    ok = shape == (n, n_outputs) or (n_outputs == 1 and shape == (n,))
-    if not ok:
+    try:
+        logits = logits_of(output)
+    except TypeError:
         raise ValueError(
-            f"module returned logits of shape {shape} for {n} row(s); the target needs "
-            f"({n}, {n_outputs}): n_outputs is 1 for a binary target (one logit) and the "
-            "number of classes or labels otherwise (for a Hugging Face model: "
-            "num_labels=n_outputs)."
+            f"module must return a tensor of logits of shape (N, {n_outputs}) (or a mapping, "
+            f"e.g. a Hugging Face ModelOutput, with a 'logits' entry), got a "
+            f"{type(output).__name__}."
+        ) from None
+    shape = tuple(kind.squeeze(logits).shape)
+    single = n_outputs == 1 and not kind.softmax
+    if shape != ((n,) if single else (n, n_outputs)):
+        accepted = f"({n}, {n_outputs})" + (f" or ({n},)" if single else "")
+        raise ValueError(
+            f"module returned logits of shape {tuple(logits.shape)} for {n} row(s); a "
+            f"{kind.name} target with {n_outputs} output(s) needs {accepted}: n_outputs is 1 "
+            "for a binary target (one logit) and the number of classes or labels otherwise. "
+            "Build the last layer with n_outputs outputs (a module class or factory receives "
+            "n_outputs; a Hugging Face model: num_labels=n_outputs)."
         )

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from skfocal._net import BatchIterator, FitData, TensorPart
-from skfocal._stacked import MemberBatches
+from skfocal._engines._net import BatchIterator, FitData, TensorPart
+from skfocal._engines._stacked import MemberBatches
 
 from ._reference import make_sampler
 
 
 def _single_fit_batches(n_total, rows, seed, batch_size, n_epochs, y=None, power=None):
-    """Rows of every batch of the single fit's own iterator (skfocal._net.BatchIterator)."""
+    """Rows of every batch of the single fit's own iterator (``_engines._net.BatchIterator``)."""
     X = torch.arange(n_total, dtype=torch.float64).unsqueeze(1)  # a row's value is its index
     y_all = torch.zeros(n_total) if y is None else y
     y_train = None if power is None else y_all[rows]

@@ -8,15 +8,14 @@ import torch
 from imblearn.over_sampling import SMOTE
 
 from skfocal import FocalClassifier
-from skfocal._engine import SkorchEngine, as_device_tensor, device_data
+from skfocal._engines._skorch import SkorchEngine, as_device_tensor, device_data
 from skfocal._plan import make_plan
-from skfocal._targets import BINARY
 
 Y = np.array([0] * 45 + [1] * 5)
 
 
 def _plan(X, **params):
-    return make_plan(FocalClassifier(**params), X, Y, BINARY, None)
+    return make_plan(FocalClassifier(**params), X, Y)[0]
 
 
 def test_as_device_tensor_copies_at_most_once(seed):
@@ -63,7 +62,7 @@ def test_engine_trains_each_plan_like_the_estimator(seed):
 
 
 def test_fused_step_by_default_unless_the_user_says_otherwise():
-    from skfocal._engine import fused_optimizer_kwargs
+    from skfocal._engines._members import fused_optimizer_kwargs
 
     cpu = torch.device("cpu")
     for opt in (torch.optim.AdamW, torch.optim.Adam, torch.optim.SGD):
@@ -95,7 +94,7 @@ def test_the_fitted_optimizer_uses_the_fused_step(seed, optimizer, fused):
 def test_kept_phase_follows_the_restored_epoch(seed):
     from types import SimpleNamespace
 
-    from skfocal._engine import kept_phase
+    from skfocal._engines._skorch import kept_phase
 
     X = seed.normal(size=(50, 2)).astype(np.float32)
     plan = _plan(X, warmup_epochs=3)

@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
+from skfocal._engines._stacked import StackedMLP
 from skfocal._module import MLP
-from skfocal._stacked import StackedMLP
 
 from ._reference import make_members, member_grads, member_params
 

@@ -1,10 +1,10 @@
-"""Input handling helpers of FocalClassifier (skfocal/_data.py)."""
+"""Arrays and devices (skfocal/_inputs/_arrays.py): devices, tensor checks."""
 
 import numpy as np
 import pytest
 import torch
 
-from skfocal._data import check_tensor_X, device_runs, resolve_device
+from skfocal._inputs import check_tensor_X, device_runs, resolve_device
 
 
 def test_resolve_device_auto_and_errors():

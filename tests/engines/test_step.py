@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from skfocal import _fastpaths
-from skfocal._step import LeanStep
+from skfocal._engines._step import LeanStep
 
 
 def _lean_kernels(dtype=torch.float32):
@@ -218,7 +218,7 @@ def test_zero_grad_sets_gradients_to_none():
     ],
 )
 def test_which_optimizers_step_without_a_closure(make, expected):
-    from skfocal._step import steps_without_closure
+    from skfocal._engines._step import steps_without_closure
 
     assert steps_without_closure(make(_model().parameters())) is expected
 

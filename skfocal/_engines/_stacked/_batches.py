@@ -73,7 +73,7 @@ class MemberBatches:
     --------
     >>> import torch
     >>> from skfocal._sampling import EpochSampler
-    >>> from skfocal._stacked import MemberBatches
+    >>> from skfocal._engines._stacked import MemberBatches
     >>> train_idx = [torch.tensor([0, 1, 2, 3, 4]), torch.tensor([2, 3, 4, 5])]
     >>> samplers = [EpochSampler(len(t), torch.Generator().manual_seed(s))
     ...             for s, t in enumerate(train_idx)]

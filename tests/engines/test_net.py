@@ -6,12 +6,11 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-from skfocal._net import (
+from skfocal._engines._net import (
     Batch,
     BatchIterator,
     FitData,
     FocalNet,
-    FrozenPredictions,
     TensorPart,
     predict_logits,
 )
@@ -128,17 +127,6 @@ def test_predict_logits_streams_and_keeps_dtype(seed):
     )
     assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
     assert module.training  # mode restored
-
-
-def test_frozen_predictions_feed_sklearn_scorers():
-    from sklearn.metrics import get_scorer
-
-    logits = np.array([2.0, -1.0, 0.5, -3.0])
-    y = np.array([1, 0, 0, 0])
-    frozen = FrozenPredictions(logits, np.array([0, 1]), BINARY)
-    X = np.zeros((4, 1))
-    assert get_scorer("average_precision")(frozen, X, y) == 1.0
-    assert get_scorer("accuracy")(frozen, X, y) == 0.75
 
 
 class ModeRecorder(nn.Module):
@@ -281,7 +269,7 @@ def test_lean_epoch_stops_on_a_non_finite_loss_naming_the_batch():
 
 @pytest.mark.parametrize("weights", [True, False])
 def test_iterator_gathers_chunks_of_batches_as_views(monkeypatch, weights):
-    import skfocal._net as net_module
+    import skfocal._engines._net as net_module
 
     data = _data(n=50, weights=weights)
     sampler = EpochSampler(47, torch.Generator())

@@ -37,14 +37,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .._targets import BINARY, KINDS, MULTILABEL, TargetKind
-from ..losses import (
+from ..._targets import BINARY, KINDS, MULTILABEL, TargetKind
+from ...losses import (
     binary_focal_loss_with_logits,
     binary_margin_loss_with_logits,
     focal_loss,
     margin_loss,
 )
-from ..losses._checks import (
+from ...losses._checks import (
     check_alpha,
     check_gamma,
     check_margin,
@@ -52,7 +52,7 @@ from ..losses._checks import (
     class_alpha,
     label_alpha,
 )
-from ..losses._functions import log_softmax
+from ...losses._functions import log_softmax
 
 LOSSES = ("focal", "cross_entropy", "margin")
 
@@ -87,7 +87,7 @@ class MemberLoss:
 
     Examples
     --------
-    >>> from skfocal._stacked import MemberLoss
+    >>> from skfocal._engines._stacked import MemberLoss
     >>> import torch
     >>> spec = MemberLoss(gamma=1.0, alpha=0.25)
     >>> from skfocal._targets import BINARY
@@ -351,7 +351,7 @@ class StackedLoss(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from skfocal._stacked import MemberLoss, StackedLoss
+    >>> from skfocal._engines._stacked import MemberLoss, StackedLoss
     >>> from skfocal.losses import binary_focal_loss_with_logits
     >>> specs = [MemberLoss(gamma=2.0, alpha=0.25), MemberLoss(loss="cross_entropy")]
     >>> from skfocal._targets import BINARY

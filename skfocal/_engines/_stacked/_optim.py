@@ -33,7 +33,7 @@ import numbers
 
 import torch
 
-from .. import _fastpaths
+from ... import _fastpaths
 
 
 def _per_member(name, value, n_members, allowed, low_open):
@@ -88,7 +88,7 @@ class StackedAdamW:
     Examples
     --------
     >>> import torch
-    >>> from skfocal._stacked import StackedAdamW
+    >>> from skfocal._engines._stacked import StackedAdamW
     >>> params = torch.zeros(2, 3, dtype=torch.float64)
     >>> grads = torch.ones(2, 3, dtype=torch.float64)
     >>> opt = StackedAdamW(params, grads, lr=[0.1, 0.01], weight_decay=0.0)
@@ -311,7 +311,7 @@ class StackedAdam(StackedAdamW):
     Examples
     --------
     >>> import torch
-    >>> from skfocal._stacked import StackedAdam
+    >>> from skfocal._engines._stacked import StackedAdam
     >>> params, grads = torch.ones(2, 1), torch.ones(2, 1)
     >>> StackedAdam(params, grads, lr=[0.5, 0.1]).step()
     >>> params.flatten()

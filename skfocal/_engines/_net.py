@@ -1,7 +1,7 @@
 """The internal skorch net of :class:`~skfocal.FocalClassifier` and its tensor data path.
 
 The training tensors are moved to the training device once per ``fit`` (by the engine,
-:mod:`skfocal._engine`). skorch's dataset and ``DataLoader`` are bypassed through two narrow
+:mod:`skfocal._engines`). skorch's dataset and ``DataLoader`` are bypassed through two narrow
 hooks: :meth:`FocalNet.get_split_datasets` returns index views of those tensors and
 :meth:`FocalNet.get_iterator` returns :class:`BatchIterator`, which yields minibatches as
 index slices (one ``index_select`` per batch, no per-sample ``__getitem__`` and no
@@ -32,9 +32,10 @@ from skorch.dataset import get_len
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
-from ._inputs import forward, n_rows, output_like, take, to_device
+from .._inputs import forward, n_rows, output_like, take, to_device
+from .._scoring import FrozenPredictions
+from ..losses._lean import batch_losses, mean_loss
 from ._step import LeanStep, steps_without_closure
-from .losses._lean import batch_losses, mean_loss
 
 PREDICT_BATCH_ROWS = 65536
 CHUNK_BYTES = 16 << 20  # training rows gathered per index_select, in bytes
@@ -244,7 +245,7 @@ class FocalNet(NeuralNet):
     def _lean(self, fit_params):
         """Whether this epoch can train in :meth:`_run_lean_epoch`: nothing listens per batch,
         the net's own steps are FocalNet's, no fit parameters, and one optimizer that needs no
-        closure (:func:`~skfocal._step.steps_without_closure`)."""
+        closure (:func:`~skfocal._engines._step.steps_without_closure`)."""
         listeners = self.batch_listeners_
         return (
             not fit_params
@@ -262,7 +263,7 @@ class FocalNet(NeuralNet):
 
         What skorch's epoch does for a batch that no callback listens to, and no more: the
         gradients are set to None, the weighted loss is backpropagated and the optimizer
-        steps (through :class:`~skfocal._step.LeanStep`). An unweighted batch's loss is the
+        steps (through :class:`~skfocal._engines._step.LeanStep`). An unweighted batch's loss is the
         lean batch mean of the criterion (:func:`~skfocal.losses._lean.mean_loss`, no
         per-call checks of the validated targets) where it has one: for the focal losses its
         closed-form logit gradient, backpropagated from the logits (no autograd node for the
@@ -559,36 +560,6 @@ class ValidScoring(Callback):
             self.best_ = score
         net.history.record(self.name, score)
         net.history.record(self.name + "_best", bool(is_best))
-
-
-class FrozenPredictions:
-    """Minimal fitted classifier returning precomputed outputs (for scikit-learn scorers)."""
-
-    _estimator_type = "classifier"
-
-    def __init__(self, logits, classes, kind, posterior=None):
-        if posterior is not None:  # decision scores under the fit's class_prior
-            logits = posterior.decision(torch.from_numpy(logits)).numpy()
-        self.logits = logits
-        self.classes_ = classes
-        self.kind = kind
-
-    def __sklearn_tags__(self):
-        from sklearn.base import BaseEstimator, ClassifierMixin
-
-        class _Tagged(ClassifierMixin, BaseEstimator):
-            pass
-
-        return _Tagged().__sklearn_tags__()
-
-    def decision_function(self, X):
-        return self.logits
-
-    def predict_proba(self, X):
-        return self.kind.proba(torch.from_numpy(self.logits)).numpy()
-
-    def predict(self, X):
-        return self.kind.labels(self.logits, self.classes_)
 
 
 class AccelerateFocalNet(AccelerateMixin, FocalNet):

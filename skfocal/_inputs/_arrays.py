@@ -1,8 +1,8 @@
-"""Input handling of :class:`~skfocal.FocalClassifier`: devices, tensors, foreign arrays.
+"""Arrays and devices: the training device, tensor and dtype checks, foreign arrays.
 
-Validation of what ``fit`` and ``predict`` receive, before a plan is made: the training
-device, torch tensors kept on their device, targets brought to the host, and arrays of other
-array-API namespaces brought to the host and results sent back to them.
+The training device (asked of the device itself, :func:`device_runs`), torch tensors kept on
+their device, targets brought to the host, and arrays of other array-API namespaces brought
+to the host (:func:`foreign_to_numpy`) and results sent back to them (:func:`like_input`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from skfocal._module import MLP
-from skfocal._stacked import (
+from skfocal._engines._stacked import (
     MemberBatches,
     MemberLoss,
     StackedAdam,
@@ -15,6 +14,7 @@ from skfocal._stacked import (
     StackedMLP,
     train_stacked,
 )
+from skfocal._module import MLP
 
 from ._reference import make_members, make_sampler, member_params, reference_fit
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skfocal._stacked import MemberLoss, StackedLoss
+from skfocal._engines._stacked import MemberLoss, StackedLoss
 
 N_CLASSES = 3
 

@@ -9,10 +9,13 @@ same candidate fitted alone computes.
   frozen members;
 * :class:`MemberLoss` / :class:`StackedLoss`: per-member loss kind and hyperparameters;
 * :class:`MemberBatches`: per-member epoch orders as ``(M, B)`` index batches into one ``X``;
-* :func:`train_stacked`: a fixed-epoch loop tying them together.
+* :func:`train_stacked`: the epoch loop tying them together;
+* :class:`StackedEngine`: the engine that trains fit plans as one stacked model (members
+  built like single fits, per-member validation and early stopping, outputs on named rows).
 """
 
 from ._batches import Batch, MemberBatches
+from ._engine import StackedEngine, group_key, member_logits, why_not_stacked
 from ._losses import MemberLoss, StackedLoss
 from ._mlp import StackedMLP
 from ._optim import StackedAdam, StackedAdamW
@@ -24,7 +27,11 @@ __all__ = [
     "MemberLoss",
     "StackedAdam",
     "StackedAdamW",
+    "StackedEngine",
     "StackedLoss",
     "StackedMLP",
+    "group_key",
+    "member_logits",
     "train_stacked",
+    "why_not_stacked",
 ]

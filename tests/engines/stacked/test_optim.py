@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from skfocal._stacked import StackedAdam, StackedAdamW, StackedMLP
+from skfocal._engines._stacked import StackedAdam, StackedAdamW, StackedMLP
 
 from ._reference import make_members, member_grads, member_params
 

@@ -15,17 +15,18 @@ All parameters are one leaf tensor ``flat_params`` of shape ``(M, P)``: row ``m`
 ``m``'s parameters, layer after layer, each layer's ``W`` (``in x out``, row-major) followed by
 its ``b``, so that ``[W; b]`` is one contiguous ``(in + 1, out)`` block. Its gradient is the
 persistent buffer ``flat_grads``. An optimizer therefore updates all members with a few
-elementwise operations on two ``(M, P)`` tensors (see :mod:`skfocal._stacked._optim`), and a
-member's weights are one row to snapshot or restore (per-member early stopping).
+elementwise operations on two ``(M, P)`` tensors (see :mod:`skfocal._engines._stacked._optim`),
+and a member's weights are one row to snapshot or restore (per-member early stopping).
 
 Forward and backward are written out in closed form (:class:`_StackedMLPFunction`): the first
 layer's bias is folded into its matrix product by gathering the rows of ``X`` next to a column
 of ones (``[x, 1] [W; b] = x W + b``), the ReLU is applied in place, below a single-output
 layer all gradients need only the ReLU pattern (see :func:`_single_output_grads`), and the
 backward pass writes every gradient once into a new ``(M, P)`` tensor that autograd adds into
-``flat_grads``. With ``reuse_buffers=True`` (as :func:`~skfocal._stacked.train_stacked` does)
-the multi-megabyte activations are written into buffers kept from step to step instead of
-fresh tensors, whose pages the CPU would fault in at every step.
+``flat_grads``. With ``reuse_buffers=True`` (as
+:func:`~skfocal._engines._stacked.train_stacked` does) the multi-megabyte activations are
+written into buffers kept from step to step instead of fresh tensors, whose pages the CPU would
+fault in at every step.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from .._module import MLP
+from ..._module import MLP
 
 
 def _linears_and_dropout(member):
@@ -219,7 +220,7 @@ class StackedMLP(nn.Module):
     --------
     >>> import torch
     >>> from skfocal._module import MLP
-    >>> from skfocal._stacked import StackedMLP
+    >>> from skfocal._engines._stacked import StackedMLP
     >>> members = []
     >>> for seed in range(3):
     ...     _ = torch.manual_seed(seed)

@@ -1,0 +1,139 @@
+"""Fitted classifiers served to the clones a scikit-learn search fits.
+
+:class:`~skfocal.BatchedGridSearchCV` lets scikit-learn's own search loop fit and score every
+candidate x fold, as ``GridSearchCV`` does, but trains the members beforehand -- stackable
+ones together, as one stacked model -- and *offers* each result here, keyed by what decides
+a fit: the estimator's parameters and the content of the data it is fitted on. When the
+loop's clone calls :meth:`FocalClassifier.fit` with those parameters on that data, the fit
+takes the offered result (:func:`take_served`) instead of training again: the same fitted
+attributes, the warnings the planning raised, or the error the training ended with.
+
+A fit is decided by its parameters and its data alone (seeds come from ``random_state``), so
+a result trained for equal parameters on equal data is the result of that fit. Keys hash the
+data's bytes (numeric arrays and DataFrames; anything else is never served), results are
+taken once, and a search withdraws what it offered when it ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import warnings
+
+import numpy as np
+
+_LOCK = threading.Lock()
+_OFFERED = {}  # key -> (token, Served)
+
+
+class Served:
+    """What a fit of the offered key gives: fitted attributes, or the error it ended with.
+
+    Parameters
+    ----------
+    state : dict or None
+        The fitted attributes (an estimator's ``__dict__`` minus its parameters).
+    error : Exception or None
+        Raised by the fit instead (a member whose training went non-finite).
+    caught : list of warnings.WarningMessage
+        Warnings raised while the member was planned, re-issued by the fit.
+    fit_time : float
+        Seconds the member's share of its training took.
+    """
+
+    def __init__(self, state=None, error=None, caught=(), fit_time=0.0):
+        self.state = state
+        self.error = error
+        self.caught = list(caught)
+        self.fit_time = fit_time
+        self.taken = False  # set when a fit takes it
+
+    def apply(self, estimator):
+        """Give ``estimator`` the fitted state (or raise the error); returns it."""
+        for w in self.caught:
+            warnings.warn(w.message, w.category, stacklevel=3)
+        if self.error is not None:
+            raise self.error
+        vars(estimator).update(self.state)
+        return estimator
+
+
+def fitted_state(estimator):
+    """The fitted attributes of ``estimator``: everything in its ``__dict__`` but parameters."""
+    params = estimator.get_params(deep=False)
+    return {k: v for k, v in vars(estimator).items() if k not in params}
+
+
+def _params_key(estimator):
+    items = []
+    for name, value in sorted(estimator.get_params(deep=False).items()):
+        if isinstance(value, np.ndarray):
+            value = (value.dtype.str, value.shape, value.tobytes())
+        else:
+            with np.printoptions(threshold=np.inf):
+                value = repr(value)
+        items.append((name, value))
+    return type(estimator), tuple(items)
+
+
+def _array_bytes(a, digest):
+    a = np.ascontiguousarray(a)
+    digest.update(f"{a.dtype.str}{a.shape}".encode())
+    digest.update(memoryview(a).cast("B"))
+
+
+def data_key(X, y, sample_weight):
+    """A digest of the content of ``X``, ``y`` and ``sample_weight``, or None.
+
+    Numeric ndarrays and DataFrames (their columns' names and values) are hashed; any other
+    ``X`` gives None: such fits are never served.
+    """
+    digest = hashlib.blake2b(digest_size=20)
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):
+        digest.update(repr(list(X.columns)).encode())
+        digest.update(repr([str(d) for d in X.dtypes]).encode())
+        X = X.to_numpy()
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "biuf":
+        return None
+    _array_bytes(X, digest)
+    y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+    if y.dtype.kind in "biufUS":
+        _array_bytes(y, digest)
+    else:  # objects (e.g. strings in an object array): their reprs, in order
+        digest.update(repr(y.tolist()).encode())
+    if sample_weight is not None:
+        digest.update(b"w")
+        _array_bytes(np.asarray(sample_weight, dtype=np.float64), digest)
+    return digest.digest()
+
+
+def offer(token, estimator, X, y, sample_weight, served):
+    """Offer ``served`` for a fit of ``estimator``'s parameters on this data; True if keyed."""
+    data = data_key(X, y, sample_weight)
+    if data is None:
+        return False
+    with _LOCK:
+        _OFFERED[(_params_key(estimator), data)] = (token, served)
+    return True
+
+
+def take_served(estimator, X, y, sample_weight):
+    """The :class:`Served` offered for this fit (taken: it serves once), or None."""
+    if not _OFFERED:  # no search running: the cost of a fit that is not served
+        return None
+    data = data_key(X, y, sample_weight)
+    if data is None:
+        return None
+    with _LOCK:
+        entry = _OFFERED.pop((_params_key(estimator), data), None)
+    if entry is None:
+        return None
+    entry[1].taken = True
+    return entry[1]
+
+
+def withdraw(token):
+    """Drop every result ``token`` offered that no fit took."""
+    with _LOCK:
+        for key in [k for k, (t, _) in _OFFERED.items() if t is token]:
+            del _OFFERED[key]

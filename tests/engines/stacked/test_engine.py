@@ -1,0 +1,155 @@
+"""StackedEngine: plans trained as one stacked model equal their single fits (float64).
+
+The three capabilities the engine seam is shaped for, tested even where no public feature
+uses them yet: per-member validation and early stopping, outputs on rows the caller names,
+and a member trained on all rows (a refit in the same run).
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from skfocal import FocalClassifier
+from skfocal._classifier import fitted_classifier
+from skfocal._engines import SkorchEngine
+from skfocal._engines._net import predict_logits
+from skfocal._engines._stacked import StackedEngine, group_key, why_not_stacked
+from skfocal._plan import make_plan
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+BASE = dict(hidden_layer_sizes=(8,), batch_size=16, max_epochs=6, dtype="float64")
+
+
+def _data(task, n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    if task == "binary":
+        y = (X[:, 0] + 0.5 * rng.normal(size=n) > 0.7).astype(int)
+    else:
+        y = np.digitize(X[:, 0] + 0.5 * rng.normal(size=n), [-0.5, 0.6])
+    return X, y
+
+
+def _plan(X, y, **params):
+    return make_plan(FocalClassifier(**{**BASE, **params}), X, y)[0]
+
+
+def _single(X, y, **params):
+    plan, X_valid = make_plan(FocalClassifier(**{**BASE, **params}), X, y)
+    (fitted,) = SkorchEngine(plan.device, plan.dtype).fit([plan], X_valid)
+    return plan, fitted
+
+
+def _logits(fitted, X):
+    net = fitted.net
+    return predict_logits(
+        net.module_, X, kind=net.kind, device=torch.device("cpu"), dtype=torch.float64
+    )
+
+
+def _members(task):
+    """Candidates x folds: own seeds, losses, weights, learning rates, one early stopper."""
+    X, y = _data(task)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    candidates = [
+        dict(random_state=0),
+        dict(random_state=1, gamma=0.5, alpha="balanced", lr=0.01),
+        dict(random_state=2, loss="cross_entropy", class_weight="balanced", weight_decay=0.0),
+        dict(random_state=3, loss="margin", sampler="oversample"),
+    ]
+    members = [(params, train) for params in candidates for train, _ in folds]
+    return X, y, members
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_members_equal_their_single_fits(task):
+    X, y, members = _members(task)
+    plans = [_plan(X[train], y[train], **params) for params, train in members]
+    assert all(why_not_stacked(plan) is None for plan in plans)
+    assert len({group_key(plan) for plan in plans}) == 1
+    fitted = StackedEngine("cpu", torch.float64).fit(plans, X, rows=[t for _, t in members])
+    for (params, train), result in zip(members, fitted, strict=True):
+        _, single = _single(X[train], y[train], **params)
+        np.testing.assert_allclose(_logits(result, X), _logits(single, X), rtol=0, atol=1e-12)
+        assert len(result.net.history) == len(single.net.history) == BASE["max_epochs"]
+        np.testing.assert_allclose(
+            result.net.history[:, "train_loss"], single.net.history[:, "train_loss"], atol=1e-12
+        )
+        assert (
+            result.net.history[:, "train_batch_count"] == single.net.history[:, "train_batch_count"]
+        )
+
+
+@pytest.mark.parametrize("scoring", [None, "average_precision", "balanced_accuracy"])
+def test_members_validate_and_stop_on_their_own(scoring):
+    """Per-member validation parts, patience and best epochs: those of each single fit."""
+    X, y = _data("binary", n=200, seed=3)
+    stopping = dict(early_stopping=True, scoring=scoring, max_epochs=40, lr=0.05)
+    candidates = [
+        dict(stopping, random_state=0, n_iter_no_change=2),
+        dict(stopping, random_state=1, n_iter_no_change=4, validation_fraction=0.2),
+        dict(stopping, random_state=2, n_iter_no_change=3, gamma=0.0),
+        dict(random_state=3, max_epochs=40),  # no early stopping: trains every epoch
+    ]
+    plans = [_plan(X, y, **params) for params in candidates]
+    fitted = StackedEngine("cpu", torch.float64).fit(plans, X)
+    epochs = []
+    for params, plan, result in zip(candidates, plans, fitted, strict=True):
+        _, single = _single(X, y, **params)
+        history, reference = result.net.history, single.net.history
+        assert len(history) == len(reference)
+        epochs.append(len(history))
+        monitor = "valid_loss" if scoring is None else f"valid_{scoring}"
+        if plan.valid_idx is not None:
+            np.testing.assert_allclose(history[:, monitor], reference[:, monitor], atol=1e-10)
+            assert history[:, monitor + "_best"] == reference[:, monitor + "_best"]
+        np.testing.assert_allclose(_logits(result, X), _logits(single, X), rtol=0, atol=1e-10)
+    assert epochs[-1] == 40 and min(epochs[:3]) < 40  # stopped members, and one that did not
+
+
+def test_outputs_on_named_rows_are_the_members_logits():
+    X, y, members = _members("multiclass")
+    plans = [_plan(X[train], y[train], **params) for params, train in members]
+    rows = [t for _, t in members]
+    held_out = [np.setdiff1d(np.arange(len(X)), t) for t in rows]
+    fitted = StackedEngine("cpu", torch.float64).fit(plans, X, rows=rows, predict_rows=held_out)
+    for result, named in zip(fitted, held_out, strict=True):
+        assert result.outputs.shape == (len(named), 3)
+        np.testing.assert_allclose(result.outputs, _logits(result, X[named]), atol=1e-12)
+
+
+def test_a_member_trained_on_all_rows_beside_fold_members():
+    """A refit in the same run: ``rows=None`` trains on all of X, as the single fit on X."""
+    X, y, members = _members("binary")
+    params = members[0][0]
+    plans = [_plan(X[train], y[train], **p) for p, train in members[:3]] + [_plan(X, y, **params)]
+    rows = [t for _, t in members[:3]] + [None]
+    fitted = StackedEngine("cpu", torch.float64).fit(plans, X, rows=rows)
+    estimator = fitted_classifier(FocalClassifier(**{**BASE, **params}), plans[-1], fitted[-1], X)
+    reference = FocalClassifier(**{**BASE, **params}).fit(X, y)
+    np.testing.assert_allclose(estimator.predict_proba(X), reference.predict_proba(X), atol=1e-12)
+    assert estimator.n_iter_ == reference.n_iter_
+
+
+def test_a_diverging_member_carries_its_error_and_the_others_train():
+    X, y = _data("binary")
+    plans = [_plan(X, y, random_state=0), _plan(X, y, random_state=0, lr=1e300)]
+    good, bad = StackedEngine("cpu", torch.float64).fit(plans, X)
+    assert bad.net is None and "non-finite" in str(bad.error)
+    assert good.error is None and np.isfinite(_logits(good, X)).all()
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        fitted_classifier(FocalClassifier(), plans[1], bad, X)
+
+
+def test_plans_that_do_not_stack_are_refused():
+    X, y = _data("binary")
+    with pytest.raises(ValueError, match="plan 1 cannot be trained stacked: .*warmup_epochs"):
+        StackedEngine("cpu", torch.float64).fit([_plan(X, y), _plan(X, y, warmup_epochs=2)], X)
+    with pytest.raises(ValueError, match="must share the network's shape"):
+        StackedEngine("cpu", torch.float64).fit(
+            [_plan(X, y), _plan(X, y, hidden_layer_sizes=(4,))], X
+        )
+    with pytest.raises(ValueError, match=r"rows\[0\] has 10 positions for a plan made on 120"):
+        StackedEngine("cpu", torch.float64).fit([_plan(X, y)], X, rows=[np.arange(10)])
