@@ -226,6 +226,14 @@ def check_hyperparameters(estimator):
             f"weight_decay={estimator.weight_decay!r} was given but optimizer="
             f"{optimizer!r} takes no weight_decay argument; set weight_decay=0."
         )
+    if estimator.scoring is not None and not estimator.early_stopping:
+        warnings.warn(
+            f"scoring={estimator.scoring!r} has no effect with early_stopping=False: scoring is "
+            "the metric early stopping monitors on its held-out validation part. Set "
+            "early_stopping=True to stop on it, or leave scoring=None.",
+            UserWarning,
+            stacklevel=4,
+        )
     if estimator.warmup_epochs >= estimator.max_epochs and estimator.loss != "cross_entropy":
         warnings.warn(
             f"warmup_epochs={estimator.warmup_epochs} >= max_epochs={estimator.max_epochs}: "
