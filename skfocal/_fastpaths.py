@@ -216,13 +216,17 @@ def run_backward():
 def _probe_fused_adam(decoupled, device_type, dtype):
     kernel = getattr(torch, "_fused_adamw_" if decoupled else "_fused_adam_")
     device = torch.device(device_type)
-    reference_cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    lr, weight_decay, eps = 0.01, 0.1, 1e-8
     start = torch.tensor([0.5, -1.0, 2.0], dtype=dtype, device=device)
     grad = torch.tensor([0.1, -0.3, 0.2], dtype=dtype, device=device)
-    reference = start.clone().requires_grad_(True)
-    opt = reference_cls([reference], lr=0.01, weight_decay=0.1, foreach=False)
-    reference.grad = grad.clone()
-    opt.step()
+    # Adam(W)'s first step from zero moments, in float64 (no optimizer object: constructing
+    # one imports torch's compiler stack, seconds that a stacked search would pay)
+    p, g = start.double(), grad.double()
+    if decoupled:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    reference = p - lr * g / (g.abs() + eps)
     param = start.clone()
     exp_avg, exp_avg_sq = torch.zeros_like(param), torch.zeros_like(param)
     step = torch.ones((), dtype=torch.float32, device=device)
@@ -234,17 +238,17 @@ def _probe_fused_adam(decoupled, device_type, dtype):
         [],
         [step],
         amsgrad=False,
-        lr=0.01,
+        lr=lr,
         beta1=0.9,
         beta2=0.999,
-        weight_decay=0.1,
-        eps=1e-8,
+        weight_decay=weight_decay,
+        eps=eps,
         maximize=False,
         grad_scale=None,
         found_inf=None,
     )
     tolerance = 1e-6 if dtype == torch.float32 else 1e-12
-    if not torch.allclose(param, reference.detach(), rtol=tolerance, atol=tolerance):
+    if not torch.allclose(param.double(), reference, rtol=tolerance, atol=tolerance):
         return None
     return kernel
 
@@ -253,7 +257,8 @@ def fused_adam_kernel(decoupled, device, dtype):
     """torch's fused Adam (``decoupled=False``) or AdamW kernel for ``device`` and ``dtype``.
 
     The kernel ``Adam(fused=True).step()`` calls, checked once per device type and dtype
-    against the single-tensor ``step`` (torch 2.1-2.3 have it, but with no CPU kernel). None:
+    against Adam(W)'s first step computed here (torch 2.1-2.3 have it, but with no CPU
+    kernel). None:
     take the public path (``optimizer.step()``, or the stacked optimizer's elementwise update).
     """
     key = ("fused_adam", bool(decoupled), torch.device(device).type, dtype)

@@ -37,7 +37,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from ._classifier import FocalClassifier, fitted_classifier
 from ._engines._stacked import StackedEngine, group_key, why_not_stacked
 from ._plan import make_plan
-from ._serving import Served, fitted_state, offer, withdraw
+from ._serving import Served, data_key, fitted_state, offer, withdraw
 
 
 def _why_not_planned(estimator, X, fit_params):
@@ -113,6 +113,19 @@ class _Schedule:
         self.n_jobs = search.n_jobs
         self.token = object()
         self.served = {}  # (candidate, split) -> Served
+        self._folds = {}  # split -> (X, y, sample_weight) of its training rows
+        self._keys = {}  # id of a fold's (or block's) data -> (the data, its key)
+
+    def fold(self, split_idx, train, fit_params):
+        """The training rows of a split, taken once for every candidate."""
+        if split_idx not in self._folds:
+            sw = fit_params.get("sample_weight")
+            self._folds[split_idx] = (
+                _safe_indexing(self.X, train),
+                _safe_indexing(self.y, train),
+                None if sw is None else _safe_indexing(sw, train),
+            )
+        return self._folds[split_idx]
 
     def routed(self):
         """``(split_params, fit_params)`` routed as GridSearchCV routes them."""
@@ -167,9 +180,7 @@ class _Schedule:
         """Plan one member: a :class:`_Member`, a reason to fit it alone, or None (failed)."""
         scored = clone(base).set_params(**clone(parameters, safe=False))
         estimator, pipeline = _final_step(scored)
-        X_train, y_train = _safe_indexing(self.X, train), _safe_indexing(self.y, train)
-        sw = fit_params.get("sample_weight")
-        sw = None if sw is None else _safe_indexing(sw, train)
+        X_train, y_train, sw = self.fold(position[1], train, fit_params)
         source = "X"
         if pipeline is not None:  # preprocessing fitted once per fold (and its parameters)
             source = (_preprocessing_key(pipeline, parameters), position[1])
@@ -260,10 +271,7 @@ class _Schedule:
         jobs = []
         for position, parameters, train in singles:
             estimator = clone(base).set_params(**clone(parameters, safe=False))
-            X_train, y_train = _safe_indexing(self.X, train), _safe_indexing(self.y, train)
-            sw = fit_params.get("sample_weight")
-            sw = None if sw is None else _safe_indexing(sw, train)
-            jobs.append((position, estimator, X_train, y_train, sw))
+            jobs.append((position, estimator, *self.fold(position[1], train, fit_params)))
         results = Parallel(n_jobs=self.n_jobs, pre_dispatch=search.pre_dispatch)(
             delayed(_fit_single)(estimator, X_train, y_train, sw)
             for _, estimator, X_train, y_train, sw in jobs
@@ -273,7 +281,12 @@ class _Schedule:
             self._offer(position, estimator, member, served)
 
     def _offer(self, position, estimator, member, served):
-        if offer(self.token, estimator, member.data, member.y, member.sample_weight, served):
+        # members of one fold (or block) share its data: hash it once
+        cached = self._keys.get(id(member.data))
+        if cached is None or cached[0] is not member.data:
+            cached = (member.data, data_key(member.data, member.y, member.sample_weight))
+            self._keys[id(member.data)] = cached
+        if offer(self.token, estimator, cached[1], served):
             self.served[position] = served
 
     # -- after scikit-learn's evaluation ----------------------------------------------------

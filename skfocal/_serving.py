@@ -107,9 +107,9 @@ def data_key(X, y, sample_weight):
     return digest.digest()
 
 
-def offer(token, estimator, X, y, sample_weight, served):
-    """Offer ``served`` for a fit of ``estimator``'s parameters on this data; True if keyed."""
-    data = data_key(X, y, sample_weight)
+def offer(token, estimator, data, served):
+    """Offer ``served`` for a fit of ``estimator``'s parameters on the data whose
+    :func:`data_key` is ``data``; False (nothing offered) when the data have no key."""
     if data is None:
         return False
     with _LOCK:
