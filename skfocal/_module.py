@@ -145,6 +145,8 @@ def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, out
             kwargs = wanted
         else:
             kwargs = {name: value for name, value in wanted.items() if name in params}
+        if params:
+            _check_factory_signature(module, kwargs, wanted)
         built = module(**kwargs)
         if not isinstance(built, nn.Module):
             raise TypeError(
@@ -156,6 +158,27 @@ def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, out
         "module must be None, an nn.Module subclass, a callable returning an nn.Module or an "
         f"nn.Module instance, got {module!r}."
     )
+
+
+def _check_factory_signature(module, kwargs, wanted):
+    """Raise, naming ``module``, when it cannot be called with the keyword arguments ``kwargs``.
+
+    A factory whose parameters have other names (``lambda f, o: Net(f, o)``, ``nn.Linear``'s
+    ``in_features``) would otherwise fail with Python's bare "missing 2 required positional
+    arguments"; an error raised inside a factory that accepts its arguments is left alone.
+    """
+    signature = inspect.signature(module)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        given = " and ".join(f"{name}={value}" for name, value in wanted.items())
+        raise TypeError(
+            f"module={module!r} cannot be built: a module class or factory receives {given} "
+            "by keyword, each only if its signature has a parameter of that name (or "
+            f"**kwargs), but its signature is {signature} ({exc}). Name its parameters "
+            "n_features and n_outputs (e.g. lambda n_features, n_outputs: Net(n_features, "
+            "n_outputs)), bind the others with functools.partial, or pass an nn.Module instance."
+        ) from None
 
 
 def output_layer(module, n_outputs):
