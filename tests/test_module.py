@@ -192,3 +192,14 @@ def test_init_output_bias_skips_the_bias_free_cosine_layer():
         warnings.simplefilter("error")
         init_output_bias(mlp, "zero", None, MULTICLASS, 3)  # nothing to do, no warning
     torch.testing.assert_close(mlp.layers[0].bias.detach(), hidden_bias)  # hidden untouched
+
+
+@pytest.mark.parametrize("output_layer", ["linear", "cosine"])
+def test_forward_float64_is_the_float32_network_in_float64(seed, output_layer):
+    mlp = MLP(5, 3, hidden_layer_sizes=(16, 8), output_layer=output_layer).eval()
+    X = torch.randn(40, 5)
+    z64 = mlp.forward_float64(X)
+    assert z64.dtype == torch.float64 and mlp.layers[0].weight.dtype == torch.float32
+    torch.testing.assert_close(z64.float(), mlp(X), rtol=1e-5, atol=1e-6)
+    rows = torch.cat([mlp.forward_float64(X[i : i + 1]) for i in range(len(X))])
+    torch.testing.assert_close(rows, z64, rtol=1e-13, atol=1e-13)  # batch-independent
