@@ -309,7 +309,7 @@ def test_scoring_with_early_stopping_or_none_does_not_warn(params, binary_data):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         FocalClassifier(**params, **dict(FAST, max_epochs=2)).fit(X, y)
-    assert not [w for w in caught if "early_stopping=False" in str(w.message)]
+    assert not [w for w in caught if "has no effect with early_stopping=False" in str(w.message)]
 
 
 def test_validation_split_sizes_reach_skorch_history(binary_data):
