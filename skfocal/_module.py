@@ -123,6 +123,19 @@ class MLP(nn.Module):
     def forward(self, X):
         return self.layers(X)
 
+    def forward_float64(self, X):
+        """The network's logits computed in float64, from its weights and ``X`` widened exactly.
+
+        A float32 matrix product picks its kernel by the number of rows, so the float32
+        logits of one row change in the last bits (about 1e-7 relative) with the rows
+        computed beside it. In float64 the same row gives the same logits, to about 1e-16,
+        in every batch: the float32 network's function, computed more exactly.
+        :func:`~skfocal._net.predict_logits` predicts through this, so that predictions do
+        not depend on how rows are batched.
+        """
+        params = {name: p.double() for name, p in self.named_parameters()}
+        return torch.func.functional_call(self, params, (X.double(),))
+
 
 def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, output_layer="linear"):
     """Return a fresh ``nn.Module`` for one fit (see the module docstring for the rules).
@@ -145,6 +158,8 @@ def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, out
             kwargs = wanted
         else:
             kwargs = {name: value for name, value in wanted.items() if name in params}
+        if params:
+            _check_factory_signature(module, kwargs, wanted)
         built = module(**kwargs)
         if not isinstance(built, nn.Module):
             raise TypeError(
@@ -156,6 +171,27 @@ def build_module(module, n_features, n_outputs, hidden_layer_sizes, dropout, out
         "module must be None, an nn.Module subclass, a callable returning an nn.Module or an "
         f"nn.Module instance, got {module!r}."
     )
+
+
+def _check_factory_signature(module, kwargs, wanted):
+    """Raise, naming ``module``, when it cannot be called with the keyword arguments ``kwargs``.
+
+    A factory whose parameters have other names (``lambda f, o: Net(f, o)``, ``nn.Linear``'s
+    ``in_features``) would otherwise fail with Python's bare "missing 2 required positional
+    arguments"; an error raised inside a factory that accepts its arguments is left alone.
+    """
+    signature = inspect.signature(module)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        given = " and ".join(f"{name}={value}" for name, value in wanted.items())
+        raise TypeError(
+            f"module={module!r} cannot be built: a module class or factory receives {given} "
+            "by keyword, each only if its signature has a parameter of that name (or "
+            f"**kwargs), but its signature is {signature} ({exc}). Name its parameters "
+            "n_features and n_outputs (e.g. lambda n_features, n_outputs: Net(n_features, "
+            "n_outputs)), bind the others with functools.partial, or pass an nn.Module instance."
+        ) from None
 
 
 def output_layer(module, n_outputs):

@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_random_state
 
 from . import _inputs
+from ._early_stopping import warn_few_validation_rows
 from ._loss_specs import CROSS_ENTROPY, loss_spec
 from ._posterior import Posterior, emphasis, log_shift
 from ._sampling import (
@@ -286,6 +287,7 @@ def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name):
     sw_valid = None if valid_idx is None or sample_weight is None else sample_weight[valid_idx]
     if scorer is not None:
         check_scorer(scorer, scorer_name, kind, classes, y_valid)
+        warn_few_validation_rows(scorer_name, y_enc[valid_idx], classes, est.validation_fraction)
 
     rows = slice(None) if train_idx is None else train_idx
     data_prior, data_freq = _data_prior(kind, y_enc[rows], sample_weight, rows, len(classes))

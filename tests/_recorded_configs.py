@@ -2,7 +2,8 @@
 ``tests/data/recorded_outputs.npz`` (see ``tests/test_recorded_outputs.py``).
 
 Run ``python tests/_recorded_configs.py`` from the repository root to re-record, only in a
-commit that changes the numerics on purpose and says why.
+commit that changes the numerics on purpose and says why; ``python tests/_recorded_configs.py
+NAME ...`` re-records only the named configurations and keeps the others' recorded values.
 """
 
 from __future__ import annotations
@@ -89,15 +90,25 @@ def outputs(name):
     return z.double().numpy(), clf.n_iter_
 
 
-def record(path=PATH):
+def record(path=PATH, names=None):
+    """Record the configurations ``names`` (all if None), keeping the others' values."""
     arrays = {}
-    for name in CONFIGS:
+    if names is not None:
+        unknown = sorted(set(names) - set(CONFIGS))
+        if unknown:
+            raise ValueError(f"unknown configurations {unknown}; known: {sorted(CONFIGS)}")
+        with np.load(path) as data:
+            arrays = dict(data)
+    for name in CONFIGS if names is None else names:
         z, n_iter = outputs(name)
         arrays[name] = z
         arrays[name + "__n_iter"] = np.array(n_iter)
     np.savez_compressed(path, **arrays)
+    return len(CONFIGS) if names is None else len(names)
 
 
 if __name__ == "__main__":
-    record()
-    print(f"recorded {len(CONFIGS)} configurations in {PATH}")
+    import sys
+
+    n = record(names=sys.argv[1:] or None)
+    print(f"recorded {n} configuration(s) in {PATH}")

@@ -48,6 +48,7 @@ EXPECTED_OUTPUT = {
     ],
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
     "bench_losses.py": ["lean mean, gradient at logits [fit]"],
+    "bench_early_stopping.py": ["median kept epoch", "ap_skorch", "auc"],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",

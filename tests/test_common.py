@@ -1,4 +1,8 @@
-"""scikit-learn's estimator checks on every public estimator, with no expected failures.
+"""scikit-learn's estimator checks on every public estimator.
+
+The float64 instances pass every check. The default float32 ``FocalClassifier()`` passes
+every check but the sample-weight equivalence, whose measured reason is
+:data:`FLOAT32_EXPECTED_FAILURES`; the same property is tested to 1e-6 below.
 
 sklearn refuses ``array_api_dispatch=True`` unless ``SCIPY_ARRAY_API=1`` is set before scipy is
 imported; ``tests/conftest.py`` sets it, so the array-API checks run in-process. The end-to-end
@@ -6,7 +10,10 @@ array-API test that goes through scipy-backed metrics runs in a subprocess with 
 set before any import (see ``tests/test_classifier.py``).
 """
 
+import numpy as np
 import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.utils import shuffle
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfocal import FocalClassifier
@@ -49,6 +56,69 @@ def test_sklearn_compatible_estimator(estimator, check):
     if device is not None and not device_runs(device):
         pytest.skip(f"torch device {device!r} cannot run here")
     check(estimator)
+
+
+FLOAT32_EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "float32 training is not exactly invariant to the order and multiplicity of rows (its "
+        "sums round differently): fitting the check's repeated rows in another order moves "
+        "predict_proba by up to 7e-7 relative, as much as weights against repeats do (3.1e-7 "
+        "on the check's data, up to 8e-7 over 13 draws of it), against the check's 1e-7; both "
+        "are below 1e-14 in float64. The exact alternative, dtype='float64', costs 1.36x the "
+        "fit time (20,000 x 20, 20 epochs, one thread). "
+        "test_float32_sample_weights_equal_repeated_rows checks the property to 1e-6."
+    ),
+}
+
+
+@parametrize_with_checks(
+    [FocalClassifier(random_state=0)],
+    expected_failed_checks=lambda estimator: FLOAT32_EXPECTED_FAILURES,
+)
+def test_default_float32_estimator(estimator, check):
+    check(estimator)
+
+
+def _weighted_and_repeated(seed=42, n=15):
+    """The data of scikit-learn's sample-weight equivalence check."""
+    rng = np.random.RandomState(seed)
+    X = rng.rand(n, n * 2)
+    y = rng.randint(0, 3, size=n)
+    sw = rng.randint(0, 5, size=n)
+    X_weighted, y_weighted, sw_shuffled = shuffle(X, y, sw, random_state=0)
+    return X, (X.repeat(sw, axis=0), y.repeat(sw)), (X_weighted, y_weighted, sw_shuffled)
+
+
+@pytest.mark.parametrize("class_prior", ["training", "data", "balanced"])
+def test_float32_sample_weights_equal_repeated_rows(class_prior):
+    """The expected failure above, to 1e-6 (measured: 3.1e-7)."""
+    X, (X_rep, y_rep), (X_w, y_w, sw) = _weighted_and_repeated()
+    repeated = FocalClassifier(random_state=0, class_prior=class_prior).fit(X_rep, y_rep)
+    weighted = FocalClassifier(random_state=0, class_prior=class_prior).fit(X_w, y_w, sw)
+    for method in ("predict_proba", "decision_function"):
+        assert_allclose(
+            getattr(weighted, method)(X), getattr(repeated, method)(X), rtol=1e-6, atol=1e-9
+        )
+    assert_array_equal(weighted.predict(X), repeated.predict(X))
+
+
+@pytest.mark.parametrize("input_dtype", [np.float64, np.float32])
+def test_float32_predictions_do_not_depend_on_the_batch(input_dtype):
+    """A float64 X is predicted in float64: row by row equals all at once to 1e-12 (the check
+    asks 1e-7); a float32 X keeps the float32 forward pass, within a few float32 ulps."""
+    rng = np.random.RandomState(0)
+    X = 3 * rng.uniform(size=(300, 3))
+    clf = FocalClassifier(random_state=1).fit(X, X[:, 0].astype(int))
+    X = X.astype(input_dtype)
+    for method in ("decision_function", "predict_proba"):
+        full = getattr(clf, method)(X)
+        rows = np.concatenate([getattr(clf, method)(X[i : i + 1]) for i in range(len(X))])
+        assert full.dtype == input_dtype
+        if input_dtype == np.float64:
+            assert_allclose(rows, full, rtol=1e-12, atol=1e-12)
+        else:
+            atol = 4 * np.finfo(np.float32).eps * np.abs(full).max()
+            assert_allclose(rows, full, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("estimator", _checked_instances())

@@ -77,6 +77,37 @@ def test_build_module_from_factory_and_partial():
         build_module(lambda: 3, 5, 3, (64,), 0.0)
 
 
+@pytest.mark.parametrize(
+    ("factory", "signature"),
+    [
+        (lambda f, o: nn.Linear(f, o), r"\(f, o\)"),
+        (nn.Linear, r"\(in_features: int, out_features: int, bias: bool = True"),
+        (lambda n_features, n_outputs, width: None, r"\(n_features, n_outputs, width\)"),
+    ],
+)
+def test_factory_with_other_argument_names_names_module_and_signature(factory, signature):
+    with pytest.raises(
+        TypeError,
+        match=r"module=.* cannot be built: a module class or factory receives n_features=5 and "
+        rf"n_outputs=2 by keyword, .* but its signature is {signature}.*\. Name its parameters "
+        r"n_features and n_outputs",
+    ):
+        build_module(factory, 5, 2, (64,), 0.0)
+
+
+def test_factory_error_without_n_features_for_dict_inputs():
+    with pytest.raises(TypeError, match=r"receives n_outputs=3 by keyword, .*signature is \(o\)"):
+        build_module(lambda o: nn.Linear(4, o), None, 3, (64,), 0.0)
+
+
+def test_error_inside_a_factory_is_not_masked():
+    def factory(n_features, n_outputs):
+        raise TypeError("my own bug")
+
+    with pytest.raises(TypeError, match=r"^my own bug$"):
+        build_module(factory, 5, 2, (64,), 0.0)
+
+
 def test_init_output_bias_and_missing_layer_warning():
     mlp = MLP(4, 3)
     init_output_bias(mlp, "prior", [0.5, 0.25, 0.25], MULTICLASS, 3)
@@ -161,3 +192,14 @@ def test_init_output_bias_skips_the_bias_free_cosine_layer():
         warnings.simplefilter("error")
         init_output_bias(mlp, "zero", None, MULTICLASS, 3)  # nothing to do, no warning
     torch.testing.assert_close(mlp.layers[0].bias.detach(), hidden_bias)  # hidden untouched
+
+
+@pytest.mark.parametrize("output_layer", ["linear", "cosine"])
+def test_forward_float64_is_the_float32_network_in_float64(seed, output_layer):
+    mlp = MLP(5, 3, hidden_layer_sizes=(16, 8), output_layer=output_layer).eval()
+    X = torch.randn(40, 5)
+    z64 = mlp.forward_float64(X)
+    assert z64.dtype == torch.float64 and mlp.layers[0].weight.dtype == torch.float32
+    torch.testing.assert_close(z64.float(), mlp(X), rtol=1e-5, atol=1e-6)
+    rows = torch.cat([mlp.forward_float64(X[i : i + 1]) for i in range(len(X))])
+    torch.testing.assert_close(rows, z64, rtol=1e-13, atol=1e-13)  # batch-independent

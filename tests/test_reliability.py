@@ -155,6 +155,16 @@ def test_module_output_is_checked_before_training(data, module, match):
         FocalClassifier(module=module, **FAST).fit(X, y)
 
 
+def test_module_factory_with_other_argument_names_is_named(data):
+    X, y = data
+    with pytest.raises(
+        TypeError,
+        match=r"module=<function .*<lambda>.*> cannot be built: .* receives n_features=5 and "
+        r"n_outputs=1 by keyword, .* its signature is \(f, o\)",
+    ):
+        FocalClassifier(module=lambda f, o: nn.Linear(f, o), **FAST).fit(X, y)
+
+
 @pytest.mark.parametrize("callbacks", [[42], [("name", 42)]])
 def test_callbacks_that_are_not_callbacks(data, callbacks):
     X, y = data

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._early_stopping import EarlyStopping
 from .._module import build_module, init_output_bias
 from ._net import AccelerateFocalNet, CriterionSchedule, FocalNet, ValidScoring
 
@@ -177,7 +178,7 @@ def criterion(plan, spec=None, extra=None):
 
 def _callbacks(plan):
     """The callbacks of the plan's single fit: schedule, early stopping, progress, the user's."""
-    from skorch.callbacks import EarlyStopping, ProgressBar
+    from skorch.callbacks import ProgressBar
 
     params = plan.params
     callbacks = [copy.deepcopy(cb) for cb in (params["callbacks"] or [])]
@@ -199,17 +200,8 @@ def _callbacks(plan):
                 plan.posteriors,
             )
             callbacks.append((monitor, scoring))
-        callbacks.append(
-            (
-                "early_stopping",
-                EarlyStopping(
-                    monitor=monitor,
-                    lower_is_better=lower,
-                    patience=params["n_iter_no_change"],
-                    load_best=True,
-                ),
-            )
-        )
+        stopper = EarlyStopping(monitor, params["n_iter_no_change"], lower_is_better=lower)
+        callbacks.append(("early_stopping", stopper))
     if params["verbose"] >= 2:
         size = batch_size(plan)
         n_batches = -(-plan.n_train // size)

@@ -33,6 +33,7 @@ from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
 
 from .._inputs import forward, n_rows, output_like, take, to_device
+from .._module import MLP
 from .._scoring import FrozenPredictions
 from ..losses._lean import batch_losses, mean_loss
 from ._step import LeanStep, steps_without_closure
@@ -477,11 +478,22 @@ def predict_logits(
     into an output allocated once, on ``X``'s device (a tensor, or a dict of tensors) or as an
     ndarray, in ``X``'s floating dtype (``dtype`` for integer tensors, float64 for other
     ndarrays). The only full-size arrays are ``X`` and the result.
+
+    Where the output is float64 (an ndarray ``X`` other than float32, a float64 tensor), the
+    default :class:`~skfocal._module.MLP` trained in float32 is evaluated in float64
+    (:meth:`~skfocal._module.MLP.forward_float64`, on a CPU or CUDA device): a row's outputs
+    then do not depend on the rows batched with it, as scikit-learn's
+    ``check_methods_subset_invariance`` asks (float32 matrix products choose their kernel by
+    the number of rows, which moves a row's logits by up to about 1e-6). A float32 ``X``
+    keeps the faster float32 forward pass (its outputs are float32 anyway), and other
+    modules run in ``dtype``.
     """
     was_training = module.training
     module.eval()
     n = n_rows(X)
     is_tensor, out_device, out_dtype = output_like(X, dtype)
+    wide = torch.float64 if out_dtype in (np.float64, torch.float64) else torch.float32
+    run = _float64_forward(module, dtype, device) if wide == torch.float64 else None
     out = None
     try:
         for start in range(0, max(n, 1), batch_rows):
@@ -489,17 +501,16 @@ def predict_logits(
             chunk = to_device(
                 chunk, device, dtype, cast_integers, non_blocking=True, contiguous=True
             )
-            z = kind.squeeze(forward(module, chunk))
+            z = kind.squeeze(forward(module, chunk) if run is None else run(chunk))
+            z = z.to(dtype=torch.promote_types(z.dtype, wide))
             if is_tensor:
-                z = z.to(device=out_device, dtype=out_dtype)
-            else:
-                z = z.to(dtype=torch.float64 if out_dtype == np.float64 else torch.float32)
+                z = z.to(device=out_device)
             if post is not None:
                 z = post(z)
             if out is None:
                 shape = (n,) + tuple(z.shape[1:])
                 if is_tensor:
-                    out = torch.empty(shape, dtype=z.dtype, device=out_device)
+                    out = torch.empty(shape, dtype=out_dtype, device=out_device)
                 else:
                     out = np.empty(shape, dtype=out_dtype)
             if is_tensor:
@@ -509,6 +520,15 @@ def predict_logits(
     finally:
         module.train(was_training)
     return out
+
+
+def _float64_forward(module, dtype, device):
+    """``module.forward_float64`` for the default MLP trained in float32 on a CPU or CUDA
+    device (devices without float64 excluded), else None."""
+    if isinstance(module, MLP) and dtype == torch.float32:
+        if torch.device(device).type in ("cpu", "cuda"):
+            return module.forward_float64
+    return None
 
 
 class ValidScoring(Callback):

@@ -96,7 +96,7 @@ def check_fits_dtype(X, dtype, where):
             return X
         largest = float(X.abs().max()) if X.numel() else 0.0
     else:
-        if X.dtype.kind != "f" or np.finfo(X.dtype).max <= limit:
+        if X.dtype.kind != "f" or float(np.finfo(X.dtype).max) <= limit:
             return X
         largest = float(np.abs(X).max()) if X.size else 0.0
     if largest > limit:

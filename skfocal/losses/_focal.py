@@ -70,12 +70,13 @@ def focal_loss(
 
     Notes
     -----
-    With ``gamma=0`` this function equals ``F.cross_entropy(input, target, weight=alpha,
-    ignore_index=ignore_index, reduction=reduction)`` in value and gradient. Class weights enter
-    only as the factor :math:`\alpha_t`; :math:`p_t` is always the unweighted softmax
-    probability (computing it as ``exp(-weighted CE)`` is a common bug). For ``gamma=0`` the
-    call is delegated to ``F.cross_entropy`` itself, so plain cross-entropy costs nothing extra
-    (torch's gradient is NaN, not zero, when all targets have class weight 0).
+    With ``gamma=0`` this function *is* ``F.cross_entropy(input, target, weight=alpha,
+    ignore_index=ignore_index, reduction=reduction)``: the call is delegated to it, so value
+    and gradient are torch's bit for bit (with torch's float32 accuracy), and plain
+    cross-entropy costs nothing extra (torch's gradient is NaN, not zero, when all targets
+    have class weight 0). Class weights enter only as the factor :math:`\alpha_t`;
+    :math:`p_t` is always the unweighted softmax probability (computing it as
+    ``exp(-weighted CE)`` is a common bug).
 
     The gradient is formed in the forward pass from :math:`\log p_t`, :math:`p_t` and
     :math:`p_t - 1 = \operatorname{expm1}(\log p_t)` (exact as :math:`p_t \to 1`) in a few
@@ -167,10 +168,15 @@ def binary_focal_loss_with_logits(
 
     Notes
     -----
-    With ``gamma=0`` and ``alpha=None`` this equals
-    ``F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight)`` in value and
-    gradient; that case is delegated to torch's fused function, so plain binary cross-entropy
-    costs nothing extra.
+    With ``gamma=0`` and ``alpha=None`` this *is*
+    ``F.binary_cross_entropy_with_logits(input, target, pos_weight=pos_weight)``: the case is
+    delegated to torch's fused function, so value and gradient are torch's bit for bit and
+    plain binary cross-entropy costs nothing extra. With ``gamma=0`` and an ``alpha`` it is
+    the ``alpha``-weighted binary cross-entropy (``weight=alpha * target + (1 - alpha) * (1 -
+    target)`` of torch's function, mathematically) computed in the form below: each element
+    of loss and gradient is within 2e-7 relative of a float64 reference at every logit,
+    while torch's float32 function with that weight returns 0 for small values (the loss at
+    :math:`x = -30, y = 0`, the gradient at :math:`x = 17, y = 1`).
 
     Otherwise both :math:`-\log p` and :math:`-\log(1 - p)` are softplus values, :math:`p`
     and :math:`1 - p` both sigmoids, and the positive and negative parts of loss and gradient

@@ -23,6 +23,7 @@ from ._functions import (
     PLAIN_DTYPES,
     _compute_dtype,
     _sigmoid_signed,
+    _sigmoid_signed_blocks,
     _sigmoid_stacked,
     pair_constants,
     run,
@@ -159,15 +160,20 @@ def sigmoid_apply(
         return F.binary_cross_entropy_with_logits(
             input, target, pos_weight=pos_w, reduction=reduction
         )
-    if type(kernel) is float and input.dtype in PLAIN_DTYPES and input.numel() and stacks(input):
+    plain = type(kernel) is float and input.dtype in PLAIN_DTYPES and input.numel()
+    if plain and hard:  # the signed-logit form; large CPU inputs block by block
+        if target.dtype is not input.dtype:
+            target = target.to(input.dtype)
+        if signed is None:
+            scale = 1.0 / input.numel() if reduction == "mean" else 1.0
+            signed = signed_constants(pos_w, neg_w, input.dtype, input.device, scale)
+        compute = _sigmoid_signed if stacks(input) else _sigmoid_signed_blocks
+        return run(compute, input, target, kernel, signed, reduction != "none")
+    if plain and stacks(input):
         # sigmoid_compute's stacked form, without its dispatch: the plain small-input case
         if target.dtype is not input.dtype:
             target = target.to(input.dtype)
         scale = 1.0 / input.numel() if reduction == "mean" else 1.0
-        if hard:
-            if signed is None:
-                signed = signed_constants(pos_w, neg_w, input.dtype, input.device, scale)
-            return run(_sigmoid_signed, input, target, kernel, signed, reduction != "none")
         if consts is None:
             consts = pair_constants(pos_w, neg_w, input.dim(), input.dtype, input.device, scale)
         return run(_sigmoid_stacked, input, target, kernel, consts, reduction != "none")

@@ -1,10 +1,12 @@
 """Arrays and devices (skfocal/_inputs/_arrays.py): devices, tensor checks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
-from skfocal._inputs import check_tensor_X, device_runs, resolve_device
+from skfocal._inputs import check_fits_dtype, check_tensor_X, device_runs, resolve_device
 
 
 def test_resolve_device_auto_and_errors():
@@ -30,3 +32,13 @@ def test_resolve_device_auto_and_errors():
 def test_check_tensor_X_errors(X, match):
     with pytest.raises(ValueError, match=match):
         check_tensor_X(X, "fit")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_check_fits_dtype_of_narrower_arrays_warns_nothing(dtype):
+    # numpy 2 casts the Python float of the comparison to the array's dtype: comparing
+    # np.finfo(float32).max with float64's largest value warned "overflow encountered in cast"
+    X = np.ones((3, 2), dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_fits_dtype(X, torch.float64, "fit") is X

@@ -26,6 +26,7 @@ import torch
 from skorch.history import History
 
 from ... import _inputs
+from ..._early_stopping import improves
 from ..._loss_specs import LOSSES
 from ..._scoring import FrozenPredictions
 from .._members import Engine, Fitted, batch_size, build_member, fork_rng, make_net
@@ -95,9 +96,11 @@ class _Stopping:
 
     Members with a validation part are scored after each epoch on the validation loss (the
     weighted mean of their loss over their validation rows) or their plan's scorer; an epoch
-    improves as skorch's ``EarlyStopping`` (relative threshold 1e-4, the rule of the single
-    fits) judges it, the best weights are snapshot, and a member whose patience runs out is
-    frozen. Members without a validation part train to ``max_epochs``.
+    improves by the single fits' rule (:func:`skfocal._early_stopping.improves`: a score
+    better by the relative threshold 1e-4, or an equal one with a lower validation loss),
+    the best weights are snapshot, and a member whose patience runs out is frozen. Members
+    without a validation part train to ``max_epochs``. (``<monitor>_best`` is recorded as
+    before: the score beating the best by the threshold.)
     """
 
     threshold = 1e-4
@@ -113,6 +116,8 @@ class _Stopping:
         self.misses = [0] * n_members
         self.best_epoch = [0] * n_members
         self.threshold_of = [np.inf if self._lower(m) else -np.inf for m in range(n_members)]
+        self.best_score = [np.inf if self._lower(m) else -np.inf for m in range(n_members)]
+        self.best_loss = [np.inf] * n_members
         self.best = model.snapshot() if any(self.watched) else None
         self.records = [[] for _ in range(n_members)]  # per member: dicts of one epoch
         self._last = time.perf_counter()
@@ -159,6 +164,9 @@ class _Stopping:
         if improved:
             change = self.threshold * value
             self.threshold_of[m] = value - change if lower else value + change
+        loss = record["valid_loss"]
+        if improves(value, loss, self.best_score[m], self.best_loss[m], lower_is_better=lower):
+            self.best_score[m], self.best_loss[m] = value, loss
             self.misses[m] = 0
             self.best_epoch[m] = epoch
             self.model.snapshot([m], out=self.best)

@@ -268,7 +268,9 @@ class _StackedSigmoidFocalLoss(torch.autograd.Function):
         if need_grad:
             grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
             grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
-            ctx.save_for_backward(grad_neg.sub_(grad_pos.add_(grad_neg).mul_(target)))
+            # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a
+            # tiny g+ against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
+            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos.neg_(), target))
         return loss
 
     @staticmethod
