@@ -61,7 +61,7 @@ def focal(quick):
 # -- (a) parity with scikit-learn ------------------------------------------------------------------
 def parity(sets, quick):
     members_time = []
-    original = _decision._fit_members
+    original = _decision.fit_members
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -69,7 +69,7 @@ def parity(sets, quick):
         members_time.append(time.perf_counter() - start)
         return out
 
-    _decision._fit_members = timed
+    _decision.fit_members = timed
     print("\n== parity with TunedThresholdClassifierCV (same folds, 100 thresholds)")
     header = (
         f"{'dataset':18s} {'scoring':18s} {'ours':>9s} {'sklearn':>9s} threshold score "
@@ -98,7 +98,7 @@ def parity(sets, quick):
                 f"{theirs.best_threshold_:9.5f} {same[0]!s:9s} {same[1]!s:5s} {same[2]!s:7s} "
                 f"{ours_s:7.1f} {theirs_s:9.1f} {ours_s - members_time[-1]:9.2f}"
             )
-    _decision._fit_members = original
+    _decision.fit_members = original
     print(f"all equal: {all(agree)} ({sum(agree)}/{len(agree)} fits)")
 
 

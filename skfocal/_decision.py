@@ -4,42 +4,47 @@ r"""TunedDecisionClassifierCV: decisions tuned to the metric a user is scored on
 
 1. every check that needs no model (the target, ``scoring``, a cost matrix, ``cv`` and
    ``refit``, the response method) runs before anything trains;
-2. :func:`_fit_members` trains one clone of the estimator per split and the refit member --
-   the one place this module trains anything, so that a faster engine (many members trained
-   as one stacked run) can take its place;
-3. :func:`_fold` turns each fold member's responses on its held-out rows into a
-   :class:`~skfocal._decision_metrics.Fold`;
+2. :func:`~skfocal._decision_members.fit_members` trains one clone of the estimator per split
+   and the refit member -- the one place anything trains, so that a faster engine (many
+   members trained as one stacked run) can take its place;
+3. :func:`~skfocal._decision_members.fold` turns each fold member's responses on its
+   held-out rows into a :class:`~skfocal._decision_metrics.Fold`;
 4. a rule of :mod:`skfocal._decision_rules` is searched on those folds only, scored by an
    :class:`~skfocal._decision_metrics.Objective`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-import torch
-from scipy.sparse import issparse
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring, get_scorer_names, make_scorer
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit, check_cv
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Bunch, _safe_indexing, get_tags, indexable
+from sklearn.utils import Bunch, get_tags, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metadata_routing import MetadataRouter, MethodMapping, process_routing
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from . import _decision_metrics, _decision_rules, _inputs
 from ._classifier import FocalClassifier
+from ._decision_members import (
+    MULTILABEL,
+    fit_members,
+    fold,
+    is_dict,
+    n_rows,
+    response,
+    splittable,
+    to_numpy,
+)
 from ._decision_metrics import (
-    Fold,
     Objective,
     accepts_sample_weight,
     metric_of,
@@ -48,7 +53,6 @@ from ._decision_metrics import (
 )
 
 _RESPONSES = ("predict_proba", "decision_function")
-MULTILABEL = "multilabel-indicator"
 
 
 @dataclass
@@ -340,11 +344,11 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
         self : TunedDecisionClassifierCV
             The fitted meta-estimator.
         """
-        if not _is_dict(X):
+        if not is_dict(X):
             X, y = indexable(X, y)
         plan = self._plan(X, y, params)
         members, splits = self._train(plan, X, y)
-        folds = [_fold(member, X, y, rows, plan) for member, (_, rows) in zip(members, splits)]
+        folds = [fold(member, X, y, rows, plan) for member, (_, rows) in zip(members, splits)]
         objective = Objective(plan.scorer, plan.metric, plan.classes, plan.kind == MULTILABEL)
         self._set_fitted(plan, self._make_rule(plan).search(objective, folds))
         return self
@@ -352,7 +356,7 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
     def _plan(self, X, y, params):
         """Every check and choice that needs no model, before anything trains."""
         y_np, target, classes = _check_target(y, params.get("sample_weight"))
-        n_samples = _n_rows(X)
+        n_samples = n_rows(X)
         if n_samples != y_np.shape[0]:
             raise ValueError(
                 f"X and y have inconsistent numbers of samples: {n_samples} and {y_np.shape[0]}."
@@ -389,9 +393,9 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
             self.estimator_ = self.estimator
             return [self.estimator], [(None, np.arange(n_samples))]
         split_params = plan.routed["splitter"]["split"]
-        splits = list(plan.cv.split(_splittable(X, n_samples), plan.y, **split_params))
+        splits = list(plan.cv.split(splittable(X, n_samples), plan.y, **split_params))
         template = self.estimator if plan.cost is None else _for_expected_cost(self.estimator)
-        members, refitted = _fit_members(
+        members, refitted = fit_members(
             template,
             X,
             y,
@@ -557,10 +561,10 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
             Class labels, or the 0/1 indicator matrix of multilabel targets.
         """
         check_is_fitted(self, "estimator_")
-        response, _ = _response(
+        values, _ = response(
             self.estimator_, X, self.response_method_, self._classes, self._kind, self._pos_label
         )
-        labels = self._rule.labels(response)
+        labels = self._rule.labels(values)
         return labels if self._kind == MULTILABEL else self._classes[labels]
 
     @available_if(_estimator_has("predict_proba"))
@@ -615,103 +619,6 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
         return self.estimator_.decision_function(X)
 
 
-# -- training: the one place members are fitted ---------------------------------------------------
-def _fit_members(estimator, X, y, splits, fit_params, *, refit=True, n_jobs=None):
-    """Train one clone of ``estimator`` per split and, with ``refit``, one on every row.
-
-    This is the only function of the meta-estimator that trains; everything after it reads
-    the members' predictions on their held-out rows. A faster route (the members trained
-    together, e.g. as one stacked run) can replace it with the same contract.
-
-    Parameters
-    ----------
-    estimator : estimator instance
-        The template (cloned for every member).
-    X, y : the full data
-    splits : list of (train, test) index arrays
-    fit_params : dict
-        Parameters for ``fit``; those with one value per sample are sliced to the rows.
-    refit : bool
-    n_jobs : int or None
-
-    Returns
-    -------
-    fold_members : list
-        One fitted clone per split, trained on its ``train`` rows.
-    refit_member : estimator or None
-        A fitted clone trained on every row (None unless ``refit``).
-    """
-    rows = [train for train, _ in splits] + ([None] if refit else [])
-    n_samples = _n_rows(X)
-    members = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_member)(clone(estimator), X, y, r, fit_params, n_samples) for r in rows
-    )
-    return members[: len(splits)], (members[-1] if refit else None)
-
-
-def _fit_member(estimator, X, y, rows, fit_params, n_samples):
-    if rows is not None:
-        X, y = _take(X, rows), _take(y, rows)
-        fit_params = {k: _take_param(v, rows, n_samples) for k, v in fit_params.items()}
-    return estimator.fit(X, y, **fit_params)
-
-
-# -- out-of-fold responses ------------------------------------------------------------------------
-def _fold(member, X, y, rows, plan):
-    """The :class:`Fold` of one member: its responses on ``rows`` and the truth there."""
-    n_samples = plan.y.shape[0]
-    X_val = _take(X, rows)
-    method, kind = plan.response_method, plan.kind
-    response, raw = _response(member, X_val, method, plan.classes, kind, plan.pos_label)
-    score_params = plan.routed["scorer"]["score"] or {}
-    params = {k: _take_param(v, rows, n_samples) for k, v in score_params.items()}
-    weights = params.get("sample_weight")
-    y_val = plan.y[rows]
-    return Fold(
-        y=y_val if kind == MULTILABEL else np.searchsorted(plan.classes, y_val),
-        response=response,
-        weights=None if weights is None else np.asarray(_to_numpy(weights), dtype=np.float64),
-        X=X_val,
-        y_raw=_take(y, rows),
-        score_params=params,
-        proba=raw if method == "predict_proba" else None,
-        decision=raw if method == "decision_function" else None,
-    )
-
-
-def _response(estimator, X, method, classes, kind, pos_label=None):
-    """``(response, raw)``: the decision's input from ``estimator``'s ``method`` on ``X``.
-
-    ``kind`` "binary": the score of ``pos_label`` (n,) -- its probability, or the decision
-    function (negated when ``pos_label`` is ``classes_[0]``, as scikit-learn does);
-    "multiclass": (n, K) log probabilities or decision scores in the order of ``classes``
-    (a class the estimator does not know scores ``-inf``, or log of the smallest float);
-    "cost": (n, K) probabilities in that order; "multilabel-indicator": (n, L) per-label
-    probabilities or scores. ``raw`` is the method's own output.
-    """
-    raw = getattr(estimator, method)(X)
-    if kind == MULTILABEL:
-        if isinstance(raw, list):  # one (n, 2) array per label (forests, MultiOutput...)
-            return np.column_stack([_to_numpy(r)[:, -1] for r in raw]).astype(np.float64), raw
-        return np.asarray(_to_numpy(raw), dtype=np.float64), raw
-    values = np.asarray(_to_numpy(raw), dtype=np.float64)
-    own = np.asarray(estimator.classes_)
-    proba = method == "predict_proba"
-    if kind == "binary":
-        if proba:
-            return values[:, np.flatnonzero(own == pos_label)[0]], raw
-        values = values.ravel() if values.ndim == 2 and values.shape[1] == 1 else values
-        return (-values if pos_label == own[0] else values), raw
-    if kind == "multiclass" and proba:
-        values = np.log(np.maximum(values, np.finfo(np.float64).tiny))
-    if own.shape == classes.shape and np.array_equal(own, classes):
-        return values, raw
-    fill = 0.0 if kind == "cost" else np.log(np.finfo(np.float64).tiny) if proba else -np.inf
-    aligned = np.full((values.shape[0], len(classes)), fill)
-    aligned[:, np.searchsorted(classes, own)] = values
-    return aligned, raw
-
-
 # -- checks ----------------------------------------------------------------------------------------
 _TARGETS = ("binary", "multiclass", MULTILABEL)
 
@@ -740,7 +647,7 @@ def _check_target(y, sample_weight=None):
             f"{classes.tolist()!r}."
         )
     if sample_weight is not None:
-        weighted = np.unique(y_np[np.asarray(_to_numpy(sample_weight)) > 0])
+        weighted = np.unique(y_np[np.asarray(to_numpy(sample_weight)) > 0])
         if len(weighted) < 2:
             raise ValueError(
                 "sample_weight must leave at least two classes with a positive weight; only "
@@ -832,47 +739,3 @@ def _for_expected_cost(estimator):
     if isinstance(final, FocalClassifier) and isinstance(prior, str) and prior == "training":
         return clone(estimator).set_params(**{key: "data"})
     return estimator
-
-
-def _is_dict(X):
-    """A dict input (a tokenizer's encoding, skorch's SliceDict), not a sparse DOK matrix."""
-    return isinstance(X, Mapping) and not issparse(X)
-
-
-def _n_rows(X):
-    if _is_dict(X):
-        return int(len(next(iter(X.values()))))
-    return int(X.shape[0]) if hasattr(X, "shape") else len(X)
-
-
-def _take(X, rows):
-    if _is_dict(X):
-        return {key: _take(value, rows) for key, value in X.items()}
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(rows, device=X.device)]
-    return _safe_indexing(X, rows)
-
-
-def _take_param(value, rows, n_samples):
-    """A fit or score parameter on ``rows``: sliced when it has one value per sample."""
-    if isinstance(value, (str, bytes)) or np.isscalar(value) or value is None:
-        return value
-    try:
-        if _n_rows(value) == n_samples:
-            return _take(value, rows)
-    except (TypeError, AttributeError, StopIteration):
-        pass
-    return value
-
-
-def _to_numpy(a):
-    if isinstance(a, torch.Tensor):
-        return a.detach().cpu().numpy()
-    if _inputs.is_foreign_array(a):
-        return _inputs.foreign_to_numpy(a)
-    return np.asarray(a)
-
-
-def _splittable(X, n_samples):
-    """What the splitter sees as ``X``: the data, or a placeholder for dict inputs."""
-    return np.zeros((n_samples, 1)) if _is_dict(X) else X

@@ -23,7 +23,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skfocal import FocalClassifier, TunedDecisionClassifierCV, _decision, _decision_metrics
+from skfocal import (
+    FocalClassifier,
+    TunedDecisionClassifierCV,
+    _decision,
+    _decision_members,
+    _decision_metrics,
+)
 from skfocal.datasets import load_imbalanced
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -280,13 +286,13 @@ def test_torch_tensor_inputs(seed):
 def test_all_training_goes_through_fit_members(monkeypatch, multiclass):
     X, y = multiclass
     calls = []
-    original = _decision._fit_members
+    original = _decision.fit_members
 
     def spy(estimator, X, y, splits, fit_params, **kwargs):
         calls.append((len(splits), kwargs["refit"]))
         return original(estimator, X, y, splits, fit_params, **kwargs)
 
-    monkeypatch.setattr(_decision, "_fit_members", spy)
+    monkeypatch.setattr(_decision, "fit_members", spy)
     TunedDecisionClassifierCV(LogisticRegression(), scoring="f1_macro", cv=CV).fit(X, y)
     assert calls == [(5, True)]
 
@@ -407,3 +413,21 @@ def test_response_method_the_estimator_lacks():
         TunedDecisionClassifierCV(SVC(), response_method="predict_proba").fit(X, y)
     with pytest.raises(ValueError, match="needs the estimator to have predict_proba"):
         TunedDecisionClassifierCV(SVC(), scoring=[[0, 1], [2, 0]]).fit(X, y)
+
+
+def test_members_helpers_take_rows_of_every_input_form():
+    import array_api_strict
+
+    rows = np.array([2, 0])
+    X = np.arange(12.0).reshape(4, 3)
+    tensor = torch.as_tensor(X)
+    assert np.array_equal(_decision_members.to_numpy(tensor[rows]), X[rows])
+    assert np.array_equal(_decision_members.to_numpy(array_api_strict.asarray(X)), X)
+    np.testing.assert_array_equal(_decision_members.take(tensor, rows).numpy(), X[rows])
+    taken = _decision_members.take({"a": X, "b": tensor}, rows)
+    np.testing.assert_array_equal(taken["a"], X[rows])
+    assert _decision_members.n_rows({"a": X}) == 4
+    weights = np.arange(4.0)
+    assert np.array_equal(_decision_members.take_param(weights, rows, 4), weights[rows])
+    assert _decision_members.take_param("scalar", rows, 4) == "scalar"
+    assert _decision_members.take_param(np.ones(3), rows, 4).shape == (3,)  # not per sample
