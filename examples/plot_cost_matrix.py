@@ -93,8 +93,10 @@ for name, pred in decisions.items():
 # %%
 # The decision regions
 # --------------------
-# The offsets move the boundaries of the argmax in parallel (a change of prior); the cost
-# matrix moves them further towards *healthy*, since missing a severe case costs the most.
+# Shaded: the decision at each point (blue *healthy*, orange *mild*, red *severe*); dots: test
+# patients by their true class. The offsets move the boundaries of the argmax in parallel (a
+# change of prior); the cost matrix moves them further towards *healthy*, since missing a
+# severe case costs the most.
 grid = np.stack(np.meshgrid(np.linspace(-3, 5.5, 200), np.linspace(-3, 5.5, 200)), axis=-1)
 points = grid.reshape(-1, 2)
 models = {
@@ -103,7 +105,7 @@ models = {
     "expected cost": by_cost,
 }
 colors = ListedColormap(["#c6dbef", "#fdd0a2", "#fcbba1"])
-fig, axes = plt.subplots(1, 4, figsize=(16, 4.2), gridspec_kw={"width_ratios": [1, 1, 1, 1.1]})
+fig, axes = plt.subplots(1, 3, figsize=(13, 4.5), sharex=True, sharey=True)
 shown = rng.choice(len(X_test), size=1500, replace=False)
 for ax, (title, model) in zip(axes, models.items()):
     regions = np.searchsorted(CLASSES, model.predict(points)).reshape(grid.shape[:2])
@@ -112,13 +114,15 @@ for ax, (title, model) in zip(axes, models.items()):
         mask = y_test[shown] == CLASSES[k]
         ax.scatter(*X_test[shown][mask].T, s=4, color=color, label=CLASSES[k])
     ax.set_title(title)
-    ax.set_xticks([]), ax.set_yticks([])
+    ax.set_aspect("equal")
 axes[0].legend(loc="upper left", markerscale=3)
+fig.tight_layout()
+
+fig, ax = plt.subplots(figsize=(8, 2.8))
 names = list(costs)
-axes[3].barh(names, [costs[n] for n in names], color=["#bbbbbb", "#9ecae1", "#fd8d3c", "#555555"])
-axes[3].invert_yaxis()
-axes[3].set_xlabel("expected cost per patient")
-axes[3].set_title("expected cost (true posterior)")
+ax.barh(names, [costs[n] for n in names], color=["#bbbbbb", "#9ecae1", "#fd8d3c", "#555555"])
+ax.invert_yaxis()
+ax.set_xlabel("expected cost per patient (computed with the true posterior)")
 fig.tight_layout()
 plt.show()
 
