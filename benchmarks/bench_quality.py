@@ -32,6 +32,10 @@ Models
 ``focal_ldam``, ``focal_logit_adjusted``, ``focal_poly``, ``focal_asymmetric``
                       FocalClassifier(loss=...) at the loss's published defaults
                       (asymmetric: binary sets only)
+``focal_decision_f1``  TunedDecisionClassifierCV(FocalClassifier(), scoring="f1_macro") with an
+                      inner stratified 5-fold split (per-class offsets, or scikit-learn's
+                      threshold for binary sets); its refit member is focal_default's fit
+``hgb_decision_f1``   the same meta-estimator around hgb_balanced
 ``<m>_raw``, ``<m>_prior_data``, ``<m>_prior_balanced`` for ``<m>`` in focal_default,
 focal_alpha_balanced, focal_oversample: from the same fit as ``<m>``, the sigmoid / softmax
                       of the module's logits (no inverse link), and class_prior="data" /
@@ -62,6 +66,16 @@ Run from the repository root (needs ``pip install -e ".[benchmarks]"``)::
 ``--budget`` runs ``FocalClassifier()`` and the plain skorch net at learning rates 1e-3, 3e-3
 and 1e-2 (50 epochs) and at 1e-3 with 100 epochs (``focal_lr3e-3``, ``skorch_ce_lr3e-3``, ...),
 the evidence for the default ``lr``; it writes to ``benchmarks/results/budget/``.
+
+The decisions study (``focal_decision_f1``, ``hgb_decision_f1``) prints macro-F1 per set and
+W/T/L of the tuned network against the boosted trees with a fixed tie band: a set is a win
+when the mean macro-F1 over its folds is higher by more than ``DECISION_TIE`` (0.005), a loss
+when lower by more, a tie otherwise; and the largest AP difference between
+``focal_decision_f1`` and ``focal_default`` (the same network: the decision changes nothing
+else)::
+
+    python benchmarks/bench_quality.py --merge --models focal_default hgb_balanced \
+        focal_decision_f1 hgb_decision_f1
 
 It writes the per-fold results to ``benchmarks/results/quality.csv``, the summary tables next
 to it and the figure to ``docs/_static/bench_quality.png``.
@@ -139,6 +153,9 @@ STUDY_MODELS = [
     "focal_poly",
     "focal_asymmetric",
 ]
+# Decisions tuned to macro-F1 by TunedDecisionClassifierCV (issue 23), against argmax.
+DECISION_MODELS = ["focal_decision_f1", "hgb_decision_f1"]
+DECISION_TIE = 0.005
 DERIVED = ("raw", "prior_data", "prior_balanced")
 DERIVING = ("focal_default", "focal_alpha_balanced", "focal_oversample")
 DERIVED_MODELS = [f"{base}_{suffix}" for base in DERIVING for suffix in DERIVED]
@@ -179,8 +196,8 @@ BUDGETS = {
     "lr1e-3-epochs100": {"lr": 1e-3, "max_epochs": 100},
 }
 BUDGET_MODELS = [f"{net}_{budget}" for budget in BUDGETS for net in ("focal", "skorch_ce")]
-DEFAULT_MODELS = MODELS + STUDY_MODELS
-ALL_MODELS = MODELS + STUDY_MODELS + DERIVED_MODELS + BUDGET_MODELS
+DEFAULT_MODELS = MODELS + STUDY_MODELS + DECISION_MODELS
+ALL_MODELS = MODELS + STUDY_MODELS + DECISION_MODELS + DERIVED_MODELS + BUDGET_MODELS
 REFERENCES = ["skorch_ce", "hgb_balanced"]
 METRICS = {"ap": "AP", "balanced_accuracy": "bal. acc.", "macro_f1": "macro-F1"}
 # probability quality (lower is better); older rows of the CSV may lack them
@@ -330,17 +347,25 @@ TUNING_GRID = [
 ]
 
 
+def tuned_decision(estimator, seed):
+    """``estimator`` with its decision tuned to macro-F1 on inner 5-fold out-of-fold outputs."""
+    from skfocal import TunedDecisionClassifierCV
+
+    inner = StratifiedKFold(5, shuffle=True, random_state=seed)
+    return TunedDecisionClassifierCV(estimator, scoring="f1_macro", cv=inner)
+
+
 def make_model(name, n_features, n_classes, seed, quick):
     """A fresh, unfitted model; the same preprocessing in front of every one."""
     if name == "logreg_balanced":
         return make_pipeline(
             preprocessing(), LogisticRegression(class_weight="balanced", max_iter=2000)
         )
-    if name == "hgb_balanced":
-        return make_pipeline(
-            preprocessing(),
-            HistGradientBoostingClassifier(class_weight="balanced", random_state=seed),
-        )
+    if name in ("hgb_balanced", "hgb_decision_f1"):
+        hgb = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed)
+        if name == "hgb_decision_f1":
+            hgb = tuned_decision(hgb, seed)
+        return make_pipeline(preprocessing(), hgb)
     settings = network_settings(quick)
     budget = {}
     if name in BUDGET_MODELS:
@@ -371,6 +396,8 @@ def make_model(name, n_features, n_classes, seed, quick):
         return make_pipeline(preprocessing(), focal.set_params(**budget))
     if name in ABLATIONS:
         return make_pipeline(preprocessing(), focal.set_params(**ABLATIONS[name]))
+    if name == "focal_decision_f1":
+        return make_pipeline(preprocessing(), tuned_decision(focal, seed))
     if name == "focal_calibrated":
         calibrated = CalibratedClassifierCV(
             focal, method="sigmoid", cv=StratifiedKFold(3, shuffle=True, random_state=seed)
@@ -628,6 +655,32 @@ def paired_table(results, new="focal_default", old="focal_unfused", labels=("fus
     return table
 
 
+def decision_table(results, tie=DECISION_TIE):
+    """Macro-F1 per set of the decisions study, W/T/L of the tuned network with a fixed tie
+    band on the per-set mean difference, and its AP against focal_default's."""
+    models = [
+        m for m in ("focal_default", *MODELS[1:2], *DECISION_MODELS) if m in set(results["model"])
+    ]
+    if "focal_decision_f1" not in models:
+        return None
+    table = by_dataset(results, "macro_f1", models)
+    rows = []
+    for reference in [m for m in ("hgb_balanced", "hgb_decision_f1") if m in models]:
+        diff = table["focal_decision_f1"] - table[reference]
+        table[f"diff vs {reference}"] = diff.round(3)
+        table[f"W/T/L vs {reference}"] = np.where(diff > tie, "W", np.where(diff < -tie, "L", "T"))
+        counts = {v: int((table[f"W/T/L vs {reference}"] == v).sum()) for v in "WTL"}
+        rows.append(f"{reference}: {counts['W']}/{counts['T']}/{counts['L']}")
+    if "focal_default" in models:
+        ap = results.pivot_table(index=["dataset", "repeat", "fold"], columns="model", values="ap")
+        ap = (ap["focal_decision_f1"] - ap["focal_default"]).abs().dropna()
+        rows.append(f"max |AP focal_decision_f1 - focal_default| over folds: {ap.max():.2e}")
+    means = table[models].mean().round(3)
+    table = table.astype(object)
+    table.loc["mean"] = [means.get(c, "") for c in table.columns]
+    return table, rows
+
+
 def by_dataset(results, metric, models=None):
     table = results.pivot_table(index="dataset", columns="model", values=metric, aggfunc="mean")
     order = [d for d in DATASETS if d in table.index]
@@ -698,6 +751,13 @@ def report(results, out_dir, figure):
             studies["losses"] = losses_table(results)
             print("\nLosses at their published defaults:")
             print(studies["losses"].to_string())
+        decisions = decision_table(results)
+        if decisions is not None:
+            studies["decisions"], summary_rows = decisions
+            print("\nDecisions tuned to macro-F1 (TunedDecisionClassifierCV), macro-F1 per set;")
+            print(f"W/T/L of focal_decision_f1 with a tie band of +-{DECISION_TIE}:")
+            print(studies["decisions"].to_string())
+            print("\n".join(summary_rows))
         fused = paired_table(results)
         if fused is not None:
             studies["fused"] = fused

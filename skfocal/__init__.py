@@ -12,6 +12,7 @@ The package has two layers:
 
 from . import datasets, losses
 from ._classifier import FocalClassifier
+from ._decision import TunedDecisionClassifierCV
 from ._engines._net import NonFiniteTrainingError
 from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
 from ._plotting import plot_training_curves, training_curves
@@ -79,4 +80,5 @@ __all__ = [
     "plot_training_curves",
     "poly1_loss",
     "training_curves",
+    "TunedDecisionClassifierCV",
 ]

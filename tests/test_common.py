@@ -3,6 +3,8 @@
 The float64 instances pass every check. The default float32 ``FocalClassifier()`` passes
 every check but the sample-weight equivalence, whose measured reason is
 :data:`FLOAT32_EXPECTED_FAILURES`; the same property is tested to 1e-6 below.
+TunedDecisionClassifierCV has scikit-learn's own expected failures for
+TunedThresholdClassifierCV (see the end of this module).
 
 sklearn refuses ``array_api_dispatch=True`` unless ``SCIPY_ARRAY_API=1`` is set before scipy is
 imported; ``tests/conftest.py`` sets it, so the array-API checks run in-process. The end-to-end
@@ -13,29 +15,33 @@ set before any import (see ``tests/test_classifier.py``).
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils import shuffle
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skfocal import FocalClassifier
+from skfocal import FocalClassifier, TunedDecisionClassifierCV
 from skfocal._inputs import device_runs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+# Full-batch training in float64: the checks on easy data need sensible accuracy, and the
+# sample-weight check compares weighted and repeated fits to 1e-7.
+CHECKED = dict(
+    max_epochs=40,
+    lr=0.05,
+    batch_size=512,
+    hidden_layer_sizes=(16,),
+    dtype="float64",
+    random_state=0,
+)
+
+
 def _checked_instances():
-    # Full-batch training in float64: the checks on easy data need sensible accuracy, and
-    # the sample-weight check compares weighted and repeated fits to 1e-7. Every string
-    # class_prior is checked (array priors depend on the classes: tests/test_posterior.py).
+    # Every string class_prior is checked (array priors depend on the classes:
+    # tests/test_posterior.py).
     return [
-        FocalClassifier(
-            max_epochs=40,
-            lr=0.05,
-            batch_size=512,
-            hidden_layer_sizes=(16,),
-            dtype="float64",
-            random_state=0,
-            class_prior=class_prior,
-        )
+        FocalClassifier(**CHECKED, class_prior=class_prior)
         for class_prior in ("training", "data", "balanced")
     ]
 
@@ -126,3 +132,53 @@ def test_defaults_are_default_constructible(estimator):
     clone = type(estimator)()
     assert clone.get_params()["loss"] == "focal"
     assert clone.get_params()["bias_init"] == "prior"
+
+
+# TunedDecisionClassifierCV fails exactly the checks scikit-learn expects its own
+# TunedThresholdClassifierCV to fail, for the same reasons (a tuned predict is not the argmax
+# or the 0.5 threshold of predict_proba); the copy is checked against scikit-learn's table.
+TUNED_THRESHOLD_XFAILS = {
+    "check_classifiers_train": "Threshold at probability 0.5 does not hold",
+    "check_sample_weight_equivalence_on_dense_data": (
+        "Due to the cross-validation and sample ordering, removing a sample"
+        " is not strictly equal to putting is weight to zero. Specific unit"
+        " tests are added for TunedThresholdClassifierCV specifically."
+    ),
+}
+# With a multilabel estimator the multilabel checks run too; one of them asks the same of
+# multilabel predictions (predict == decision_function > 0), which per-label thresholds change.
+MULTILABEL_XFAILS = {
+    **TUNED_THRESHOLD_XFAILS,
+    "check_classifier_multioutput": (
+        "Per-label thresholds are tuned: predict is not decision_function > 0 (the reason of "
+        "check_classifiers_train, for multilabel targets)"
+    ),
+}
+
+
+def test_expected_failures_are_scikit_learns():
+    from sklearn.model_selection import TunedThresholdClassifierCV
+    from sklearn.utils._test_common.instance_generator import PER_ESTIMATOR_XFAIL_CHECKS
+
+    assert PER_ESTIMATOR_XFAIL_CHECKS[TunedThresholdClassifierCV] == TUNED_THRESHOLD_XFAILS
+
+
+def _decision_instances():
+    return [
+        TunedDecisionClassifierCV(LogisticRegression(C=1), cv=3),  # scikit-learn's instance
+        TunedDecisionClassifierCV(
+            FocalClassifier(**CHECKED),
+            scoring="f1_macro",  # defined for multilabel targets too
+            cv=3,
+        ),
+    ]
+
+
+def _expected_decision_failures(estimator):
+    multilabel = isinstance(estimator.estimator, FocalClassifier)
+    return MULTILABEL_XFAILS if multilabel else TUNED_THRESHOLD_XFAILS
+
+
+@parametrize_with_checks(_decision_instances(), expected_failed_checks=_expected_decision_failures)
+def test_sklearn_compatible_decision_classifier(estimator, check):
+    check(estimator)
