@@ -21,9 +21,18 @@ default) and 0.03, then scored on held-out data:
   search differs.
 
 Each prints the mean test macro-F1 per tolerance and the mean paired difference against the
-default with its standard error. Run from the repository root::
+default with its standard error.
 
-    python benchmarks/bench_decision.py             # both
+``--time`` (``make_classification`` 20,000 x 20 float32, 10 % positives): wall time of
+``TunedDecisionClassifierCV(FocalClassifier(), scoring="f1", cv=5)`` -- the five fold members
+and the refit member trained as one stacked run, threshold search included -- against one
+``FocalClassifier()`` fit, with scikit-learn's ``TunedThresholdClassifierCV`` (six fits)
+beside; contenders interleaved after one warm-up round, ``--repeats`` rounds, medians; target:
+tuned <= 2.0x one fit.
+
+Run from the repository root::
+
+    python benchmarks/bench_decision.py             # all three
     python benchmarks/bench_decision.py --parity    # one of them
     python benchmarks/bench_decision.py --quick     # smoke run
 """
@@ -182,13 +191,52 @@ def plateau(sets, quick):
     _print_tolerances(rows)
 
 
+def timing(quick, repeats):
+    """One fit against the tuned decision (stacked members) and scikit-learn's tuned threshold."""
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    rows, epochs = (2_000, 3) if quick else (20_000, 50)
+    X, y = make_classification(
+        n_samples=rows, n_features=20, n_informative=10, weights=[0.9], random_state=0
+    )
+    X = X.astype(np.float32)
+    clf = FocalClassifier(max_epochs=epochs, random_state=0)
+    runs = {
+        "one FocalClassifier() fit": lambda: clf.fit(X, y),
+        "TunedDecisionClassifierCV(cv=5)": lambda: TunedDecisionClassifierCV(
+            clf, scoring="f1", cv=5
+        ).fit(X, y),
+        "sklearn TunedThresholdClassifierCV(cv=5)": lambda: TunedThresholdClassifierCV(
+            clf, scoring="f1", cv=5
+        ).fit(X, y),
+    }
+    for run in runs.values():  # warm-up: imports, probes
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    print(f"\n== Time: {rows:,} x 20, {epochs} epochs, median of {repeats} interleaved rounds")
+    base = float(np.median(times["one FocalClassifier() fit"]))
+    for name, values in times.items():
+        median = float(np.median(values))
+        print(f"  {name:<44}{median:8.2f} s {median / base:6.2f}x")
+    ratio = float(np.median(times["TunedDecisionClassifierCV(cv=5)"])) / base
+    verdict = "met" if ratio <= 2.0 else "MISSED"
+    print(f"  tuned decision / one fit: {ratio:.2f}x  target <= 2.0: {verdict}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parity", action="store_true")
     parser.add_argument("--plateau", action="store_true")
+    parser.add_argument("--time", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of --time")
     parser.add_argument("--quick", action="store_true", help="one set each, 5 epochs")
     args = parser.parse_args(argv)
-    both = not (args.parity or args.plateau)
+    both = not (args.parity or args.plateau or args.time)
     torch.set_num_threads(1)
     print(f"torch threads: {torch.get_num_threads()}")
     warnings.simplefilter("ignore")
@@ -196,6 +244,8 @@ def main(argv=None):
         parity(PARITY_SETS[:1] if args.quick else PARITY_SETS, args.quick)
     if args.plateau or both:
         plateau(MULTICLASS_SETS[:1] if args.quick else MULTICLASS_SETS, args.quick)
+    if args.time or both:
+        timing(args.quick, 1 if args.quick else args.repeats)
     return 0
 
 

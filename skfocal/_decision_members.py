@@ -1,12 +1,14 @@
 r"""The members of TunedDecisionClassifierCV: training them, and their out-of-fold responses.
 
 :func:`fit_members` is the only place the meta-estimator trains: one clone of the estimator per
-split and the refit member, fitted as scikit-learn fits them (clone, ``fit`` through joblib).
-A faster route -- the members of a ``FocalClassifier`` trained together as one stacked run --
-replaces this function with the same contract; nothing after it trains. :func:`fold` turns a
-member's responses on its held-out rows into the :class:`~skfocal._decision_metrics.Fold` the
-decision search reads, and :func:`response` is the one definition of "the response" shared by
-the search and ``predict``.
+split and the refit member. When the estimator is a :class:`~skfocal.FocalClassifier` (or a
+Pipeline ending in one) whose configuration stacks, the fold members and the refit member are
+planned exactly as their single fits (:func:`~skfocal._plan.make_plan`) and trained together
+as one run of the stacked engine (:class:`~skfocal._engines.StackedEngine`); otherwise they
+are fitted as scikit-learn fits them (clone, ``fit`` through joblib). Nothing after it trains.
+:func:`fold` turns a member's responses on its held-out rows into the
+:class:`~skfocal._decision_metrics.Fold` the decision search reads, and :func:`response` is the
+one definition of "the response" shared by the search and ``predict``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from scipy.sparse import issparse
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -53,10 +56,78 @@ def fit_members(estimator, X, y, splits, fit_params, *, refit=True, n_jobs=None)
     """
     rows = [train for train, _ in splits] + ([None] if refit else [])
     n_samples = n_rows(X)
+    stacked = _fit_stacked(estimator, X, y, rows, fit_params, n_samples)
+    if stacked is not None:
+        return stacked[: len(splits)], (stacked[-1] if refit else None)
     members = Parallel(n_jobs=n_jobs)(
         delayed(_fit_one)(clone(estimator), X, y, r, fit_params, n_samples) for r in rows
     )
     return members[: len(splits)], (members[-1] if refit else None)
+
+
+def _fit_stacked(estimator, X, y, rows, fit_params, n_samples):
+    """The members fitted as one stacked run, or None when they do not stack.
+
+    Each member is planned on its rows as its single fit plans itself (a Pipeline's
+    preprocessing fitted on those rows first, in place, as ``Pipeline.fit`` fits it); the
+    plans are trained by one :class:`~skfocal._engines.StackedEngine` on one shared matrix --
+    the validated ``X`` with each member's rows named, or the members' transformed blocks one
+    after the other -- and each becomes a fitted classifier through
+    :func:`~skfocal._classifier.fitted_classifier` (a member whose training went non-finite
+    raises its error, as its single fit would).
+    """
+    from ._classifier import FocalClassifier, fitted_classifier
+    from ._engines import StackedEngine, group_key, why_not_stacked
+    from ._plan import make_plan
+
+    pipeline = type(estimator) is Pipeline
+    final = estimator.steps[-1][1] if pipeline else estimator
+    if type(final) is not FocalClassifier or set(fit_params) - {"sample_weight"}:
+        return None
+    if pipeline and (estimator.memory is not None or fit_params):
+        return None
+    if is_dict(X) or isinstance(X, torch.Tensor) or issparse(X):
+        return None
+    members, plans, blocks = [], [], []
+    for member_rows in rows:
+        member = clone(estimator)
+        X_m, y_m = (X, y) if member_rows is None else (take(X, member_rows), take(y, member_rows))
+        sw = fit_params.get("sample_weight")
+        if sw is not None and member_rows is not None:
+            sw = take_param(sw, member_rows, n_samples)
+        classifier = member.steps[-1][1] if pipeline else member
+        if pipeline:  # the preprocessing, fitted on the member's rows as Pipeline.fit fits it
+            X_m = member[:-1].fit_transform(X_m, y_m)
+            if not isinstance(X_m, np.ndarray):
+                return None
+        plan, X_valid = make_plan(classifier, X_m, y_m, sw)
+        if why_not_stacked(plan) is not None:
+            return None
+        members.append((member, classifier, X_m))
+        plans.append(plan)
+        blocks.append(X_valid)
+    if len({(group_key(plan), plan.device) for plan in plans}) != 1:
+        return None
+    if pipeline:
+        shared = np.concatenate(blocks)
+        starts = np.cumsum([0] + [len(b) for b in blocks])
+        member_rows = [np.arange(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    else:
+        refit = [i for i, r in enumerate(rows) if r is None]
+        shared = blocks[refit[0]] if refit else _validated(X)
+        member_rows = rows
+    fitted = StackedEngine(plans[0].device, plans[0].dtype).fit(plans, shared, rows=member_rows)
+    out = []
+    for (member, classifier, X_m), plan, result in zip(members, plans, fitted, strict=True):
+        fitted_classifier(classifier, plan, result, X_m)
+        out.append(member)
+    return out
+
+
+def _validated(X):
+    """``X`` as a fit validates it (a float array), for members that name their rows in it."""
+    array = np.asarray(X)
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
 
 
 def _fit_one(estimator, X, y, rows, fit_params, n_samples):

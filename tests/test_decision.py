@@ -137,11 +137,18 @@ def test_binary_string_labels_and_pos_label(yeast4):
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
-def test_binary_focal_classifier_equals_scikit_learn(yeast4):
+def test_binary_focal_classifier_equals_scikit_learn(monkeypatch, yeast4):
+    """Clone-and-fit members: scikit-learn's threshold exactly. Stacked members (the default
+    route for a FocalClassifier) compute the same fits up to float32 rounding (about 1e-7
+    relative), and so the same threshold to that precision."""
     X, y = yeast4
     clf, cv = FocalClassifier(**FAST), StratifiedKFold(3, shuffle=True, random_state=0)
-    ours = TunedDecisionClassifierCV(clf, scoring="f1", cv=cv).fit(X, y)
     theirs = TunedThresholdClassifierCV(clf, scoring="f1", cv=cv).fit(X, y)
+    stacked = TunedDecisionClassifierCV(clf, scoring="f1", cv=cv).fit(X, y)
+    assert stacked.best_threshold_ == pytest.approx(theirs.best_threshold_, rel=1e-5)
+    np.testing.assert_array_equal(stacked.predict(X), theirs.predict(X))
+    monkeypatch.setattr(_decision_members, "_fit_stacked", lambda *args, **kwargs: None)
+    ours = TunedDecisionClassifierCV(clf, scoring="f1", cv=cv).fit(X, y)
     assert ours.best_threshold_ == theirs.best_threshold_
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 

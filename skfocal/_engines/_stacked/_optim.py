@@ -14,12 +14,14 @@ single model:
     \theta &\leftarrow \theta - \frac{\eta_m}{1 - \beta_1^{t_m}}\,
         \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^{t_m}} + \epsilon}
 
-Every operation is one elementwise pass over the ``(M, P)`` tensors, with the per-member
-factors as ``(M, 1)`` columns, in the order of torch's single-tensor implementation. When all
-updated members share the learning rate, the weight decay and the step count, the whole stack
-is one call of torch's fused kernel (the kernel of ``AdamW(fused=True)``, where
-:func:`skfocal._fastpaths.fused_adam_kernel` offers it for the device and dtype) on the flat
-tensors; otherwise the elementwise update below.
+When the updated members share the learning rate and the weight decay, a step is one call of
+torch's fused kernel (the kernel of ``AdamW(fused=True)``, the single fits' step, where
+:func:`skfocal._fastpaths.fused_adam_kernel` offers it for the device and dtype): on the flat
+``(M, P)`` tensors when they also share the step count, else on each member's row as a tensor
+of its own with its own count (members with more batches per epoch than others, a refit beside
+fold members, a subset of members). Otherwise every operation is one elementwise pass over the
+``(M, P)`` tensors, with the per-member factors as ``(M, 1)`` columns, in the order of torch's
+single-tensor implementation.
 
 Members that are frozen (:meth:`StackedAdamW.freeze`: stopped or failed) or that have no batch
 in a step (``step(active=...)``) are not touched at all: parameters, moments and step count
@@ -56,6 +58,13 @@ def _per_member(name, value, n_members, allowed, low_open):
     if bool(bad.any()):
         raise ValueError(f"{name} must be {allowed}, got {values.tolist()}.")
     return values
+
+
+def _indices(rows, n_members):
+    """Member indices of ``rows``: a slice or an index tensor."""
+    if isinstance(rows, slice):
+        return range(*rows.indices(n_members))
+    return rows.tolist()
 
 
 class StackedAdamW:
@@ -131,6 +140,7 @@ class StackedAdamW:
         self.exp_avg_sq = torch.zeros_like(params)
         self.steps = torch.zeros(n_members, dtype=torch.long)
         self.frozen = torch.zeros(n_members, dtype=torch.bool)
+        self._row_views = None
         self._fused = _fastpaths.fused_adam_kernel(
             self.decoupled_weight_decay, params.device, params.dtype
         )
@@ -233,6 +243,15 @@ class StackedAdamW:
             self._uniform_step = None
             selected = self.steps[rows]
             step = int(selected[0]) if bool((selected == selected[0]).all()) else None
+        if (
+            self._shared
+            and self._fused is not None
+            and (step is None or isinstance(rows, torch.Tensor))
+        ):
+            # members at different step counts, or a subset of them: one fused call over the
+            # members' rows as separate tensors, each with its own count
+            self._fused_rows(rows)
+            return
         if isinstance(rows, slice):  # views of contiguous rows: updated in place
             tensors = (
                 self.params[rows],
@@ -256,6 +275,33 @@ class StackedAdamW:
         ):
             if full is not None:
                 full.index_copy_(0, device_rows, part)
+
+    def _fused_rows(self, rows):
+        """torch's fused Adam(W) kernel on the members ``rows`` (shared lr and weight decay),
+        each member's row a tensor of its own with its own step count."""
+        if self._row_views is None:  # views stay valid: every update is in place
+            self._row_views = [
+                (self.params[m], self.grads[m], self.exp_avg[m], self.exp_avg_sq[m])
+                for m in range(self.n_members)
+            ]
+        members = range(self.n_members) if rows is None else _indices(rows, self.n_members)
+        counts = self.steps.to(device=self.params.device, dtype=torch.float32)
+        views = [self._row_views[m] for m in members]
+        self._fused(
+            [v[0] for v in views],
+            [v[1] for v in views],
+            [v[2] for v in views],
+            [v[3] for v in views],
+            [],
+            [counts[m] for m in members],
+            lr=float(self.lr[0]),
+            beta1=self.beta1,
+            beta2=self.beta2,
+            weight_decay=float(self.weight_decay[0]),
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def _fused_step(self, param, grad, exp_avg, exp_avg_sq, step):
         """torch's fused Adam(W) kernel: all rows share lr, weight decay and step count."""

@@ -198,3 +198,25 @@ def test_errors():
         opt.freeze(torch.tensor([True]))
     with pytest.raises(ValueError, match="lr must be a float > 0 or one per member"):
         opt.set_hyperparameters(lr=-1.0)
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("active_of_step", [_contiguous_gap, _scattered_gap])
+def test_members_at_different_steps_take_torchs_fused_step(optimizer, active_of_step):
+    """Shared lr and weight decay, members skipping steps (so at different step counts): one
+    fused call over the members' rows, each with its own count -- torch's fused AdamW/Adam
+    step of each member alone (where the fused kernel exists for the CPU), to an ulp: the
+    kernel's vector lanes and scalar tail round differently, and a member's layout (one flat
+    row against a tensor per layer) puts elements in other lanes."""
+    from skfocal import _fastpaths
+
+    n = 5
+    singles, stack, stacked = _run(
+        optimizer, "fused", torch.float32, [3e-3] * n, [1e-2] * n, active_of_step
+    )
+    if stacked._fused is None:
+        pytest.skip("no fused Adam kernel here (torch < 2.4 on a CPU, or fast paths off)")
+    assert _fastpaths.enabled()
+    assert len(set(stacked.steps.tolist())) > 1  # the counts did diverge
+    for m, mlp in enumerate(singles):
+        torch.testing.assert_close(stack.flat_params[m], member_params(mlp), rtol=3e-7, atol=1e-9)

@@ -1,0 +1,105 @@
+"""The members of TunedDecisionClassifierCV: the stacked route equals the clone-and-fit route."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skfocal import FocalClassifier, TunedDecisionClassifierCV
+from skfocal import _decision_members as members_module
+from skfocal._engines import SkorchEngine, StackedEngine
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = dict(max_epochs=4, batch_size=64, hidden_layer_sizes=(8,), dtype="float64", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=600,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        weights=[0.7, 0.2, 0.1],
+        random_state=0,
+    )
+    return X, y
+
+
+def _count(monkeypatch):
+    seen = {"single": 0, "stacked": []}
+    single_fit, stacked_fit = SkorchEngine.fit, StackedEngine.fit
+
+    def single(self, plans, X):
+        seen["single"] += len(plans)
+        return single_fit(self, plans, X)
+
+    def stacked(self, plans, X, **kwargs):
+        seen["stacked"].append(len(plans))
+        return stacked_fit(self, plans, X, **kwargs)
+
+    monkeypatch.setattr(SkorchEngine, "fit", single)
+    monkeypatch.setattr(StackedEngine, "fit", stacked)
+    return seen
+
+
+def _generic(monkeypatch):
+    monkeypatch.setattr(members_module, "_fit_stacked", lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        FocalClassifier(**FAST),
+        FocalClassifier(**FAST, alpha="balanced", early_stopping=True, n_iter_no_change=2),
+        make_pipeline(StandardScaler(), FocalClassifier(**FAST)),
+    ],
+    ids=["plain", "alpha-early-stopping", "pipeline"],
+)
+@pytest.mark.parametrize("cv, refit", [(3, True), (0.25, False)])
+def test_stacked_members_equal_clone_and_fit(monkeypatch, data, estimator, cv, refit):
+    X, y = data
+    params = dict(scoring="f1_macro", cv=cv, refit=refit, random_state=0)
+    seen = _count(monkeypatch)
+    stacked = TunedDecisionClassifierCV(estimator, **params).fit(X, y)
+    n_members = (3 if cv == 3 else 1) + int(refit)
+    assert seen == {"single": 0, "stacked": [n_members]}  # one run, no single fit
+    with monkeypatch.context() as m:
+        _generic(m)
+        reference = TunedDecisionClassifierCV(estimator, **params).fit(X, y)
+    np.testing.assert_allclose(stacked.class_offsets_, reference.class_offsets_, atol=1e-12)
+    assert stacked.best_score_ == pytest.approx(reference.best_score_, abs=1e-12)
+    np.testing.assert_allclose(
+        stacked.predict_proba(X), reference.predict_proba(X), rtol=0, atol=1e-12
+    )
+    np.testing.assert_array_equal(stacked.predict(X), reference.predict(X))
+
+
+def test_sample_weight_reaches_every_stacked_member(monkeypatch, data):
+    X, y = data
+    w = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
+    seen = _count(monkeypatch)
+    est = FocalClassifier(**FAST)
+    stacked = TunedDecisionClassifierCV(est, scoring="balanced_accuracy", cv=3).fit(
+        X, y, sample_weight=w
+    )
+    assert seen["single"] == 0 and seen["stacked"] == [4]
+    with monkeypatch.context() as m:
+        _generic(m)
+        reference = TunedDecisionClassifierCV(est, scoring="balanced_accuracy", cv=3)
+        reference.fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(stacked.predict_proba(X), reference.predict_proba(X), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"loss": "ldam"}, {"warmup_epochs": 1}, {"optimizer": torch.optim.SGD, "weight_decay": 0}],
+)
+def test_members_that_do_not_stack_are_fitted_one_by_one(monkeypatch, data, params):
+    X, y = data
+    seen = _count(monkeypatch)
+    TunedDecisionClassifierCV(FocalClassifier(**{**FAST, **params}), cv=3).fit(X, y)
+    assert seen == {"single": 4, "stacked": []}
