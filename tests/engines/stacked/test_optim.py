@@ -205,7 +205,7 @@ def test_errors():
 def test_members_at_different_steps_take_torchs_fused_step(optimizer, active_of_step):
     """Shared lr and weight decay, members skipping steps (so at different step counts): one
     fused call over the members' rows, each with its own count -- torch's fused AdamW/Adam
-    step of each member alone (where the fused kernel exists for the CPU), to an ulp: the
+    step of each member alone (where the fused kernel exists for the CPU), to a few ulps: the
     kernel's vector lanes and scalar tail round differently, and a member's layout (one flat
     row against a tensor per layer) puts elements in other lanes."""
     from skfocal import _fastpaths
@@ -219,4 +219,4 @@ def test_members_at_different_steps_take_torchs_fused_step(optimizer, active_of_
     assert _fastpaths.enabled()
     assert len(set(stacked.steps.tolist())) > 1  # the counts did diverge
     for m, mlp in enumerate(singles):
-        torch.testing.assert_close(stack.flat_params[m], member_params(mlp), rtol=3e-7, atol=1e-9)
+        torch.testing.assert_close(stack.flat_params[m], member_params(mlp), rtol=2e-6, atol=1e-8)
