@@ -21,15 +21,6 @@ from sklearn.utils.validation import (
 from skorch.callbacks import Callback
 
 from . import _data, _inputs
-
-try:  # scikit-learn >= 1.8
-    from sklearn.utils._array_api import check_same_namespace
-except ImportError:  # pragma: no cover - older scikit-learn has no such check
-
-    def check_same_namespace(X, estimator, *, attribute, method):
-        return None
-
-
 from ._engine import SkorchEngine
 from ._loss_specs import LOSSES
 from ._net import predict_logits
@@ -409,7 +400,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         alpha = plan.alpha
         self.alpha_ = alpha if not isinstance(alpha, np.ndarray) else _data.like_input(alpha, X_in)
         # an empty array in the namespace and on the device of the training X, against which
-        # predict-time inputs are checked under array_api_dispatch (check_same_namespace)
+        # predict-time inputs are checked under array_api_dispatch (_data.check_same_namespace)
         self._fit_array_ = _data.like_input(np.zeros(0, dtype=np.float32), X_in)
         self.device_ = torch.device(device)
         self._inputs_ = plan.inputs
@@ -509,7 +500,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------------------------------
     def _logits(self, X, proba=False, method="predict"):
         check_is_fitted(self)
-        check_same_namespace(X, self, attribute="_fit_array_", method=method)
+        _data.check_same_namespace(X, self._fit_array_, self, method)
         post = self.posterior_.proba if proba else self.posterior_.decision
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)

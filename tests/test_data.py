@@ -1,10 +1,13 @@
 """Input handling helpers of FocalClassifier (skfocal/_data.py)."""
 
 import numpy as np
+import pandas as pd
 import pytest
+import sklearn
 import torch
 
-from skfocal._data import check_tensor_X, resolve_device
+from skfocal import FocalClassifier
+from skfocal._data import check_same_namespace, check_tensor_X, resolve_device
 
 
 def test_resolve_device_auto_and_errors():
@@ -30,3 +33,47 @@ def test_resolve_device_auto_and_errors():
 def test_check_tensor_X_errors(X, match):
     with pytest.raises(ValueError, match=match):
         check_tensor_X(X, "fit")
+
+
+def _strict(device_name=None):
+    xp = pytest.importorskip("array_api_strict")
+    device = xp.Device(device_name) if device_name else None
+    return xp.asarray(np.zeros(2, dtype=np.float32), device=device)
+
+
+@pytest.mark.parametrize(
+    "fitted, X",
+    [
+        (np.zeros(0), np.zeros((2, 2))),
+        (np.zeros(0), pd.DataFrame({"a": [1.0, 2.0]})),
+        (np.zeros(0), [[1.0, 2.0]]),
+        (torch.zeros(0), torch.zeros(2, 2)),
+        ("strict", "strict"),
+    ],
+)
+def test_check_same_namespace_accepts_the_training_namespace(fitted, X):
+    fitted, X = (_strict() if isinstance(a, str) else a for a in (fitted, X))
+    with sklearn.config_context(array_api_dispatch=True):
+        check_same_namespace(X, fitted, FocalClassifier(), "predict")
+
+
+@pytest.mark.parametrize(
+    "fitted, X, said",
+    [
+        (torch.zeros(0), np.zeros((2, 2)), r"fit had torch on device cpu, predict got NumPy"),
+        (np.zeros(0), torch.zeros(2, 2), r"fit had NumPy .*, predict got torch on device cpu"),
+        ("strict", torch.zeros(2, 2), r"fit had array_api_strict on device .*, predict got torch"),
+        ("strict", "strict1", r"fit had array_api_strict on device .*, predict got array_api_s"),
+    ],
+)
+def test_check_same_namespace_refuses_another_namespace_or_device(fitted, X, said):
+    strict = {"strict": lambda: _strict(), "strict1": lambda: _strict("device1")}
+    fitted, X = (strict[a]() if isinstance(a, str) else a for a in (fitted, X))
+    check_same_namespace(X, fitted, FocalClassifier(), "predict")  # no dispatch: allowed
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(
+            ValueError,
+            match=r"Inputs passed to FocalClassifier.predict\(\) must use the same namespace and "
+            r"the same device as those passed to fit\(\) when array_api_dispatch is on: " + said,
+        ):
+            check_same_namespace(X, fitted, FocalClassifier(), "predict")
