@@ -1,4 +1,7 @@
-"""scikit-learn's estimator checks on every public estimator, with no expected failures.
+"""scikit-learn's estimator checks on every public estimator.
+
+No check is expected to fail on scikit-learn >= 1.9. On 1.6-1.8 one is, for a reason that
+lies in the check (see :func:`_expected_failed_checks`).
 
 sklearn refuses ``array_api_dispatch=True`` unless ``SCIPY_ARRAY_API=1`` is set before scipy is
 imported; ``tests/conftest.py`` sets it, so the array-API checks run in-process. The end-to-end
@@ -7,9 +10,12 @@ set before any import (see ``tests/test_classifier.py``).
 """
 
 import pytest
+import sklearn
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfocal import FocalClassifier
+
+SKLEARN_VERSION = tuple(int(part) for part in sklearn.__version__.split(".")[:2])
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,7 +38,21 @@ def _checked_instances():
     ]
 
 
-@parametrize_with_checks(_checked_instances())
+def _expected_failed_checks(estimator):
+    """The checks expected to fail with the installed scikit-learn, each with its reason."""
+    if SKLEARN_VERSION >= (1, 9):
+        return {}
+    return {
+        "check_array_api_input": (
+            "scikit-learn < 1.9 wants every fitted ndarray attribute, classes_ included, in "
+            "the input's namespace; classes_ holds the labels (strings too) and stays NumPy, "
+            "which scikit-learn 1.9 allows (the other attributes and outputs follow the "
+            "input: tests/test_classifier.py)"
+        )
+    }
+
+
+@parametrize_with_checks(_checked_instances(), expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
