@@ -75,7 +75,7 @@ def check(python):
     """Exit 1 unless ``python`` and every runtime dependency installed for it is its floor."""
     declared = {"python": python_floor(), **floors()}
     out = subprocess.run(
-        [python, "-c", _INSTALLED, *declared], check=True, capture_output=True, text=True
+        [python, "-c", _INSTALLED, *floors()], check=True, capture_output=True, text=True
     ).stdout
     installed = json.loads(out)
     wrong = []
