@@ -257,8 +257,21 @@ def run_defaults(args, X, y, device):
         device=device,
         random_state=0,
     )
+    try:
+        from skfocal import _fastpaths
+    except ImportError:  # a version without the private-call room
+        _fastpaths = None
+
+    def fit_public():
+        with _fastpaths.disabled():
+            est.fit(X, y)
+
     runs = [
         ("fc_default", "FocalClassifier() defaults", lambda: est.fit(X, y)),
+    ]
+    if _fastpaths is not None:
+        runs.append(("fc_public", "FocalClassifier(), fast paths off", fit_public))
+    runs += [
         (
             "loop_adam",
             "loop, Adam (torch default step), CE",
@@ -288,7 +301,12 @@ def run_defaults(args, X, y, device):
         ("FocalClassifier() / loop with torch's default Adam", "fc_default", "loop_adam", 1.0),
         ("FocalClassifier() / loop with Adam(fused=True)", "fc_default", "loop_adam_fused", 0.9),
         ("FocalClassifier() / skorch default", "fc_default", "skorch", None),
+        ("fast paths off / loop with torch's default Adam", "fc_public", "loop_adam", None),
+        ("fast paths off / loop with Adam(fused=True)", "fc_public", "loop_adam_fused", None),
+        ("fast paths off / FocalClassifier() (fast paths on)", "fc_public", "fc_default", None),
     ]:
+        if num not in rate:
+            continue
         ratio = rate[num] / rate[den]
         note = ""
         if target is not None:

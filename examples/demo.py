@@ -54,7 +54,8 @@ candidates = {
     'class_prior="balanced"': FocalClassifier(class_prior="balanced"),
 }
 # AP from predict_proba: for the multiclass sets this is the macro one-vs-rest AP of the
-# probabilities (the "average_precision" scorer string would rank by raw logits instead).
+# probabilities (the "average_precision" scorer string ranks by decision_function, the log of
+# predict_proba, and gives the same number).
 ap = make_scorer(average_precision_score, response_method="predict_proba")
 scoring = {"AP": ap, "balanced accuracy": "balanced_accuracy", "log-loss": "neg_log_loss"}
 cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)

@@ -7,10 +7,11 @@ Two training-start tricks for rare classes, both constructor hyperparameters of
 :class:`~skfocal.FocalClassifier`:
 
 * ``bias_init="prior"`` sets the output bias to the log prior, :math:`b = \\log(\\pi / (1 - \\pi))`
-  for a binary logit (:math:`\\log \\pi_c` per class for softmax), so the untrained network
-  already predicts the class frequencies. With ``"zero"`` it predicts 50/50 and the first epochs
-  are spent learning that positives are rare -- a large, useless loss that dominates the
-  early gradient.
+  for a binary logit (:math:`\\log \\pi_c` per class for softmax), with :math:`\\pi` the
+  class prior the loss sees (here, without weights or a sampler, the data's), so the
+  untrained network already predicts the class frequencies. With ``"zero"`` it predicts
+  50/50 and the first epochs are spent learning that positives are rare -- a large, useless
+  loss that dominates the early gradient.
 * ``warmup_epochs=k`` trains the first *k* epochs with plain cross-entropy and then switches to
   the chosen loss. Focal loss down-weights "easy" examples; at initialisation nothing is easy
   or hard yet, so a short cross-entropy phase gives focal loss meaningful :math:`p_t` values
@@ -56,7 +57,7 @@ for name, params in settings.items():
         lr=1e-2,
         batch_size=64,
         max_epochs=20,
-        early_stopping=True,  # holds out 10% to record the validation AP every epoch
+        early_stopping=True,  # holds out 30% to record the validation AP every epoch
         validation_fraction=0.3,
         n_iter_no_change=20,  # ... but never stops early here
         scoring="average_precision",

@@ -33,7 +33,6 @@ search = GridSearchCV(
     param_grid={"gamma": gammas, "alpha": alphas},
     scoring="average_precision",
     cv=StratifiedKFold(n_splits=3, shuffle=True, random_state=0),
-    n_jobs=2,
 )
 search.fit(X, y)
 print("best:", search.best_params_, f"AP={search.best_score_:.3f}")

@@ -24,7 +24,7 @@ Data: yeast4 (KEEL, 1,484 rows, 51 positives), out-of-fold predictions of a stra
 # Out-of-fold predictions
 # -----------------------
 # One ``FocalClassifier()`` per fold gives both the raw and the recovered probabilities: the
-# raw ones from its module's logit (``net_.module_``), the recovered ones from
+# raw ones from its network's logit (``predict_logits``), the recovered ones from
 # ``predict_proba``.
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,11 +50,8 @@ proba["CalibratedClassifierCV (sigmoid)"] = np.zeros(len(y))
 for fold, (train, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y)):
     focal = make_pipeline(StandardScaler(), FocalClassifier(random_state=fold))
     focal.fit(X[train], y[train])
-    clf = focal[-1]
-    with torch.no_grad():
-        module = clf.net_.module_.eval()
-        logit = module(torch.as_tensor(focal[0].transform(X[test]), dtype=torch.float32))
-    proba["raw (sigmoid of the logit)"][test] = torch.sigmoid(logit[:, 0]).numpy()
+    logit = focal[-1].predict_logits(focal[0].transform(X[test]))  # the network's output
+    proba["raw (sigmoid of the logit)"][test] = 1 / (1 + np.exp(-logit))
     proba["recovered (predict_proba)"][test] = focal.predict_proba(X[test])[:, 1]
 
     calibrated = make_pipeline(

@@ -51,9 +51,12 @@ for name, model in [("threshold 0.5", plain), ("tuned threshold", tuned)]:
     )
 
 # %%
-# ``alpha="balanced"`` gives the rare class a large weight, so the raw probabilities of a
-# weighted model overestimate it. ``CalibratedClassifierCV`` (sigmoid calibration on
-# cross-validated predictions) maps them back to observed frequencies.
+# ``alpha="balanced"`` gives the rare class a large weight, so under the default
+# ``class_prior="training"`` the probabilities of a weighted model overestimate it (they are
+# those of the balanced training distribution). ``CalibratedClassifierCV`` (sigmoid
+# calibration on cross-validated predictions) maps them back to observed frequencies;
+# ``class_prior="data"`` would undo the weighting from the fit itself, without the three
+# extra fits (user guide, "Probabilities and decisions").
 weighted = FocalClassifier(
     gamma=2.0, alpha="balanced", lr=1e-2, batch_size=128, max_epochs=20, random_state=0
 )

@@ -159,7 +159,8 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
     scoring : None, str or callable, default=None
         Early-stopping metric: None for the validation loss, or a scikit-learn scorer name
         (e.g. ``"average_precision"``) or scorer callable, computed once per epoch from the
-        validation outputs. Only used with ``early_stopping=True``.
+        validation outputs. Only used with ``early_stopping=True``: ``fit`` warns when it is
+        given with ``early_stopping=False``, where it would have no effect.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Training device (any torch device string). ``"auto"`` uses the device of a CUDA
         tensor ``X``, else CUDA when available, else the CPU.
@@ -192,7 +193,8 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         Feature names, when ``X`` has string column names.
     net_ : skorch.NeuralNet
         The fitted internal skorch net; ``net_.history`` holds the per-epoch record and
-        ``net_.module_`` the trained network.
+        ``net_.module_`` the trained network (its outputs on new data:
+        :meth:`predict_logits`).
     n_iter_ : int
         Number of epochs trained.
     class_weight_ : ndarray of shape (n_classes,) or None
@@ -480,6 +482,14 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
                     "skorch.callbacks.Callback) or (name, callback) tuples, got "
                     f"{callback!r} in callbacks={self.callbacks!r}."
                 )
+        if self.scoring is not None and not self.early_stopping:
+            warnings.warn(
+                f"scoring={self.scoring!r} has no effect with early_stopping=False: scoring is "
+                "the metric early stopping monitors on its held-out validation part. Set "
+                "early_stopping=True to stop on it, or leave scoring=None.",
+                UserWarning,
+                stacklevel=3,
+            )
         if self.warmup_epochs >= self.max_epochs and self.loss != "cross_entropy":
             warnings.warn(
                 f"warmup_epochs={self.warmup_epochs} >= max_epochs={self.max_epochs}: every "
@@ -498,10 +508,15 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         return check_scoring(self, scoring=self.scoring), name
 
     # ------------------------------------------------------------------------------------------
-    def _logits(self, X, proba=False, method="predict"):
+    def _logits(self, X, method="predict"):
+        """``(validated X, outputs of method)``: the module's logits streamed through ``X`` in
+        batches, mapped per batch by the posterior (``predict_logits``: not mapped)."""
         check_is_fitted(self)
         _data.check_same_namespace(X, self._fit_array_, self, method)
-        post = self.posterior_.proba if proba else self.posterior_.decision
+        post = {
+            "predict_proba": self.posterior_.proba,
+            "predict_logits": None,
+        }.get(method, self.posterior_.decision)
         if _data.is_foreign_array(X):
             X = _data.foreign_to_numpy(X)
         inputs = self._inputs_
@@ -532,7 +547,22 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def decision_function(self, X):
-        """Logits of ``X``: shape (n_samples,) for binary targets, else (n_samples, n_outputs).
+        r"""Decision scores of ``X``: the log-odds or log posterior behind ``predict_proba``.
+
+        Not the network's output: the logits are mapped through the inverse link of the
+        training loss and shifted to ``class_prior``, exactly as for ``predict_proba``, so
+        that ``decision_function`` and ``predict_proba`` rank samples alike and ``predict``
+        is their argmax (binary and multilabel: the sign). With :math:`p` =
+        ``predict_proba(X)``:
+
+        .. math::
+
+            \text{binary: } \log\frac{p_1}{1 - p_1}, \qquad
+            \text{multiclass: } \log p_k, \qquad
+            \text{multilabel: } \log\frac{p_l}{1 - p_l}.
+
+        The network's own outputs are :meth:`predict_logits`. See the user guide,
+        "Probabilities and decisions".
 
         Parameters
         ----------
@@ -541,19 +571,62 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        logits : ndarray or torch.Tensor
-            Log-odds of ``classes_[1]`` (binary), softmax logits (multiclass) or per-label
-            log-odds (multilabel), in the floating dtype of ``X``.
+        scores : ndarray or torch.Tensor
+            Log-odds of ``classes_[1]`` of shape (n_samples,) (binary), log posterior of
+            shape (n_samples, n_classes) (multiclass) or per-label log-odds of shape
+            (n_samples, n_labels) (multilabel), in the floating dtype of ``X``.
 
         Examples
         --------
         >>> import numpy as np
         >>> from skfocal import FocalClassifier
         >>> X, y = np.array([[0.0], [1.0]] * 10), np.array([0, 1] * 10)
-        >>> FocalClassifier(max_epochs=2, random_state=0).fit(X, y).decision_function(X).shape
+        >>> clf = FocalClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> scores = clf.decision_function(X)
+        >>> scores.shape
         (20,)
+        >>> p = clf.predict_proba(X)[:, 1]
+        >>> bool(np.allclose(scores, np.log(p / (1 - p))))
+        True
         """
         return _in_namespace_of(self._logits(X, method="decision_function")[1], X)
+
+    def predict_logits(self, X):
+        """The trained network's raw outputs on ``X`` (logits), in batches like ``predict``.
+
+        What ``net_.module_`` returns (its ``logits`` entry for a mapping output), in eval
+        mode and without gradients, before the inverse link and the ``class_prior`` shift
+        that :meth:`decision_function` and :meth:`predict_proba` apply. Inputs are validated
+        and moved to the training device as for ``predict``, in batches of 65,536 rows
+        (``batch_size`` rows for dict and integer inputs to a ``module``).
+
+        Parameters
+        ----------
+        X : array-like, torch.Tensor or dict of shape (n_samples, n_features)
+            Input data, in the form ``fit`` was given; a tensor gives a tensor on its device.
+
+        Returns
+        -------
+        logits : ndarray or torch.Tensor
+            Shape (n_samples,) for a binary target (the one logit), else (n_samples,
+            n_outputs), in the floating dtype of ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from skfocal import FocalClassifier
+        >>> X, y = np.array([[0.0], [1.0]] * 10), np.array([0, 1] * 10)
+        >>> clf = FocalClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> logits = clf.predict_logits(X)
+        >>> logits.shape
+        (20,)
+        >>> with torch.no_grad():
+        ...     module_out = clf.net_.module_(torch.tensor(X, dtype=torch.float32))
+        >>> bool(np.allclose(logits, module_out[:, 0].numpy()))
+        True
+        """
+        return _in_namespace_of(self._logits(X, method="predict_logits")[1], X)
 
     def predict_proba(self, X):
         """Class probabilities of ``X``, computed in batches on the training device.
@@ -578,7 +651,7 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         >>> proba.shape, bool(np.allclose(proba.sum(axis=1), 1.0))
         ((30, 3), True)
         """
-        return _in_namespace_of(self._logits(X, proba=True, method="predict_proba")[1], X)
+        return _in_namespace_of(self._logits(X, method="predict_proba")[1], X)
 
     def predict(self, X):
         """Predicted labels (multilabel: 0/1 indicator matrix).

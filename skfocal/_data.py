@@ -13,6 +13,29 @@ import numpy as np
 import torch
 from sklearn import get_config
 
+_DEVICE_RUNS = {}
+
+
+def device_runs(device):
+    """Whether a tiny operation runs on ``device`` (cached per device).
+
+    Asked of the device itself, not of the build: a CUDA build of torch on a machine without
+    a GPU (or with a driver too old for it) has ``torch.backends.cuda.is_built()`` true, and
+    anything beyond ``torch.cuda.is_available()`` can still fail there.
+    """
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        return True
+    if dev not in _DEVICE_RUNS:
+        try:
+            if dev.type == "cuda" and not torch.cuda.is_available():
+                raise RuntimeError("CUDA is not available")
+            value = (torch.ones(1, device=dev) + 1).cpu()
+            _DEVICE_RUNS[dev] = bool(value.item() == 2.0)
+        except (RuntimeError, AssertionError, TypeError, ValueError):
+            _DEVICE_RUNS[dev] = False
+    return _DEVICE_RUNS[dev]
+
 
 def resolve_device(device, X, accelerator):
     """The training device: ``accelerator.device``, ``"auto"`` resolved, availability checked."""
@@ -23,7 +46,7 @@ def resolve_device(device, X, accelerator):
             X = next((v for v in X.values() if isinstance(v, torch.Tensor)), None)
         if isinstance(X, torch.Tensor) and X.device.type != "cpu":
             return X.device
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if device_runs("cuda") else "cpu")
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
@@ -35,17 +58,7 @@ def resolve_device(device, X, accelerator):
             "device='meta' holds shapes but no data, so nothing can be trained on it; use "
             "device='cpu', 'cuda' or 'auto'."
         )
-    available = True
-    if dev.type == "cuda":
-        available = torch.cuda.is_available() and (
-            dev.index is None or dev.index < torch.cuda.device_count()
-        )
-    elif dev.type != "cpu":
-        try:
-            torch.empty(0, device=dev)
-        except (RuntimeError, AssertionError):
-            available = False
-    if not available:
+    if not device_runs(dev):
         raise ValueError(
             f"device={device!r} is not available on this machine (torch {torch.__version__}, "
             f"CUDA available: {torch.cuda.is_available()}); use device='cpu' or 'auto'."

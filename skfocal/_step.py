@@ -13,14 +13,20 @@ and ``zero_grad`` a profiler scope.
 * ``zero_grad``: sets the gradients of the optimizer's parameters to None (torch's
   ``zero_grad()`` default, ``set_to_none=True``);
 * ``backward``: calls the autograd engine on the scalar loss with a gradient of 1, exactly
-  what ``loss.backward()`` does after its argument checks (on a CPU, for a plain tensor;
-  otherwise ``loss.backward()`` itself);
+  what ``loss.backward()`` does after its argument checks (on a CPU, for a plain tensor,
+  where :func:`skfocal._fastpaths.run_backward` offers the engine's call; otherwise
+  ``loss.backward()`` itself);
 * ``step``: for torch's own ``Adam`` / ``AdamW`` with ``fused=True`` on a CPU, calls the very
-  kernel torch's step calls (``torch._fused_adam_`` / ``torch._fused_adamw_``) with lists
-  built once per epoch from the optimizer's own state, after adding 1 to the step counts --
-  the same update, bit for bit, on the same state tensors. Anything else (another optimizer,
-  AMSGrad, hooks, a tensor learning rate, a parameter without a gradient, uninitialised state,
-  a GPU) goes through ``optimizer.step()``.
+  kernel torch's step calls (:func:`skfocal._fastpaths.fused_adam_kernel`) with lists built
+  once per epoch from the optimizer's own state, after adding 1 to the step counts -- the
+  same update, bit for bit, on the same state tensors. Anything else (another optimizer,
+  AMSGrad, step hooks or hook registries that cannot be read, a tensor learning rate, a
+  parameter without a gradient, uninitialised state, a GPU, a torch without a CPU kernel, the
+  fast paths switched off) goes through ``optimizer.step()``.
+
+The step counts of a group become elements of one 1-d tensor made here (the optimizer's state
+then holds views of it), so that one ``add_`` counts a step for every parameter; the views are
+recognised by identity at the next epoch.
 
 The lists are rebuilt by :meth:`LeanStep.prepare` at the start of every epoch, so state that
 a callback replaces between epochs (``load_state_dict``, a learning-rate schedule's new
@@ -32,39 +38,22 @@ from __future__ import annotations
 
 import torch
 
-try:  # the engine torch.autograd.backward calls after its argument handling
-    from torch.autograd import Variable as _Variable
+from . import _fastpaths
 
-    _run_backward = _Variable._execution_engine.run_backward
-except AttributeError:  # pragma: no cover - a torch without it: the public call
-    _run_backward = None
-
-_KERNELS = {  # by decoupled weight decay
-    False: getattr(torch, "_fused_adam_", None),
-    True: getattr(torch, "_fused_adamw_", None),
-}
 _LEAN_DEVICES = ("cpu",)
 
 
-def _no_hooks(optimizer):
-    from torch.optim import optimizer as _optimizer_module
-
-    return not (
-        optimizer._optimizer_step_pre_hooks
-        or optimizer._optimizer_step_post_hooks
-        or getattr(_optimizer_module, "_global_optimizer_pre_hooks", None)
-        or getattr(_optimizer_module, "_global_optimizer_post_hooks", None)
-    )
-
-
-def _fused_group(group, state, decoupled_default):
+def _fused_group(group, state, decoupled_default, shared_steps):
     """The kernel call of one param group as ``(kernel, lists, shared)``, or None.
 
     ``lists`` are the kernel's tensor lists (parameters, moments, no AMSGrad maxima, step
-    counts); ``shared`` is the 1-d tensor whose elements the step counts are.
+    counts); ``shared`` is the 1-d tensor whose elements the step counts are: ``shared_steps``
+    (the one this step made for the group at an earlier epoch) while the state still holds
+    its elements, else a new one.
 
     None when the group is not a fused, plain (no AMSGrad, not differentiable or capturable),
-    float-``lr`` group of initialised, real, same-device same-dtype CPU parameters.
+    float-``lr`` group of initialised, real, same-device same-dtype CPU parameters, or when
+    torch's fused kernel cannot be used there (:func:`~skfocal._fastpaths.fused_adam_kernel`).
     """
     params = list(group["params"])
     if not params or not group.get("fused") or group.get("amsgrad") or group.get("differentiable"):
@@ -88,29 +77,30 @@ def _fused_group(group, state, decoupled_default):
         ):
             return None
         states.append(s)
-    kernel = _KERNELS[bool(group.get("decoupled_weight_decay", decoupled_default))]
+    decoupled = bool(group.get("decoupled_weight_decay", decoupled_default))
+    kernel = _fastpaths.fused_adam_kernel(decoupled, first.device, first.dtype)
     if kernel is None:
         return None
     steps = [s["step"] for s in states]
-    shared = _shared_base(steps)
+    shared = _still_shared(shared_steps, steps)
     if shared is None:  # one tensor of every count: one add per step instead of a foreach add
         shared = torch.stack([t.detach() for t in steps])
         for i, s in enumerate(states):
             s["step"] = shared[i]
         steps = [s["step"] for s in states]
+        shared = (shared, steps)
     lists = (params, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [], steps)
     return kernel, lists, shared
 
 
-def _shared_base(steps):
-    """The 1-d tensor whose elements ``steps`` are, in order, if they are; else None."""
-    base = steps[0]._base
-    if base is None or base.dim() != 1 or len(base) != len(steps):
+def _still_shared(shared_steps, steps):
+    """``shared_steps`` when ``steps`` are still, one by one, the views it made; else None."""
+    if shared_steps is None:
         return None
-    for i, t in enumerate(steps):
-        if t._base is not base or t.dim() != 0 or t.storage_offset() != base.storage_offset() + i:
-            return None
-    return base
+    _, views = shared_steps
+    if len(views) != len(steps) or any(a is not b for a, b in zip(views, steps, strict=True)):
+        return None
+    return shared_steps
 
 
 def steps_without_closure(optimizer):
@@ -142,21 +132,27 @@ class LeanStep:
         self.params = []
         self.calls = None
         self._ones = {}
+        self._shared_steps = []
+        self._run_backward = _fastpaths.run_backward()
 
     def prepare(self):
         """Collect the parameters, and the fused call's lists where they apply."""
         opt = self.optimizer
         self.params = [p for group in opt.param_groups for p in group["params"]]
         self.calls = None
-        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW) or not _no_hooks(opt):
+        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW):
+            return
+        if not _fastpaths.no_step_hooks(opt):
             return
         decoupled = type(opt) is torch.optim.AdamW
-        calls = []
-        for group in opt.param_groups:
-            call = _fused_group(group, opt.state, decoupled)
+        calls, shared = [], self._shared_steps
+        for index, group in enumerate(opt.param_groups):
+            previous = shared[index] if index < len(shared) else None
+            call = _fused_group(group, opt.state, decoupled, previous)
             if call is None:
                 return
             calls.append((group, *call))
+        self._shared_steps = [call[-1] for call in calls]
         self.calls = calls
 
     def zero_grad(self):
@@ -170,8 +166,9 @@ class LeanStep:
         ``output``'s shape, dtype and device -- e.g. the closed-form gradient of a loss with
         respect to the logits ``output``, which then needs no autograd node of its own.
         """
+        run = self._run_backward
         if (
-            _run_backward is None
+            run is None
             or type(output) is not torch.Tensor
             or output.device.type not in _LEAN_DEVICES
             or (grad is None and output.dim() != 0)
@@ -183,7 +180,7 @@ class LeanStep:
             grad = self._ones.get(key)
             if grad is None:
                 grad = self._ones[key] = torch.ones((), dtype=output.dtype, device=output.device)
-        _run_backward((output,), (grad,), False, False, (), True, True)
+        run((output,), (grad,))
 
     def step(self):
         calls = self.calls
@@ -206,7 +203,7 @@ class LeanStep:
                 return
             beta1, beta2 = group["betas"]
             with torch.no_grad():
-                shared.add_(1)
+                shared[0].add_(1)
                 kernel(
                     params,
                     grads,

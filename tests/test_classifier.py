@@ -17,10 +17,12 @@ import torch
 from imblearn.metrics import geometric_mean_score
 from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import make_pipeline as make_imb_pipeline
+from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification, make_multilabel_classification
+from sklearn.metrics import average_precision_score, get_scorer, make_scorer
 from sklearn.model_selection import (
     GridSearchCV,
     StratifiedKFold,
@@ -28,10 +30,11 @@ from sklearn.model_selection import (
     cross_val_score,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, label_binarize
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skfocal import FocalClassifier
+from skfocal._data import device_runs
 from skfocal._targets import BINARY
 
 FAST = dict(max_epochs=8, lr=0.02, batch_size=64, hidden_layer_sizes=(16,), random_state=0)
@@ -83,6 +86,94 @@ def test_decision_function_is_one_logit_for_binary(binary_data):
     assert z.shape == (len(X),)
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-5)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[(z > 0).astype(int)])
+
+
+def _module_outputs(clf, X):
+    """The trained module's outputs on ``X``, computed by hand (eval mode, no gradients)."""
+    module = clf.net_.module_.eval()
+    with torch.no_grad():
+        out = module(torch.as_tensor(np.asarray(X), dtype=torch.float32))
+    return out[:, 0].numpy() if out.shape[1] == 1 and clf.classes_.size == 2 else out.numpy()
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_predict_logits_are_the_networks_outputs(task, as_tensor, binary_data, multiclass_data):
+    if task == "multilabel":
+        X, y = make_multilabel_classification(n_samples=200, n_classes=3, random_state=0)
+        X = X.astype(np.float32)
+    else:
+        X, y = binary_data if task == "binary" else multiclass_data
+    clf = FocalClassifier(gamma=2.0, alpha="balanced", **FAST).fit(X, y)
+    X_in = torch.from_numpy(X) if as_tensor else X
+    logits = clf.predict_logits(X_in)
+    assert isinstance(logits, torch.Tensor if as_tensor else np.ndarray)
+    logits = np.asarray(logits)
+    n_out = {"binary": None, "multiclass": 3, "multilabel": 3}[task]
+    assert logits.shape == ((len(X),) if n_out is None else (len(X), n_out))
+    np.testing.assert_allclose(logits, _module_outputs(clf, X), rtol=1e-5, atol=1e-6)
+    # decision_function is not the network's output under focal loss and emphasis ...
+    assert np.abs(np.asarray(clf.decision_function(X_in)) - logits).max() > 0.1
+
+
+def test_predict_logits_equal_decision_function_for_plain_cross_entropy(binary_data):
+    # ... and is exactly it where the inverse link is the identity and nothing is shifted
+    X, y = binary_data
+    clf = FocalClassifier(loss="cross_entropy", **FAST).fit(X, y)
+    np.testing.assert_allclose(clf.predict_logits(X), clf.decision_function(X), rtol=1e-6)
+
+
+def test_ranking_scorers_agree_on_decision_function_and_predict_proba(multiclass_data):
+    # the "average_precision" scorer string asks for decision_function first (tuning.rst)
+    X, y = multiclass_data
+    clf = FocalClassifier(gamma=2.0, **FAST).fit(X, y)
+    by_string = get_scorer("average_precision")(clf, X, y)
+    by_proba = make_scorer(average_precision_score, response_method="predict_proba")(clf, X, y)
+    assert by_string == pytest.approx(by_proba, abs=1e-12)
+    raw = softmax(clf.predict_logits(X), axis=1)  # the network's own softmax ranks otherwise
+    assert average_precision_score(label_binarize(y, classes=clf.classes_), raw) != by_proba
+
+
+def _predict_logits_counting_rows(clf, X):
+    """``predict_logits(X)`` and the number of rows of every forward call of the module."""
+    calls = []
+    hook = clf.net_.module_.register_forward_hook(lambda m, args, out: calls.append(len(out)))
+    try:
+        return clf.predict_logits(X), calls
+    finally:
+        hook.remove()
+
+
+def test_predict_logits_stream_in_batches_like_predict(binary_data):
+    X, y = binary_data
+    clf = FocalClassifier(**FAST).fit(X, y)
+    big = np.resize(X, (65_536 + 5, X.shape[1]))  # one row block more than a batch
+    logits, calls = _predict_logits_counting_rows(clf, big)
+    assert calls == [65_536, 5]
+    np.testing.assert_allclose(logits[-5:], _module_outputs(clf, big[-5:]), rtol=1e-5)
+
+
+def test_predict_logits_of_dict_inputs_in_batch_size_rows(seed):
+    class Bag(torch.nn.Module):
+        def __init__(self, n_outputs):
+            super().__init__()
+            self.emb, self.out = torch.nn.Embedding(20, 4), torch.nn.Linear(4, n_outputs)
+
+        def forward(self, input_ids, attention_mask):
+            h = self.emb(input_ids) * attention_mask.unsqueeze(-1).to(torch.float32)
+            return self.out(h.mean(dim=1))
+
+    ids = seed.integers(0, 20, size=(50, 6))
+    mask = (seed.random((50, 6)) < 0.8).astype(np.int64)
+    y = seed.integers(0, 3, size=50)
+    X = {"input_ids": ids, "attention_mask": mask}
+    clf = FocalClassifier(module=Bag, **dict(FAST, batch_size=16)).fit(X, y)
+    logits, calls = _predict_logits_counting_rows(clf, X)
+    assert calls == [16, 16, 16, 2]
+    with torch.no_grad():
+        ref = clf.net_.module_.eval()(torch.as_tensor(ids), torch.as_tensor(mask))
+    assert logits.shape == (50, 3)
+    np.testing.assert_allclose(logits, ref.numpy(), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("labels", [["no", "yes"], [-3, 7], [1.0, 2.0]])
@@ -182,6 +273,37 @@ def test_early_stopping_on_average_precision_restores_best(binary_data):
     assert clf.n_iter_ < 60
     assert np.argmax(scores) == len(scores) - 3  # stopped two epochs after the best one
     assert "valid_loss" in clf.net_.history[-1]
+
+
+def test_scoring_without_early_stopping_warns_before_training(binary_data):
+    X, y = binary_data
+    built = []
+
+    def module(n_features, n_outputs):
+        built.append(n_outputs)
+        return torch.nn.Linear(n_features, n_outputs)
+
+    clf = FocalClassifier(module=module, scoring="average_precision", **FAST)
+    match = r"scoring='average_precision' has no effect with early_stopping=False.*Set early_st"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises(UserWarning, match=match):
+            clf.fit(X, y)
+    assert built == []  # raised before the network was even built
+    with pytest.warns(UserWarning, match=match):
+        clf.fit(X, y)
+    assert built == [1]
+
+
+@pytest.mark.parametrize(
+    "params", [{"scoring": None}, {"scoring": "average_precision", "early_stopping": True}]
+)
+def test_scoring_with_early_stopping_or_none_does_not_warn(params, binary_data):
+    X, y = binary_data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        FocalClassifier(**params, **dict(FAST, max_epochs=2)).fit(X, y)
+    assert not [w for w in caught if "early_stopping=False" in str(w.message)]
 
 
 def test_validation_split_sizes_reach_skorch_history(binary_data):
@@ -543,7 +665,7 @@ def test_data_dependent_errors(params, y_kind, match, binary_data, multiclass_da
         FocalClassifier(**params).fit(X, y)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the CPU-only error")
+@pytest.mark.skipif(device_runs("cuda"), reason="tests the CPU-only error")
 def test_cuda_unavailable_error(binary_data):
     X, y = binary_data
     with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):

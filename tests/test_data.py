@@ -7,16 +7,16 @@ import sklearn
 import torch
 
 from skfocal import FocalClassifier
-from skfocal._data import check_same_namespace, check_tensor_X, resolve_device
+from skfocal._data import check_same_namespace, check_tensor_X, device_runs, resolve_device
 
 
 def test_resolve_device_auto_and_errors():
     assert resolve_device("cpu", np.zeros((2, 2)), None) == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    expected = "cuda" if device_runs("cuda") else "cpu"
     assert resolve_device("auto", np.zeros((2, 2)), None).type == expected
     with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', 'auto' .* got 'gpu0'"):
         resolve_device("gpu0", None, None)
-    if not torch.cuda.is_available():
+    if not device_runs("cuda"):
         with pytest.raises(ValueError, match=r"device='cuda' is not available on this machine"):
             resolve_device("cuda", None, None)
 

@@ -17,8 +17,9 @@ single model:
 Every operation is one elementwise pass over the ``(M, P)`` tensors, with the per-member
 factors as ``(M, 1)`` columns, in the order of torch's single-tensor implementation. When all
 updated members share the learning rate, the weight decay and the step count, the whole stack
-is one call of torch's fused kernel (``torch._fused_adamw_``/``_fused_adam_``, the kernel of
-``AdamW(fused=True)``) on the flat tensors.
+is one call of torch's fused kernel (the kernel of ``AdamW(fused=True)``, where
+:func:`skfocal._fastpaths.fused_adam_kernel` offers it for the device and dtype) on the flat
+tensors; otherwise the elementwise update below.
 
 Members that are frozen (:meth:`StackedAdamW.freeze`: stopped or failed) or that have no batch
 in a step (``step(active=...)``) are not touched at all: parameters, moments and step count
@@ -31,6 +32,8 @@ import math
 import numbers
 
 import torch
+
+from .. import _fastpaths
 
 
 def _per_member(name, value, n_members, allowed, low_open):
@@ -97,7 +100,6 @@ class StackedAdamW:
     """
 
     decoupled_weight_decay = True
-    _fused = staticmethod(torch._fused_adamw_)
 
     def __init__(self, params, grads, lr=1e-3, weight_decay=1e-2, betas=(0.9, 0.999), eps=1e-8):
         if not isinstance(params, torch.Tensor) or params.dim() != 2:
@@ -129,6 +131,9 @@ class StackedAdamW:
         self.exp_avg_sq = torch.zeros_like(params)
         self.steps = torch.zeros(n_members, dtype=torch.long)
         self.frozen = torch.zeros(n_members, dtype=torch.bool)
+        self._fused = _fastpaths.fused_adam_kernel(
+            self.decoupled_weight_decay, params.device, params.dtype
+        )
         self._prepare()
 
     def _prepare(self):
@@ -235,7 +240,7 @@ class StackedAdamW:
                 self.exp_avg[rows],
                 self.exp_avg_sq[rows],
             )
-            if self._shared and step is not None:
+            if self._shared and step is not None and self._fused is not None:
                 self._fused_step(*tensors, step)
             else:
                 self._update(*tensors, rows, step)
@@ -314,7 +319,6 @@ class StackedAdam(StackedAdamW):
     """
 
     decoupled_weight_decay = False
-    _fused = staticmethod(torch._fused_adam_)
 
     def __init__(self, params, grads, lr=1e-3, weight_decay=0.0, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(params, grads, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps)

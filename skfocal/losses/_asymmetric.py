@@ -6,10 +6,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from ._checks import check_alpha, check_binary_shapes, check_reduction
 from ._dloss import as_log_pair, log_abs_dfocal
+from ._functions import run
 from ._params import (
     check_clip,
     check_nonnegative,
@@ -33,8 +33,10 @@ def _power(t: torch.Tensor, gamma: float):
     return t.pow(gamma)
 
 
-class AsymmetricSigmoidLoss(torch.autograd.Function):
-    r"""Per-element weighted ASL with loss and gradient formed together in the forward pass.
+def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, need_grad):
+    r"""Per-element weighted ASL and, with ``need_grad``, its logit gradient, formed together.
+
+    The compute function of :func:`skfocal.losses._functions.run` (one thin autograd node).
 
     With :math:`p = \sigma(x)`, :math:`\ell_+ = \log p`, shifted probability
     :math:`s = \max(p - m, 0)` and :math:`\ell_m = \log(1 - s)`:
@@ -53,68 +55,60 @@ class AsymmetricSigmoidLoss(torch.autograd.Function):
     is taken in log space, :math:`\log((1 - p) + m)` by ``logaddexp``, where :math:`s` is large.
     """
 
-    @staticmethod
-    def forward(ctx, input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w):
-        need_grad = ctx.needs_input_grad[0]
-        x = input.to(compute_dtype(input.dtype))
-        y = target.to(x.dtype)
-        log_p = F.softplus(-x).neg_()
-        log_q = log_p - x
-        p, q = log_p.exp(), log_q.exp()
-        # positive side: focal loss with gamma_pos
-        mod_pos = _power(q, gamma_pos)
-        loss_pos = log_p.neg() if mod_pos is None else (log_p * mod_pos).neg_()
-        # negative side on the shifted probability s = max(p - m, 0), log_1ms = log(1 - s)
-        if clip == 0.0:
-            s, log_1ms = p, log_q
+    x = input.to(compute_dtype(input.dtype))
+    y = target.to(x.dtype)
+    log_p = F.softplus(-x).neg_()
+    log_q = log_p - x
+    p, q = log_p.exp(), log_q.exp()
+    # positive side: focal loss with gamma_pos
+    mod_pos = _power(q, gamma_pos)
+    loss_pos = log_p.neg() if mod_pos is None else (log_p * mod_pos).neg_()
+    # negative side on the shifted probability s = max(p - m, 0), log_1ms = log(1 - s)
+    if clip == 0.0:
+        s, log_1ms = p, log_q
+    else:
+        s = (p - clip).clamp_min_(0.0)
+        if clip >= _LOG1P_CLIP:  # 1 - s >= m: log1p(-s) loses at most eps / m relatively
+            log_1ms = torch.log1p(-s)
+        else:  # a tiny m: log(1 - s) = log((1 - p) + m) in log space where s is large
+            log_m = log_q.new_tensor(math.log(clip))
+            log_1ms = torch.where(s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_m))
+    mod_neg = _power(s, gamma_neg)
+    loss_neg = log_1ms.neg() if mod_neg is None else (log_1ms * mod_neg).neg_()
+    if pos_w is not None:
+        loss_pos = loss_pos.mul_(pos_w)
+    if neg_w is not None:
+        loss_neg = loss_neg.mul_(neg_w)
+    loss = torch.lerp(loss_neg, loss_pos, y)
+    if need_grad:
+        # dL+/dx = (1-p)^g+ (g+ p log p - (1-p))
+        if mod_pos is None:
+            grad_pos = q.neg()
         else:
-            s = (p - clip).clamp_min_(0.0)
-            if clip >= _LOG1P_CLIP:  # 1 - s >= m: log1p(-s) loses at most eps / m relatively
-                log_1ms = torch.log1p(-s)
-            else:  # a tiny m: log(1 - s) = log((1 - p) + m) in log space where s is large
-                log_m = log_q.new_tensor(math.log(clip))
-                log_1ms = torch.where(s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_m))
-        mod_neg = _power(s, gamma_neg)
-        loss_neg = log_1ms.neg() if mod_neg is None else (log_1ms * mod_neg).neg_()
+            grad_pos = (p * log_p).mul_(gamma_pos).sub_(q).mul_(mod_pos)
+        # dL-/dx = s^g- p (q / (1 - s) - g- q log(1 - s) / s), 0 where s = 0 (p <= m)
+        if clip == 0.0:
+            frac = None  # q / (1 - s) = 1
+        elif clip >= _LOG1P_CLIP:
+            frac = q / (1.0 - s)
+        else:
+            frac = (log_q - log_1ms).exp_()
+        if mod_neg is None:
+            grad_neg = p if frac is None else (frac * p).mul_(s > 0)
+        else:
+            # log(1 - s) / s -> -1 as s -> 0; at s = 0 the factor s^g- = 0 cancels it
+            ratio = log_1ms / s.clamp_min(torch.finfo(s.dtype).tiny)
+            inner = ratio.mul_(q).mul_(-gamma_neg)
+            inner = inner.add_(1.0) if frac is None else inner.add_(frac)
+            grad_neg = inner.mul_(p).mul_(mod_neg)
         if pos_w is not None:
-            loss_pos = loss_pos.mul_(pos_w)
+            grad_pos = grad_pos.mul_(pos_w)
         if neg_w is not None:
-            loss_neg = loss_neg.mul_(neg_w)
-        loss = torch.lerp(loss_neg, loss_pos, y)
-        if need_grad:
-            # dL+/dx = (1-p)^g+ (g+ p log p - (1-p))
-            if mod_pos is None:
-                grad_pos = q.neg()
-            else:
-                grad_pos = (p * log_p).mul_(gamma_pos).sub_(q).mul_(mod_pos)
-            # dL-/dx = s^g- p (q / (1 - s) - g- q log(1 - s) / s), 0 where s = 0 (p <= m)
-            if clip == 0.0:
-                frac = None  # q / (1 - s) = 1
-            elif clip >= _LOG1P_CLIP:
-                frac = q / (1.0 - s)
-            else:
-                frac = (log_q - log_1ms).exp_()
-            if mod_neg is None:
-                grad_neg = p if frac is None else (frac * p).mul_(s > 0)
-            else:
-                # log(1 - s) / s -> -1 as s -> 0; at s = 0 the factor s^g- = 0 cancels it
-                ratio = log_1ms / s.clamp_min(torch.finfo(s.dtype).tiny)
-                inner = ratio.mul_(q).mul_(-gamma_neg)
-                inner = inner.add_(1.0) if frac is None else inner.add_(frac)
-                grad_neg = inner.mul_(p).mul_(mod_neg)
-            if pos_w is not None:
-                grad_pos = grad_pos.mul_(pos_w)
-            if neg_w is not None:
-                grad_neg = grad_neg * neg_w
-            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos, y))
-            ctx.input_dtype = input.dtype
-        return loss.to(input.dtype)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return (grad * grad_output).to(ctx.input_dtype), None, None, None, None, None, None
+            grad_neg = grad_neg * neg_w
+        grad = torch.lerp(grad_neg, grad_pos, y).to(input.dtype)
+    else:
+        grad = None
+    return loss.to(input.dtype), grad
 
 
 def binary_asymmetric_loss_with_logits(
@@ -228,7 +222,7 @@ def binary_asymmetric_loss_with_logits(
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_asymmetric_loss_with_logits")
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input.to(compute_dtype(input.dtype)))
-    loss = AsymmetricSigmoidLoss.apply(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w)
+    loss = run(asymmetric_compute, input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w)
     return reduce_elementwise(loss, reduction)
 
 

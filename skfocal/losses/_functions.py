@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from .._fastpaths import function_apply
 from ._kernels import make_kernel
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -63,8 +64,7 @@ def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.dtype is dtype else t.to(dtype)
 
 
-def _scaled_grad(ctx, grad_output):
-    grad = ctx.grad
+def _scaled_grad(grad, grad_output):
     ndim = grad_output.dim()
     if ndim == 0:
         # ``loss.backward()`` on a reduced loss: the scale is 1, known without a device sync
@@ -77,7 +77,14 @@ def _scaled_grad(ctx, grad_output):
     return grad * grad_output, None, None
 
 
-_scaled_grad_once = once_differentiable(_scaled_grad)
+@once_differentiable
+def _scaled_grad_once(grad, grad_output):
+    """:func:`_scaled_grad` for a backward that is recorded (``create_graph=True``): its
+    result has no derivative (a second backward raises, rather than leaving out the gradient's
+    own dependence on the logits), and it reads no value (``vmap`` cannot)."""
+    if grad_output.dim() not in (0, grad.dim()):
+        grad_output = grad_output.unsqueeze(1)
+    return grad * grad_output, None, None
 
 
 class FusedLoss(torch.autograd.Function):
@@ -103,26 +110,58 @@ class FusedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         if torch.is_grad_enabled():  # create_graph=True: mark the result as not differentiable
-            return _scaled_grad_once(ctx, grad_output)
-        return _scaled_grad(ctx, grad_output)
+            return _scaled_grad_once(ctx.grad, grad_output)
+        return _scaled_grad(ctx.grad, grad_output)
 
 
-# ``Function.apply`` is a Python wrapper around the C++ ``apply`` that only matters under
-# functorch transforms (vmap, grad), which this Function does not support anyway; at training
-# batch sizes the wrapper costs as much as two tensor operations, so it is skipped otherwise.
-try:
-    _apply = super(torch.autograd.Function, FusedLoss).apply
-    _functorch_active = torch._C._are_functorch_transforms_active
-except AttributeError:  # a torch without these internals: always the public entry point
-    _apply, _functorch_active = FusedLoss.apply, (lambda: True)
+class TransformableFusedLoss(torch.autograd.Function):
+    """:class:`FusedLoss` in the form ``torch.func`` transforms and ``torch.compile`` take.
+
+    ``forward`` has no ``ctx`` (``setup_context`` saves what the backward needs), the
+    gradient is a second, non-differentiable output, and vmap's rule is generated. Like
+    :class:`FusedLoss` it has first derivatives in reverse mode only (``backward``,
+    ``torch.func.grad`` / ``vjp`` / ``jacrev``): differentiating its backward raises, and
+    forward mode (``jvp``, ``jacfwd``, ``hessian``) raises torch's "implement the jvp"
+    error, rather than returning a second derivative that leaves out the gradient's own
+    dependence on the logits. Used under functorch transforms and dynamo, and whenever the
+    fast paths are off (:mod:`skfocal._fastpaths`); it computes the same values.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(input, compute, args):
+        return compute(input, *args, True)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, grad = output
+        ctx.mark_non_differentiable(grad)
+        ctx.save_for_backward(grad)
+
+    @staticmethod
+    def backward(ctx, grad_output, _grad_of_grad):
+        (grad,) = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            return _scaled_grad_once(grad, grad_output)
+        if grad_output.dim() not in (0, grad.dim()):
+            grad_output = grad_output.unsqueeze(1)
+        return grad * grad_output, None, None  # no shortcut for 1: vmap cannot read values
+
+
+def _apply_transformable(input, compute, args):
+    return TransformableFusedLoss.apply(input, compute, args)[0]
 
 
 def run(compute, input, *args):
-    """Apply ``compute`` through :class:`FusedLoss` when the logits need a gradient."""
+    """Apply ``compute`` through an autograd Function when the logits need a gradient.
+
+    :func:`skfocal._fastpaths.function_apply` gives :class:`FusedLoss`'s C++ entry point
+    where that is safe (no functorch transform active, not compiling), else
+    :class:`TransformableFusedLoss`.
+    """
     if input.requires_grad and torch.is_grad_enabled():
-        if _functorch_active():
-            return FusedLoss.apply(input, compute, args)
-        return _apply(input, compute, args)
+        return function_apply(FusedLoss, _apply_transformable)(input, compute, args)
     return compute(input, *args, False)[0]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._fastpaths import tensor_version
 from ._checks import (
     check_alpha,
     check_binary_shapes,
@@ -31,8 +32,15 @@ from ._reduce import sigmoid_apply, sigmoid_weights, softmax_loss
 
 
 def _stamp(value):
-    """A hashable stand-in for a hyperparameter: a tensor by identity and version."""
-    return (id(value), value._version) if isinstance(value, torch.Tensor) else value
+    """A hashable stand-in for a hyperparameter: a tensor by identity and version.
+
+    Where the version cannot be read (:func:`skfocal._fastpaths.tensor_version`), a tensor's
+    stamp is a fresh object, so that nothing is cached on it.
+    """
+    if not isinstance(value, torch.Tensor):
+        return value
+    version = tensor_version(value)
+    return (id(value), version) if version is not None else object()
 
 
 class _AlphaLoss(nn.Module):
