@@ -25,11 +25,15 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from ._weights import check_nonnegative, label_dict_to_vector, label_positive_mass
+from ._weights import (
+    balanced_class_weight,
+    check_nonnegative,
+    label_dict_to_vector,
+    label_positive_mass,
+)
 
 _ALPHA_ALLOWED = (
     "None, a float in [0, 1] (binary and multilabel targets), 'balanced', an array-like with "
@@ -126,9 +130,7 @@ class TargetKind:
         if hasattr(class_weight, "weights"):  # ClassBalanced(beta)
             counts = np.bincount(y_enc, weights=sample_weight, minlength=len(classes))
             return class_weight.weights(counts)
-        return compute_class_weight(
-            "balanced", classes=np.arange(len(classes)), y=y_enc, sample_weight=sample_weight
-        )
+        return balanced_class_weight(y_enc, len(classes), sample_weight)
 
     def pos_weight(self, class_weight, y_enc, sample_weight):
         """Per-label ``pos_weight`` of the sigmoid loss (multilabel only), or None."""
@@ -230,7 +232,7 @@ class _Binary(TargetKind):
         if _is_real(alpha):
             return float(alpha)
         if isinstance(alpha, str):  # "balanced": the constraint table allows no other string
-            weights = _balanced(y_enc, classes, sample_weight)
+            weights = balanced_class_weight(y_enc, len(classes), sample_weight)
             return float(weights[1] / (weights[0] + weights[1]))
         vector = self._alpha_vector(alpha, classes)
         total = vector.sum()
@@ -277,7 +279,7 @@ class _Multiclass(TargetKind):
                 "class label."
             )
         if isinstance(alpha, str):
-            return _balanced(y_enc, classes, sample_weight)
+            return balanced_class_weight(y_enc, len(classes), sample_weight)
         vector = self._alpha_vector(alpha, classes)
         if np.count_nonzero(vector) < 2:
             raise ValueError(
@@ -402,12 +404,6 @@ def target_kind(y):
 
 def _is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _balanced(y_enc, classes, sample_weight):
-    sw = np.ones(len(y_enc)) if sample_weight is None else np.asarray(sample_weight)
-    classes = np.arange(len(classes))
-    return compute_class_weight("balanced", classes=classes, y=y_enc, sample_weight=sw)
 
 
 def _clip_prior(prior):

@@ -43,6 +43,46 @@ def check_nonnegative(vector, name, given):
     return vector
 
 
+def balanced_class_weight(y_enc, n_classes, sample_weight=None):
+    r"""scikit-learn's ``"balanced"`` class weights, with ``sample_weight`` on every version.
+
+    .. math::
+
+        w_c = \frac{\sum_i s_i}{C \sum_{i : y_i = c} s_i},
+
+    :math:`s_i` the sample weights (all 1 when None) and :math:`C` = ``n_classes``: the
+    per-sample weights :math:`s_i w_{y_i}` sum to :math:`\sum_i s_i`, each class carrying an
+    equal share. This is what ``compute_class_weight("balanced", classes=..., y=...,
+    sample_weight=...)`` returns from scikit-learn 1.7 on (the same operations, so bit for
+    bit); scikit-learn 1.6's has no ``sample_weight``.
+
+    Parameters
+    ----------
+    y_enc : ndarray of int of shape (n_samples,)
+        Encoded labels in ``range(n_classes)``, every class present.
+    n_classes : int
+        Number of classes.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Per-sample weights.
+
+    Returns
+    -------
+    ndarray of float64 of shape (n_classes,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> balanced_class_weight(np.array([0, 0, 0, 1]), 2)
+    array([0.66666667, 2.        ])
+    >>> balanced_class_weight(np.array([0, 0, 0, 1]), 2, sample_weight=[1, 1, 1, 3])
+    array([1., 1.])
+    """
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    counts = np.bincount(y_enc, weights=sample_weight, minlength=n_classes).astype(np.float64)
+    return counts.sum() / (n_classes * counts)
+
+
 def label_positive_mass(y_ind, sample_weight):
     """Weighted count of positives per label and the total weight, for an indicator matrix."""
     sw = np.ones(len(y_ind)) if sample_weight is None else np.asarray(sample_weight)

@@ -284,8 +284,8 @@ def list_imbalanced():
     >>> summary = list_imbalanced()
     >>> summary.loc["abalone19", ["n_samples", "n_minority"]].tolist()
     [4174, 32]
-    >>> summary.loc["abalone19", "imbalance_ratio"].round(1)
-    np.float64(129.4)
+    >>> print(summary.loc["abalone19", "imbalance_ratio"].round(1))
+    129.4
     """
     rows = []
     for name, (n_samples, n_features, n_classes, n_minority) in _SUMMARY.items():

@@ -6,20 +6,21 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from skfocal._targets import BINARY, MULTICLASS, MULTILABEL, kind_by_name, target_kind
+from skfocal._weights import balanced_class_weight
 
 CLASSES = np.array(["a", "b", "c"])
 Y3 = np.array([0, 0, 0, 0, 1, 1, 2, 0, 1, 0])
 Y2 = np.array([0, 0, 0, 1, 0, 1, 0, 0])
 
 
-def test_balanced_class_weight_matches_sklearn(seed):
+def test_balanced_class_weight_is_the_shared_helper(seed):
+    # the helper is checked against scikit-learn in tests/test_weights.py
     sw = seed.uniform(0.5, 2.0, size=len(Y3))
     for weights in (None, sw):
         got = MULTICLASS.class_weight("balanced", Y3, CLASSES, weights)
-        expected = compute_class_weight(
-            "balanced", classes=np.arange(3), y=Y3, sample_weight=weights
-        )
-        np.testing.assert_allclose(got, expected)
+        np.testing.assert_array_equal(got, balanced_class_weight(Y3, 3, weights))
+        got = MULTICLASS.alpha("balanced", Y3, CLASSES, weights)
+        np.testing.assert_array_equal(got, balanced_class_weight(Y3, 3, weights))
 
 
 def test_class_weight_dict_keyed_by_label():

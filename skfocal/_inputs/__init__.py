@@ -16,6 +16,7 @@ helpers below how to count rows, take rows, move them to a device and call the m
 from ._arrays import (
     check_fits_dtype,
     check_label_types,
+    check_same_namespace,
     check_tensor_X,
     device_runs,
     foreign_to_numpy,
@@ -60,6 +61,7 @@ __all__ = [
     "check_forward",
     "check_label_types",
     "check_predict_form",
+    "check_same_namespace",
     "check_signature",
     "check_tensor_X",
     "device_runs",

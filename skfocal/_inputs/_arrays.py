@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
+from sklearn import get_config
 
 _DEVICE_RUNS = {}
 
@@ -174,6 +175,43 @@ def like_input(array, X):
             return array
         return X.__array_namespace__().asarray(array, device=X.device)
     return array
+
+
+def namespace_and_device(a):
+    """``(namespace name, device)`` of an input: ``("torch", device)`` for a tensor, the
+    namespace's name and the device for another array-API array, ``("numpy", None)`` for
+    anything else (ndarrays, pandas, lists, sparse matrices, dicts)."""
+    if isinstance(a, torch.Tensor):
+        return "torch", a.device
+    if is_foreign_array(a):
+        return a.__array_namespace__().__name__, a.device
+    return "numpy", None
+
+
+def check_same_namespace(X, fitted, estimator, method):
+    """Under ``array_api_dispatch``, raise unless ``X`` has the namespace and device of ``fitted``.
+
+    ``fitted`` is an array made at fit time in the namespace and on the device of the training
+    ``X`` (:func:`like_input`). scikit-learn's estimators make this check from 1.9 on; this
+    one asks the arrays themselves (``torch.Tensor``, ``__array_namespace__``), so it holds on
+    every scikit-learn. Without dispatch, mixing is allowed.
+    """
+    if not get_config()["array_api_dispatch"]:
+        return
+    fit_ns, fit_device = namespace_and_device(fitted)
+    ns, device = namespace_and_device(X)
+    if (ns, device) == (fit_ns, fit_device):
+        return
+
+    def said(ns, device):
+        return "NumPy or another array-like" if device is None else f"{ns} on device {device}"
+
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace "
+        "and the same device as those passed to fit() when array_api_dispatch is on: fit had "
+        f"{said(fit_ns, fit_device)}, {method} got {said(ns, device)}. Convert X to the "
+        "training namespace and device, or refit."
+    )
 
 
 def import_accelerate():

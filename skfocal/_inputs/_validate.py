@@ -19,19 +19,13 @@ from sklearn.utils.validation import _check_sample_weight, column_or_1d, validat
 from ._arrays import (
     check_fits_dtype,
     check_label_types,
+    check_same_namespace,
     check_tensor_X,
     foreign_to_numpy,
     is_foreign_array,
     y_to_numpy,
 )
 from ._forms import DICT, check_dict, check_predict_form, forget_features, input_spec, n_rows
-
-try:  # scikit-learn >= 1.8
-    from sklearn.utils._array_api import check_same_namespace
-except ImportError:  # pragma: no cover - older scikit-learn has no such check
-
-    def check_same_namespace(X, estimator, *, attribute, method):
-        return None
 
 
 def _host(a):
@@ -93,7 +87,7 @@ def validate_fit(estimator, X, y, sample_weight):
 
 def validate_predict(estimator, X, method):
     """``X`` validated for a fitted ``estimator``'s ``method`` (its fitted input form)."""
-    check_same_namespace(X, estimator, attribute="_fit_array_", method=method)
+    check_same_namespace(X, estimator._fit_array_, estimator, method)
     X = _host(X)
     spec = estimator._inputs_
     check_predict_form(spec, X, method)

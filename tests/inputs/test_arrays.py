@@ -3,10 +3,19 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
+import sklearn
 import torch
 
-from skfocal._inputs import check_fits_dtype, check_tensor_X, device_runs, resolve_device
+from skfocal import FocalClassifier
+from skfocal._inputs import (
+    check_fits_dtype,
+    check_same_namespace,
+    check_tensor_X,
+    device_runs,
+    resolve_device,
+)
 
 
 def test_resolve_device_auto_and_errors():
@@ -42,3 +51,47 @@ def test_check_fits_dtype_of_narrower_arrays_warns_nothing(dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_fits_dtype(X, torch.float64, "fit") is X
+
+
+def _strict(device_name=None):
+    xp = pytest.importorskip("array_api_strict")
+    device = xp.Device(device_name) if device_name else None
+    return xp.asarray(np.zeros(2, dtype=np.float32), device=device)
+
+
+@pytest.mark.parametrize(
+    "fitted, X",
+    [
+        (np.zeros(0), np.zeros((2, 2))),
+        (np.zeros(0), pd.DataFrame({"a": [1.0, 2.0]})),
+        (np.zeros(0), [[1.0, 2.0]]),
+        (torch.zeros(0), torch.zeros(2, 2)),
+        ("strict", "strict"),
+    ],
+)
+def test_check_same_namespace_accepts_the_training_namespace(fitted, X):
+    fitted, X = (_strict() if isinstance(a, str) else a for a in (fitted, X))
+    with sklearn.config_context(array_api_dispatch=True):
+        check_same_namespace(X, fitted, FocalClassifier(), "predict")
+
+
+@pytest.mark.parametrize(
+    "fitted, X, said",
+    [
+        (torch.zeros(0), np.zeros((2, 2)), r"fit had torch on device cpu, predict got NumPy"),
+        (np.zeros(0), torch.zeros(2, 2), r"fit had NumPy .*, predict got torch on device cpu"),
+        ("strict", torch.zeros(2, 2), r"fit had array_api_strict on device .*, predict got torch"),
+        ("strict", "strict1", r"fit had array_api_strict on device .*, predict got array_api_s"),
+    ],
+)
+def test_check_same_namespace_refuses_another_namespace_or_device(fitted, X, said):
+    strict = {"strict": lambda: _strict(), "strict1": lambda: _strict("device1")}
+    fitted, X = (strict[a]() if isinstance(a, str) else a for a in (fitted, X))
+    check_same_namespace(X, fitted, FocalClassifier(), "predict")  # no dispatch: allowed
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(
+            ValueError,
+            match=r"Inputs passed to FocalClassifier.predict\(\) must use the same namespace and "
+            r"the same device as those passed to fit\(\) when array_api_dispatch is on: " + said,
+        ):
+            check_same_namespace(X, fitted, FocalClassifier(), "predict")
