@@ -15,6 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from _torch_support import CPU_FUSED_ADAM
 from sklearn.datasets import make_classification
 
 import skfocal
@@ -148,24 +149,13 @@ def test_switched_off_every_accessor_gives_its_fallback():
     assert _fastpaths.enabled() == _fastpaths.set_enabled(_fastpaths.enabled())
 
 
-def _public_cpu_fused_adam():
-    p = torch.zeros(1, requires_grad=True)
-    opt = torch.optim.AdamW([p], fused=True)
-    p.grad = torch.ones(1)
-    try:
-        opt.step()
-    except RuntimeError:  # torch 2.1-2.3: no CPU kernel
-        return False
-    return True
-
-
 def test_probes_on_this_torch(fast_paths_on):
     status = _fastpaths.status()
     # available in every supported torch (2.1 and later): a rename shows here first
     for name in ("function_apply", "run_backward", "step_hooks", "tensor_version"):
         assert status[name], name
     # the fused kernels have a CPU kernel exactly where torch's public fused step has one
-    assert status["fused_adamw_cpu"] == _public_cpu_fused_adam()
+    assert status["fused_adamw_cpu"] == CPU_FUSED_ADAM
 
 
 def test_a_kernel_without_a_cpu_implementation_is_refused(fast_paths_on, monkeypatch):
@@ -204,7 +194,7 @@ def test_a_kernel_without_a_cpu_implementation_is_refused(fast_paths_on, monkeyp
 
 
 def test_a_global_step_hook_keeps_torchs_step(fast_paths_on):
-    fused = _public_cpu_fused_adam()
+    fused = CPU_FUSED_ADAM
     calls = []
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
