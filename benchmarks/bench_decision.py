@@ -5,8 +5,11 @@ scikit-learn's ``TunedThresholdClassifierCV`` around the same estimator (a
 ``QuantileTransformer`` and ``FocalClassifier(random_state=0)``), with the same stratified
 5-fold split and the default grid of 100 thresholds, for ``scoring="f1"`` and
 ``"balanced_accuracy"``: are ``best_threshold_``, ``best_score_`` and the predictions on the
-whole set equal? Also the time of each fit and of our decision search alone (our fit minus
-the members' training).
+whole set equal? The exact comparison trains our members as scikit-learn does (clone and
+fit); the default route, which trains them as one stacked run, is compared beside it (its
+responses equal the single fits' to float32 rounding, so its thresholds may move by as much).
+Also the time of each fit and of our decision search alone (our fit minus the members'
+training).
 
 ``--plateau`` (multiclass): per-class offsets chosen to maximise macro-F1 with the near-optimal
 tolerance ``PLATEAU_TOL`` at 0 (the plain maximum; the middle of tied maxima), 0.01 (the
@@ -53,7 +56,13 @@ from sklearn.model_selection import StratifiedKFold, TunedThresholdClassifierCV,
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import QuantileTransformer
 
-from skfocal import FocalClassifier, TunedDecisionClassifierCV, _decision, _decision_rules
+from skfocal import (
+    FocalClassifier,
+    TunedDecisionClassifierCV,
+    _decision,
+    _decision_members,
+    _decision_rules,
+)
 from skfocal._decision_metrics import Fold, Objective, metric_of, scorer_parts
 from skfocal.datasets import load_imbalanced
 
@@ -71,6 +80,7 @@ def focal(quick):
 def parity(sets, quick):
     members_time = []
     original = _decision.fit_members
+    fit_stacked = _decision_members._fit_stacked
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -82,17 +92,22 @@ def parity(sets, quick):
     print("\n== parity with TunedThresholdClassifierCV (same folds, 100 thresholds)")
     header = (
         f"{'dataset':18s} {'scoring':18s} {'ours':>9s} {'sklearn':>9s} threshold score "
-        "predict  ours s  sklearn s  search s"
+        "predict  ours s  sklearn s  search s  stacked: threshold rel. predict"
     )
     print(header)
-    agree = []
+    agree, stacked_agree = [], []
     for name in sets:
         X, y = load_imbalanced(name)
         cv = StratifiedKFold(5, shuffle=True, random_state=0)
         for scoring in ("f1", "balanced_accuracy"):
-            start = time.perf_counter()
-            ours = TunedDecisionClassifierCV(focal(quick), scoring=scoring, cv=cv).fit(X, y)
-            ours_s = time.perf_counter() - start
+            stacked = TunedDecisionClassifierCV(focal(quick), scoring=scoring, cv=cv).fit(X, y)
+            _decision_members._fit_stacked = lambda *args, **kwargs: None
+            try:
+                start = time.perf_counter()
+                ours = TunedDecisionClassifierCV(focal(quick), scoring=scoring, cv=cv).fit(X, y)
+                ours_s = time.perf_counter() - start
+            finally:
+                _decision_members._fit_stacked = fit_stacked
             start = time.perf_counter()
             theirs = TunedThresholdClassifierCV(focal(quick), scoring=scoring, cv=cv).fit(X, y)
             theirs_s = time.perf_counter() - start
@@ -102,13 +117,23 @@ def parity(sets, quick):
                 bool(np.array_equal(ours.predict(X), theirs.predict(X))),
             )
             agree.append(all(same))
+            moved = abs(stacked.best_threshold_ - theirs.best_threshold_) / max(
+                abs(theirs.best_threshold_), 1e-12
+            )
+            same_predict = bool(np.array_equal(stacked.predict(X), theirs.predict(X)))
+            stacked_agree.append(moved <= 1e-5 and same_predict)
             print(
                 f"{name:18s} {scoring:18s} {ours.best_threshold_:9.5f} "
                 f"{theirs.best_threshold_:9.5f} {same[0]!s:9s} {same[1]!s:5s} {same[2]!s:7s} "
-                f"{ours_s:7.1f} {theirs_s:9.1f} {ours_s - members_time[-1]:9.2f}"
+                f"{ours_s:7.1f} {theirs_s:9.1f} {ours_s - members_time[-1]:9.2f}  "
+                f"{moved:18.1e} {same_predict!s}"
             )
     _decision.fit_members = original
     print(f"all equal: {all(agree)} ({sum(agree)}/{len(agree)} fits)")
+    print(
+        "stacked route within 1e-5 relative, same predictions: "
+        f"{all(stacked_agree)} ({sum(stacked_agree)}/{len(stacked_agree)} fits)"
+    )
 
 
 # -- (b) the plateau tolerance ---------------------------------------------------------------------
