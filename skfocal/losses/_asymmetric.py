@@ -1,4 +1,13 @@
-r"""Asymmetric loss (ASL, Ridnik et al., 2021) for binary and multilabel targets."""
+r"""Asymmetric loss (ASL, Ridnik et al., 2021) for binary and multilabel targets.
+
+Its one home:
+
+* function: :func:`binary_asymmetric_loss_with_logits` (loss and gradient:
+  :func:`asymmetric_compute`);
+* module: :class:`BinaryAsymmetricLoss`;
+* inverse link: :func:`asymmetric_pos_log_abs_dloss`, :func:`asymmetric_neg_log_abs_dloss`;
+* lean batch mean: none; stacked form: none; softmax form: none.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import check_alpha, check_binary_shapes, check_reduction
+from ._criterion import _ExtraLoss
 from ._dloss import as_log_pair, log_abs_dfocal
-from ._functions import run
+from ._fused import run
 from ._params import (
     check_clip,
     check_nonnegative,
@@ -17,6 +27,9 @@ from ._params import (
     reduce_elementwise,
     sigmoid_weights,
 )
+
+# -- functions ---------------------------------------------------------------------------------
+
 
 # for clip >= this, log(1 - s) = log1p(-s) with s = p - m is accurate to eps / m relatively
 _LOG1P_CLIP = 1e-3
@@ -36,7 +49,7 @@ def _power(t: torch.Tensor, gamma: float):
 def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, need_grad):
     r"""Per-element weighted ASL and, with ``need_grad``, its logit gradient, formed together.
 
-    The compute function of :func:`skfocal.losses._functions.run` (one thin autograd node).
+    The compute function of :func:`skfocal.losses._fused.run` (one thin autograd node).
 
     With :math:`p = \sigma(x)`, :math:`\ell_+ = \log p`, shifted probability
     :math:`s = \max(p - m, 0)` and :math:`\ell_m = \log(1 - s)`:
@@ -224,6 +237,81 @@ def binary_asymmetric_loss_with_logits(
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input.to(compute_dtype(input.dtype)))
     loss = run(asymmetric_compute, input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w)
     return reduce_elementwise(loss, reduction)
+
+
+# -- module ------------------------------------------------------------------------------------
+
+
+class BinaryAsymmetricLoss(_ExtraLoss):
+    r"""Asymmetric loss (ASL) as an ``nn.Module``.
+
+    See :func:`binary_asymmetric_loss_with_logits` for the math.
+
+    Parameters
+    ----------
+    gamma_pos : float, default=1.0
+        Focusing parameter :math:`\gamma_+ \ge 0` of positives.
+    gamma_neg : float, default=4.0
+        Focusing parameter :math:`\gamma_- \ge 0` of negatives.
+    clip : float, default=0.05
+        Probability margin :math:`m \in [0, 1)` of negatives.
+    alpha : None, float or sequence of float, default=None
+        Positives weighted by ``alpha``, negatives by ``1 - alpha``.
+    pos_weight : None, float or Tensor, default=None
+        Extra weight of positives, as in :class:`torch.nn.BCEWithLogitsLoss`.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined (``"sum"`` is the reference's).
+
+    See Also
+    --------
+    binary_asymmetric_loss_with_logits : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import BinaryAsymmetricLoss
+    >>> criterion = BinaryAsymmetricLoss()
+    >>> criterion
+    BinaryAsymmetricLoss(gamma_pos=1.0, gamma_neg=4.0, clip=0.05, alpha=None, reduction='mean')
+    >>> criterion(torch.tensor([[2.0, -3.0, 0.5]]), torch.tensor([[1.0, 0.0, 0.0]]))
+    tensor(0.0355)
+    """
+
+    def __init__(
+        self,
+        gamma_pos: float = 1.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        alpha=None,
+        pos_weight=None,
+        reduction: str = "mean",
+    ):
+        super().__init__(alpha, reduction, pos_weight)
+        self._check_label_alpha()
+        self.gamma_pos = check_nonnegative("gamma_pos", gamma_pos)
+        self.gamma_neg = check_nonnegative("gamma_neg", gamma_neg)
+        self.clip = check_clip(clip)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return binary_asymmetric_loss_with_logits(
+            input,
+            target,
+            gamma_pos=self.gamma_pos,
+            gamma_neg=self.gamma_neg,
+            clip=self.clip,
+            alpha=self.alpha,
+            pos_weight=self.pos_weight,
+            reduction=self.reduction,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, "
+            f"{self._alpha_repr()}"
+        )
+
+
+# -- inverse link ------------------------------------------------------------------------------
 
 
 def asymmetric_pos_log_abs_dloss(log_q, log_1mq, *, gamma_pos: float = 1.0):

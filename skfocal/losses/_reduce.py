@@ -2,7 +2,7 @@
 
 Both entry points choose between two evaluations of the same formulas:
 
-* the fused path (``_functions.softmax_compute`` / ``sigmoid_compute``): loss, reduction and
+* the fused path (``_softmax.softmax_compute`` / ``_sigmoid.sigmoid_compute``): loss, reduction and
   logit gradient in one pass behind one autograd node, used whenever only the logits need a
   gradient (the training case);
 * the differentiable path: the unweighted per-element terms (closed-form logit gradient) are
@@ -19,21 +19,18 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import class_alpha, label_alpha
-from ._functions import (
-    PLAIN_DTYPES,
-    _compute_dtype,
+from ._fused import PLAIN_DTYPES, _compute_dtype, run
+from ._sigmoid import (
     _sigmoid_signed,
     _sigmoid_signed_blocks,
     _sigmoid_stacked,
     pair_constants,
-    run,
     sigmoid_compute,
     sigmoid_terms,
     signed_constants,
-    softmax_compute,
-    softmax_terms,
     stacks,
 )
+from ._softmax import softmax_compute, softmax_terms
 
 
 def _needs_grad(a, b=None, c=None) -> bool:
@@ -137,10 +134,10 @@ def sigmoid_apply(
     input, target, kernel, reduction, pos_w, neg_w, consts=None, hard=False, signed=None
 ):
     """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
-    ``_functions.pair_constants`` for this input, or None to form them when needed).
+    ``_sigmoid.pair_constants`` for this input, or None to form them when needed).
 
     ``hard``: the labels were checked to be exactly 0 or 1 (and to have the input's shape), so that
-    the focal loss takes the signed-logit form ``_functions._sigmoid_signed`` (``signed``:
+    the focal loss takes the signed-logit form ``_sigmoid._sigmoid_signed`` (``signed``:
     its ``signed_constants``, or None to form them).
     """
     if torch.is_grad_enabled() and (

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from skfocal.losses import BinaryFocalLoss, FocalLoss, MarginLoss
-from skfocal.losses._lean import SigmoidFocalMean, SoftmaxFocalMean, batch_losses, mean_loss
+from skfocal.losses._focal import SigmoidFocalMean, SoftmaxFocalMean
+from skfocal.losses._lean import batch_losses, mean_loss
 
 GAMMAS = [0.0, 0.5, 1.0, 2.0, 3.5]
 WEIGHTS = pytest.mark.parametrize(

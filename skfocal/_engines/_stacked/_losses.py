@@ -33,9 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ..._targets import BINARY, KINDS, MULTILABEL, TargetKind
 from ...losses import (
@@ -52,7 +50,9 @@ from ...losses._checks import (
     class_alpha,
     label_alpha,
 )
-from ...losses._functions import log_softmax
+from ...losses._focal import _focal, _StackedSigmoidFocalLoss
+from ...losses._margin import _hard_margin, _soft_margin
+from ...losses._stacked import _StackedSigmoidLoss, _StackedSoftmaxLoss
 
 LOSSES = ("focal", "cross_entropy", "margin")
 
@@ -138,146 +138,6 @@ class MemberLoss:
 def _check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
-
-
-# -- kernels: loss and d loss / d ell of ell = log p_t, hyperparameters as columns -----------------
-
-
-def _ratio(ell, q):
-    """``log p / (1 - p)``, with its limit ``-1`` where ``1 - p`` underflows to zero."""
-    return torch.where(q > 0, ell / q, torch.full_like(ell, -1.0))
-
-
-def _focal(gamma):
-    def kernel(ell, p, q, need_grad):
-        mod = q.pow(gamma)
-        loss = -mod * ell
-        if not need_grad:
-            return loss, None
-        return loss, (p * _ratio(ell, q)).mul_(-gamma).add_(1.0).mul_(mod).neg_()
-
-    return kernel
-
-
-def _hard_margin(log_margin):
-    def kernel(ell, p, q, need_grad):
-        lam = (ell <= log_margin).to(ell.dtype)
-        return -lam * ell, (lam.neg() if need_grad else None)
-
-    return kernel
-
-
-def _soft_margin(logit_margin, softness):
-    def kernel(ell, p, q, need_grad):
-        logit_p = ell - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
-        lam = torch.sigmoid(softness * (logit_margin - logit_p))
-        loss = -lam * ell
-        if not need_grad:
-            return loss, None
-        return loss, (1.0 - lam).mul_(_ratio(ell, q)).mul_(-softness).add_(1.0).mul_(lam).neg_()
-
-    return kernel
-
-
-class _StackedSoftmaxLoss(torch.autograd.Function):
-    """``weight_t * kernel(log_softmax(input)[target])`` over (k, B, C) logits."""
-
-    @staticmethod
-    def forward(ctx, input, target, weight_t, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        logp = log_softmax(input, input.dtype, dim=-1)  # the single fits' log-softmax
-        ell = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        loss, grad = kernel(ell, ell.exp(), torch.expm1(ell).neg_(), need_grad)
-        if weight_t is not None:
-            loss = loss * weight_t
-            if need_grad:
-                grad = grad.mul_(weight_t)
-        if need_grad:
-            ctx.save_for_backward(logp, target, grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        logp, target, dloss_dell = ctx.saved_tensors
-        g = (dloss_dell * grad_output).unsqueeze(-1)
-        # d ell / d input = onehot(target) - softmax(input)
-        grad_input = torch.exp(logp).mul_(g.neg())
-        grad_input.scatter_add_(-1, target.unsqueeze(-1), g)
-        return grad_input, None, None, None
-
-
-class _StackedSigmoidLoss(torch.autograd.Function):
-    """``pos_w y kernel(log p) + neg_w (1 - y) kernel(log(1 - p))`` for sigmoid ``p``."""
-
-    @staticmethod
-    def forward(ctx, input, target, pos_w, neg_w, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        # log p and log(1 - p) each from its own softplus: log(1 - p) = log p - x would lose
-        # all digits of a tiny -log(1 - p) to cancellation (e.g. x = -26, y = 0)
-        log_p = F.softplus(-input).neg_()
-        log_q = F.softplus(input).neg_()
-        p, q = log_p.exp(), log_q.exp()
-        loss_pos, d_pos = kernel(log_p, p, q, need_grad)
-        loss_neg, d_neg = kernel(log_q, q, p, need_grad)
-        w_pos = target if pos_w is None else target * pos_w
-        w_neg = 1.0 - target
-        if neg_w is not None:
-            w_neg = w_neg * neg_w
-        loss = loss_pos.mul_(w_pos).add_(loss_neg.mul_(w_neg))
-        if need_grad:
-            # d log p / dx = q and d log q / dx = -p
-            ctx.save_for_backward(d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg)))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
-
-
-class _StackedSigmoidFocalLoss(torch.autograd.Function):
-    r"""Sigmoid focal loss with a per-member ``gamma`` column, loss and gradient fused.
-
-    The formulas of :mod:`skfocal.losses`' fused sigmoid focal loss, with :math:`\gamma` a
-    tensor: :math:`L_+ = a_+ (1-p)^\gamma (-\log p)`, :math:`L_- = a_- p^\gamma
-    (-\log(1-p))`, loss :math:`y L_+ + (1 - y) L_-` and gradient
-    :math:`(1-y)(a_- p^{\gamma+1} + \gamma (1-p) L_-) - y(a_+ (1-p)^{\gamma+1} + \gamma p L_+)`,
-    finite for every :math:`\gamma \ge 0`. Both :math:`-\log p` and :math:`-\log(1-p)` come
-    from their own ``softplus`` (no cancellation).
-    """
-
-    @staticmethod
-    def forward(ctx, input, target, gamma, pos_w, neg_w):
-        need_grad = ctx.needs_input_grad[0]
-        loss_pos = F.softplus(-input)  # -log p
-        loss_neg = F.softplus(input)  # -log(1 - p)
-        q = torch.sigmoid(-input)
-        p = torch.sigmoid(input)
-        mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
-        loss_pos.mul_(mod_pos)
-        loss_neg.mul_(mod_neg)
-        if pos_w is not None:
-            loss_pos.mul_(pos_w)
-            mod_pos.mul_(pos_w)
-        if neg_w is not None:
-            loss_neg.mul_(neg_w)
-            mod_neg.mul_(neg_w)
-        loss = torch.lerp(loss_neg, loss_pos, target)
-        if need_grad:
-            grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
-            grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
-            # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a
-            # tiny g+ against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
-            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos.neg_(), target))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
 
 
 # -- the stacked loss ------------------------------------------------------------------------------

@@ -1,17 +1,17 @@
-"""The fused loss-and-gradient evaluations (skfocal/losses/_functions.py).
+"""The fused sigmoid losses (skfocal/losses/_sigmoid.py).
 
-Precision at the points where the textbook forms cancel, the autograd contract of the stored
-gradient, and the per-element Functions kept for code that builds on them.
+Precision at the points where the textbook forms cancel, on each evaluation (signed, stacked,
+blocked), and the per-element Functions kept for code that builds on them.
 """
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from skfocal.losses import _focal as focal_module
 from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits, focal_loss
-from skfocal.losses._functions import SigmoidFocalLoss, SigmoidTargetLoss, SoftmaxTargetLoss
 from skfocal.losses._kernels import make_kernel
+from skfocal.losses._sigmoid import SigmoidFocalLoss, SigmoidTargetLoss
+from skfocal.losses._softmax import SoftmaxTargetLoss
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -27,7 +27,7 @@ def sigmoid_path(request, monkeypatch):
             focal_module, "check_binary_target_values", lambda *a: check(*a) and False
         )
     if request.param == "blocked":
-        monkeypatch.setattr("skfocal.losses._functions._BLOCK", 1)
+        monkeypatch.setattr("skfocal.losses._sigmoid._BLOCK", 1)
     return request.param
 
 
@@ -105,80 +105,6 @@ def test_binary_relative_error_over_the_logit_range(sigmoid_path, dtype, gamma, 
     torch.testing.assert_close(grad.double()[keep], ref_grad[keep], rtol=rtol, atol=0)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("gamma", [0.5, 1.0, 2.0, 3.7])
-def test_softmax_gradient_is_exact_at_confident_samples(dtype, gamma):
-    """The target column of softmax - onehot is p - 1 = expm1(log p): no 1 - p cancellation.
-
-    The reference starts from ``log_softmax`` in the input's dtype (whose own rounding near
-    p = 1 is torch's) and evaluates the gradient exactly from there, in float64.
-    """
-    x = torch.tensor([[12.0, 0.0, -3.0], [4.0, 0.0, 1.0], [-5.0, 2.0, 0.0]], dtype=dtype)
-    t = torch.tensor([0, 0, 0])
-    xg = x.clone().requires_grad_()
-    (grad,) = torch.autograd.grad(focal_loss(xg, t, gamma=gamma, reduction="sum"), xg)
-    logp = F.log_softmax(x, 1).double()
-    ell = logp[:, 0]
-    q = -torch.expm1(ell)
-    d = q**gamma - gamma * q ** (gamma - 1) * ell.exp() * ell  # -d loss / d ell
-    onehot = F.one_hot(t, 3).double()
-    ref = d[:, None] * (logp.exp() - onehot)
-    ref[:, 0] = d * torch.expm1(ell)
-    torch.testing.assert_close(grad.double(), ref, rtol=RTOL[dtype] * 4, atol=0)
-
-
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_backward_twice_with_retained_graph_accumulates_correctly(seed, reduction):
-    """The stored gradient is handed out as is for a unit scale; autograd must copy it."""
-    x = torch.randn(16, 4, requires_grad=True)
-    t = torch.randint(0, 4, (16,))
-    loss = focal_loss(x, t, reduction=reduction)
-    loss.backward(retain_graph=True)
-    once = x.grad.clone()
-    loss.backward(retain_graph=True)
-    loss.backward()
-    torch.testing.assert_close(x.grad, 3 * once)
-    xb = torch.randn(16, requires_grad=True)
-    lb = binary_focal_loss_with_logits(xb, (xb.detach() > 0).float(), reduction=reduction)
-    lb.backward(retain_graph=True)
-    once = xb.grad.clone()
-    lb.backward()
-    torch.testing.assert_close(xb.grad, 2 * once)
-
-
-def test_gradient_scales_with_incoming_gradient(seed):
-    x = torch.randn(10, 3, requires_grad=True)
-    t = torch.randint(0, 3, (10,))
-    (g1,) = torch.autograd.grad(focal_loss(x, t), x)
-    (g3,) = torch.autograd.grad(3.0 * focal_loss(x, t), x)
-    torch.testing.assert_close(g3, 3 * g1)
-    w = torch.rand(10)
-    (gw,) = torch.autograd.grad((focal_loss(x, t, reduction="none") * w).sum(), x)
-    (ref,) = torch.autograd.grad((focal_loss(x, t, reduction="none") * w).sum(), x)
-    torch.testing.assert_close(gw, ref)
-    rows = [torch.autograd.grad(focal_loss(x[i : i + 1], t[i : i + 1]), x)[0][i] for i in range(3)]
-    torch.testing.assert_close(gw[:3], torch.stack(rows) * w[:3, None])
-
-
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision_gradient_is_in_input_dtype(seed, dtype):
-    x = torch.randn(32, 5).to(dtype).requires_grad_()
-    t = torch.randint(0, 5, (32,))
-    focal_loss(x, t).backward()
-    assert x.grad.dtype == dtype and bool(torch.isfinite(x.grad).all())
-    xb = torch.randn(32).to(dtype).requires_grad_()
-    binary_focal_loss_with_logits(xb, (xb.detach() > 0).to(dtype), alpha=0.25).backward()
-    assert xb.grad.dtype == dtype and bool(torch.isfinite(xb.grad).all())
-    ref = torch.randn(32).to(dtype)  # half-precision result close to the float32 one
-    y = (ref > 0).to(dtype)
-    torch.testing.assert_close(
-        binary_focal_loss_with_logits(ref, y).float(),
-        binary_focal_loss_with_logits(ref.float(), y.float()),
-        rtol=1e-2,
-        atol=1e-3,
-    )
-
-
 def test_per_element_functions_of_earlier_versions_still_work(seed):
     """SoftmaxTargetLoss, SigmoidTargetLoss and SigmoidFocalLoss keep their signatures."""
     x = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
@@ -197,30 +123,6 @@ def test_per_element_functions_of_earlier_versions_still_work(seed):
         lambda z: SigmoidTargetLoss.apply(z, yb, 0.25, 0.75, kernel), (xb,)
     )
     assert torch.autograd.gradcheck(lambda z: SigmoidFocalLoss.apply(z, yb, 2.0, None, None), (xb,))
-
-
-@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0])
-def test_per_element_losses_can_be_modified_in_place(seed, gamma):
-    """reduction="none" returns fresh tensors, not views made inside the autograd Function."""
-    x = torch.randn(8, 3, requires_grad=True)
-    t = torch.randint(0, 3, (8,))
-    w = torch.rand(8)
-    loss = focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none")
-    assert loss._base is None
-    loss.mul_(w).sum().backward()
-    (expected,) = torch.autograd.grad(
-        (focal_loss(x, t, gamma=gamma, alpha=[0.2, 0.3, 0.5], reduction="none") * w).sum(), x
-    )
-    torch.testing.assert_close(x.grad, expected)
-    xb = torch.randn(8, 3, requires_grad=True)
-    yb = (torch.rand(8, 3) < 0.5).float()
-    loss = binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="none")
-    assert loss._base is None
-    loss.mul_(2.0).sum().backward()
-    (expected,) = torch.autograd.grad(
-        binary_focal_loss_with_logits(xb, yb, gamma=gamma, alpha=0.25, reduction="sum") * 2, xb
-    )
-    torch.testing.assert_close(xb.grad, expected)
 
 
 @pytest.mark.parametrize("labels", ["hard", "soft"])
@@ -262,7 +164,7 @@ def test_large_input_evaluations_equal_the_stacked_one(
 
     stacked, margin_whole = _value_and_grad(focal, x), _value_and_grad(margin, x)
     per_thread = max(1, block // torch.get_num_threads())
-    monkeypatch.setattr("skfocal.losses._functions._BLOCK", per_thread)
+    monkeypatch.setattr("skfocal.losses._sigmoid._BLOCK", per_thread)
     for ours, ref in (
         (_value_and_grad(focal, x), stacked),
         (_value_and_grad(margin, x), margin_whole),
@@ -276,18 +178,3 @@ def _value_and_grad(fn, x):
     out = fn(x)
     (grad,) = torch.autograd.grad(out.sum(), x)
     return out.detach(), grad
-
-
-def test_double_backward_raises_instead_of_a_silently_wrong_second_derivative(seed):
-    x = torch.randn(6, 3, requires_grad=True)
-    t = torch.randint(0, 3, (6,))
-    (grad,) = torch.autograd.grad(focal_loss(x, t), x, create_graph=True)
-    (plain,) = torch.autograd.grad(focal_loss(x, t), x)
-    torch.testing.assert_close(grad, plain)
-    with pytest.raises(RuntimeError, match="does not require grad"):
-        grad.sum().backward()
-    scale = torch.tensor(2.0, requires_grad=True)  # an incoming gradient that requires grad
-    (grad,) = torch.autograd.grad(focal_loss(x, t) * scale, x, create_graph=True)
-    torch.testing.assert_close(grad, 2 * plain)
-    with pytest.raises(RuntimeError, match="once_differentiable"):
-        grad.sum().backward()
