@@ -13,6 +13,7 @@ in :mod:`skfocal.losses`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 
@@ -43,6 +44,7 @@ from .losses import (
     soft_margin_log_abs_dloss,
     softmax_log_posterior,
 )
+from .losses._checks import check_epsilon, check_nonnegative, check_positive, check_unit
 
 
 class LossSpec:
@@ -249,10 +251,14 @@ class LossObject(BaseEstimator, LossSpec):
         return hyper
 
 
-def _check_real(name, value, low, allowed, closed=True):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < low or (not closed and value == low):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}.")
+@contextlib.contextmanager
+def _value_errors():
+    """The checks of :mod:`skfocal.losses` (a value that is no number raises ``TypeError``
+    there) with every invalid hyperparameter a ``ValueError``, as before training here."""
+    try:
+        yield
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class LDAM(LossObject):
@@ -308,14 +314,13 @@ class LDAM(LossObject):
         return "cosine" if self.cosine else "linear"
 
     def check(self, kind, hyper):
-        _check_real("max_margin", hyper["max_margin"], 0.0, "a finite float >= 0")
-        _check_real("scale", hyper["scale"], 0.0, "a finite float > 0", closed=False)
-        drw = hyper["drw_epoch"]
-        if drw is not None and not (isinstance(drw, numbers.Integral) and drw >= 1):
-            raise ValueError(f"drw_epoch must be None or an int >= 1, got {drw!r}.")
-        _check_real("drw_beta", hyper["drw_beta"], 0.0, "a float in [0, 1)")
-        if hyper["drw_beta"] >= 1:
-            raise ValueError(f"drw_beta must be a float in [0, 1), got {hyper['drw_beta']!r}.")
+        with _value_errors():
+            check_nonnegative("max_margin", hyper["max_margin"])
+            check_positive("scale", hyper["scale"])
+            drw = hyper["drw_epoch"]
+            if drw is not None and not (isinstance(drw, numbers.Integral) and drw >= 1):
+                raise ValueError(f"drw_epoch must be None or an int >= 1, got {drw!r}.")
+            check_unit("drw_beta", hyper["drw_beta"])
         if not kind.balances_classes:
             raise ValueError(
                 "loss='ldam' needs a binary or multiclass target (its margins are per class); "
@@ -371,7 +376,8 @@ class LogitAdjusted(LossObject):
         self.tau = tau
 
     def check(self, kind, hyper):
-        _check_real("tau", hyper["tau"], 0.0, "a finite float >= 0")
+        with _value_errors():
+            check_nonnegative("tau", hyper["tau"])
         if not kind.balances_classes:
             raise ValueError(
                 "loss='logit_adjusted' needs a binary or multiclass target (it adjusts by the "
@@ -422,7 +428,8 @@ class Poly1(LossObject):
         self.epsilon = epsilon
 
     def check(self, kind, hyper):
-        _check_real("epsilon", hyper["epsilon"], -1.0, "a finite float >= -1")
+        with _value_errors():
+            check_epsilon(hyper["epsilon"])
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
@@ -468,11 +475,10 @@ class Asymmetric(LossObject):
         self.clip = clip
 
     def check(self, kind, hyper):
-        _check_real("gamma_pos", hyper["gamma_pos"], 0.0, "a finite float >= 0")
-        _check_real("gamma_neg", hyper["gamma_neg"], 0.0, "a finite float >= 0")
-        _check_real("clip", hyper["clip"], 0.0, "a float in [0, 1)")
-        if hyper["clip"] >= 1:
-            raise ValueError(f"clip must be a float in [0, 1), got {hyper['clip']!r}.")
+        with _value_errors():
+            check_nonnegative("gamma_pos", hyper["gamma_pos"])
+            check_nonnegative("gamma_neg", hyper["gamma_neg"])
+            check_unit("clip", hyper["clip"])
         if kind.softmax:
             raise ValueError(
                 "loss='asymmetric' is a sigmoid loss for binary and multilabel targets; got a "

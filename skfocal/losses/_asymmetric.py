@@ -16,34 +16,24 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_alpha, check_binary_shapes, check_reduction
-from ._criterion import _ExtraLoss
-from ._dloss import as_log_pair, log_abs_dfocal
-from ._fused import run
-from ._params import (
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
     check_clip,
     check_nonnegative,
-    compute_dtype,
-    reduce_elementwise,
-    sigmoid_weights,
+    check_reduction,
 )
+from ._criterion import _ExtraLoss
+from ._dloss import as_log_pair, log_abs_dfocal
+from ._fused import compute_dtype, run
+from ._kernels import power
+from ._reduce import reduce_elementwise, sigmoid_weights
 
 # -- functions ---------------------------------------------------------------------------------
 
 
 # for clip >= this, log(1 - s) = log1p(-s) with s = p - m is accurate to eps / m relatively
 _LOG1P_CLIP = 1e-3
-
-
-def _power(t: torch.Tensor, gamma: float):
-    """``t ** gamma`` (None for ``gamma == 0``); ``t`` itself for 1: never modify it in place."""
-    if gamma == 0.0:
-        return None
-    if gamma == 1.0:
-        return t
-    if gamma == 2.0:
-        return t * t
-    return t.pow(gamma)
 
 
 def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, need_grad):
@@ -74,7 +64,7 @@ def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, 
     log_q = log_p - x
     p, q = log_p.exp(), log_q.exp()
     # positive side: focal loss with gamma_pos
-    mod_pos = _power(q, gamma_pos)
+    mod_pos = power(q, gamma_pos)
     loss_pos = log_p.neg() if mod_pos is None else (log_p * mod_pos).neg_()
     # negative side on the shifted probability s = max(p - m, 0), log_1ms = log(1 - s)
     if clip == 0.0:
@@ -86,7 +76,7 @@ def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, 
         else:  # a tiny m: log(1 - s) = log((1 - p) + m) in log space where s is large
             log_m = log_q.new_tensor(math.log(clip))
             log_1ms = torch.where(s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_m))
-    mod_neg = _power(s, gamma_neg)
+    mod_neg = power(s, gamma_neg)
     loss_neg = log_1ms.neg() if mod_neg is None else (log_1ms * mod_neg).neg_()
     if pos_w is not None:
         loss_pos = loss_pos.mul_(pos_w)

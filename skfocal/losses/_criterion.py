@@ -23,9 +23,10 @@ from ._checks import (
     check_binary_target_values,
     check_multiclass_shapes,
     check_reduction,
+    cpu_checked,
     label_alpha,
 )
-from ._fused import _compute_dtype
+from ._fused import compute_dtype
 from ._reduce import sigmoid_apply, sigmoid_weights, softmax_loss
 from ._sigmoid import pair_constants, signed_constants
 
@@ -48,9 +49,7 @@ class _AlphaLoss(nn.Module):
     def __init__(self, alpha, reduction: str, pos_weight=None):
         super().__init__()
         self.reduction = check_reduction(reduction)
-        if isinstance(alpha, torch.Tensor) and alpha.device.type != "cpu":
-            check_alpha(alpha.detach().cpu())
-        alpha = check_alpha(alpha)
+        alpha = cpu_checked(check_alpha, alpha)
         if isinstance(alpha, torch.Tensor):
             self.register_buffer("alpha", alpha.to(torch.get_default_dtype()))
         else:
@@ -108,7 +107,7 @@ class _AlphaLoss(nn.Module):
         pos_w, neg_w = sigmoid_weights(self.alpha, self.pos_weight, input)
         n = input.numel()
         scale = 1.0 / n if self.reduction == "mean" and n else 1.0
-        cdtype = _compute_dtype(input.dtype)
+        cdtype = compute_dtype(input.dtype)
         consts = pair_constants(pos_w, neg_w, input.dim(), cdtype, input.device, scale)
         signed = signed_constants(pos_w, neg_w, cdtype, input.device, scale)
         return pos_w, neg_w, consts, signed

@@ -28,7 +28,7 @@ from ._checks import (
     label_alpha,
 )
 from ._criterion import _AlphaLoss
-from ._fused import PLAIN_DTYPES, _compute_dtype, run
+from ._fused import PLAIN_DTYPES, compute_dtype, run
 from ._kernels import _ratio, make_kernel
 from ._links import (
     _as_float_tensor,
@@ -692,7 +692,7 @@ def focal_posterior(input: torch.Tensor, *, gamma: float = 2.0, alpha=None, dim=
         dim = 0 if input.dim() <= 1 else 1
     log_emphasis = None
     if alpha is not None:
-        like = input.new_empty((), dtype=_compute_dtype(input.dtype))
+        like = input.new_empty((), dtype=compute_dtype(input.dtype))
         weights = class_alpha(alpha, input.shape[dim], like)
         _check_positive("alpha", weights, "positive per-class weights")
         log_emphasis = weights.log()
@@ -754,7 +754,7 @@ def binary_focal_posterior(input: torch.Tensor, *, gamma: float = 2.0, alpha=Non
     gamma = check_gamma(gamma)
     alpha = check_alpha(alpha)
     _check_logits(input, "binary_focal_posterior")
-    like = input.new_empty((), dtype=_compute_dtype(input.dtype))
+    like = input.new_empty((), dtype=compute_dtype(input.dtype))
     log_ratio = None
     if alpha is not None:
         n_labels = input.shape[-1] if input.dim() else 1

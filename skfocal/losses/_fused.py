@@ -27,7 +27,8 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 PLAIN_DTYPES = (torch.float32, torch.float64)  # computed in their own dtype, no cast
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half-precision inputs (their losses are computed in float32), else ``dtype``."""
     return torch.float32 if dtype in _LOW_PRECISION else dtype
 
 

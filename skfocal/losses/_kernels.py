@@ -22,6 +22,16 @@ def _ratio(ell: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.where(q > 0, ell / q, torch.full_like(ell, -1.0))
 
 
+def power(base, gamma: float):
+    """``base ** gamma`` (the focal factor): None for 0, ``base`` itself for 1 (never modify it
+    in place), a fresh tensor otherwise."""
+    if gamma == 0.0:
+        return None
+    if gamma == 1.0:
+        return base
+    return base * base if gamma == 2.0 else base.pow(gamma)
+
+
 def focal_kernel(ell, p, q, gamma: float, need_grad: bool):
     r"""Focal term :math:`-(1-p)^\gamma \log p` and its derivative in :math:`\ell = \log p`.
 

@@ -18,19 +18,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_alpha, check_binary_shapes, check_multiclass_shapes, check_reduction
-from ._criterion import _ExtraLoss, _tensor_repr
-from ._params import (
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
     check_class_counts,
     check_margins,
+    check_multiclass_shapes,
     check_nonnegative,
     check_positive,
-    compute_dtype,
+    check_reduction,
     cpu_checked,
-    reduce_elementwise,
-    sigmoid_weights,
 )
-from ._reduce import softmax_loss
+from ._criterion import _ExtraLoss, _tensor_repr
+from ._fused import compute_dtype
+from ._reduce import reduce_elementwise, sigmoid_weights, softmax_loss
 
 # -- functions ---------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ._fused import _compute_dtype
+from ._fused import compute_dtype
 
 LogAbsDLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -183,7 +183,7 @@ def softmax_log_posterior(
     _check_logits(logits, "softmax_log_posterior")
     _check_callable(log_abs_dloss, "log_abs_dloss")
     in_dtype = logits.dtype
-    x = logits.movedim(dim, -1).to(_compute_dtype(in_dtype))
+    x = logits.movedim(dim, -1).to(compute_dtype(in_dtype))
     if x.shape[-1] == 1:  # a single class has posterior one
         return torch.zeros_like(logits)
     log_q, log_1mq = _softmax_logs(x)
@@ -256,7 +256,7 @@ def sigmoid_log_odds(
         log_abs_dloss_neg = log_abs_dloss_pos
     _check_callable(log_abs_dloss_neg, "log_abs_dloss_neg")
     in_dtype = logits.dtype
-    x = logits.to(_compute_dtype(in_dtype))
+    x = logits.to(compute_dtype(in_dtype))
     log_p, log_1mp = F.softplus(x.neg()).neg_(), F.softplus(x).neg_()
     h_pos = log_abs_dloss_pos(log_p, log_1mp) + log_p
     h_neg = log_abs_dloss_neg(log_1mp, log_p) + log_1mp

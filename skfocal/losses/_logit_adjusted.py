@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_alpha, check_binary_shapes, check_multiclass_shapes, check_reduction
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
+    check_multiclass_shapes,
+    check_nonnegative,
+    check_prior,
+    check_reduction,
+    cpu_checked,
+)
 from ._criterion import _ExtraLoss, _tensor_repr
-from ._params import check_nonnegative, check_prior, cpu_checked
 from ._reduce import sigmoid_loss, softmax_loss
 
 # -- functions ---------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ import torch
 from ._checks import (
     check_alpha,
     check_binary_shapes,
+    check_epsilon,
     check_gamma,
     check_multiclass_shapes,
     check_reduction,
 )
 from ._criterion import _ExtraLoss
 from ._dloss import as_log_pair, log_abs_dfocal
-from ._params import check_epsilon
 from ._reduce import sigmoid_loss, softmax_loss
 
 # -- functions ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import class_alpha, label_alpha
-from ._fused import PLAIN_DTYPES, _compute_dtype, run
+from ._fused import PLAIN_DTYPES, compute_dtype, run
 from ._sigmoid import (
     _sigmoid_signed,
     _sigmoid_signed_blocks,
@@ -91,7 +91,7 @@ def softmax_loss(input, target, alpha, reduction, ignore_index, kernel):
                 input, target, weight=weights, ignore_index=ignore_index, reduction=reduction
             )
         kernel = 0.0
-    cdtype = _compute_dtype(input.dtype)
+    cdtype = compute_dtype(input.dtype)
     if none_ignored:
         index = target
         w = None if weights is None else weights.to(cdtype).take(index)
@@ -193,3 +193,12 @@ def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel, hard=False
         return sigmoid_apply(input, target, kernel, reduction, None, None, hard=hard)
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input)
     return sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, hard=hard)
+
+
+def reduce_elementwise(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The sigmoid losses' reductions: ``"mean"`` is the plain mean over elements."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()

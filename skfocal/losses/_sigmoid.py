@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._fused import _LOW_PRECISION, _compute_dtype
+from ._fused import compute_dtype
+from ._kernels import power
 
 
 def _sigmoid_parts(x):
@@ -53,15 +54,6 @@ def _times(t, w):
     return t * w
 
 
-def _power(base, gamma: float):
-    """``base ** gamma``: None for 0, ``base`` itself for 1, a fresh tensor otherwise."""
-    if gamma == 0.0:
-        return None
-    if gamma == 1.0:
-        return base
-    return base * base if gamma == 2.0 else base.pow(gamma)
-
-
 def _label_weights(base, gamma: float, weight, y, positive: bool):
     r"""``y w base^gamma`` (``positive``) or ``(1 - y) w base^gamma``, a tensor (maybe ``y``).
 
@@ -78,7 +70,7 @@ def _label_weights(base, gamma: float, weight, y, positive: bool):
         zero = _stacking(base.dim(), base.dtype, base.device)[1]
         mod = torch.addcmul(zero, base, base, value=value)
     else:
-        mod = _times(_power(base, gamma), weight)
+        mod = _times(power(base, gamma), weight)
     if positive:
         return mod * y
     return torch.addcmul(mod, mod, y, value=-1.0)
@@ -343,7 +335,7 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     a block's temporaries stay in cache, which makes the passes several times cheaper.
     """
     dtype = input.dtype
-    cdtype = torch.float32 if dtype in _LOW_PRECISION else dtype
+    cdtype = compute_dtype(dtype)
     x = input if dtype is cdtype else input.to(cdtype)
     y = target if target.dtype is cdtype else target.to(cdtype)
     n = x.numel()
@@ -427,13 +419,13 @@ def _in_blocks(x, y, by_rows, reduce, need_grad, evaluate):
 
 def _sigmoid_terms_compute(input, kernel, need_grad):
     """Unweighted ``[L_pos, L_neg]`` (2, ...) and their logit derivatives, for autograd."""
-    cdtype = _compute_dtype(input.dtype)
+    cdtype = compute_dtype(input.dtype)
     x = input if input.dtype is cdtype else input.to(cdtype)
     p, q, s_pos, s_neg = _sigmoid_parts(x)
     grad = None
     if isinstance(kernel, float):
         gamma = kernel
-        m_pos, m_neg = _power(q, gamma), _power(p, gamma)
+        m_pos, m_neg = power(q, gamma), power(p, gamma)
         if need_grad:
             g_pos = torch.addcmul(q, p, s_pos, value=gamma)
             g_neg = torch.addcmul(p, q, s_neg, value=gamma)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from ._fused import _as, _compute_dtype, _const, run
+from ._fused import _as, _const, compute_dtype, run
 from ._kernels import make_kernel
 
 
@@ -86,7 +86,7 @@ def softmax_compute(input, target, kernel, weight, reduction, need_grad):
     dtype; ``"mean"`` divides by their sum (by the element count when None). A zero sum gives
     a NaN mean, like ``F.cross_entropy``, but a zero gradient, where torch's is NaN or zero.
     """
-    logp = log_softmax(input, _compute_dtype(input.dtype))
+    logp = log_softmax(input, compute_dtype(input.dtype))
     cdtype = logp.dtype
     index = target.unsqueeze(1)
     ell = logp.gather(1, index).squeeze(1)  # every result below is a fresh tensor, not a view
@@ -145,7 +145,7 @@ class SoftmaxTargetLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, target, weight_t, kernel):
-        w = None if weight_t is None else weight_t.to(_compute_dtype(input.dtype))
+        w = None if weight_t is None else weight_t.to(compute_dtype(input.dtype))
         need_grad = ctx.needs_input_grad[0]
         loss, grad = softmax_compute(input, target, kernel, w, "none", need_grad)
         if need_grad:
