@@ -8,14 +8,14 @@ Cross-entropy is the focal loss at ``gamma=0`` (delegated to torch's fused kerne
   :class:`SigmoidFocalMean`;
 * inverse links: :func:`focal_log_abs_dloss`, :func:`cross_entropy_log_abs_dloss`,
   :func:`focal_posterior`, :func:`binary_focal_posterior`;
-* stacked form (members' ``gamma`` as a column): :func:`_focal`, :class:`_StackedSigmoidFocalLoss`.
+* stacked form (members' ``gamma`` as a column): the kernel ``_kernels.bind_focal`` of the
+  column, :func:`_stacked_sigmoid`.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from ._checks import (
     check_alpha,
@@ -29,7 +29,7 @@ from ._checks import (
 )
 from ._criterion import _AlphaLoss
 from ._fused import PLAIN_DTYPES, compute_dtype, run
-from ._kernels import _ratio, make_kernel
+from ._kernels import bind_focal
 from ._links import (
     _as_float_tensor,
     _check_logits,
@@ -493,7 +493,7 @@ class SoftmaxFocalMean:
         if gamma == 0:
             self.kernel = None
         elif 0 < gamma < 1:  # the kernel's ratio form, built once instead of per call
-            self.kernel = make_kernel("focal", gamma=gamma)
+            self.kernel = bind_focal(gamma)
         else:
             self.kernel = float(gamma)
 
@@ -782,55 +782,34 @@ def binary_focal_posterior(input: torch.Tensor, *, gamma: float = 2.0, alpha=Non
 # -- stacked form ------------------------------------------------------------------------------
 
 
-def _focal(gamma):
-    def kernel(ell, p, q, need_grad):
-        mod = q.pow(gamma)
-        loss = -mod * ell
-        if not need_grad:
-            return loss, None
-        return loss, (p * _ratio(ell, q)).mul_(-gamma).add_(1.0).mul_(mod).neg_()
+def _stacked_sigmoid(input, target, gamma, pos_w, neg_w, need_grad):
+    r"""Sigmoid focal loss with a per-member ``gamma`` column, and its logit gradient.
 
-    return kernel
-
-
-class _StackedSigmoidFocalLoss(torch.autograd.Function):
-    r"""Sigmoid focal loss with a per-member ``gamma`` column, loss and gradient fused.
-
-    The formulas of :mod:`skfocal.losses`' fused sigmoid focal loss, with :math:`\gamma` a
-    tensor: :math:`L_+ = a_+ (1-p)^\gamma (-\log p)`, :math:`L_- = a_- p^\gamma
-    (-\log(1-p))`, loss :math:`y L_+ + (1 - y) L_-` and gradient
-    :math:`(1-y)(a_- p^{\gamma+1} + \gamma (1-p) L_-) - y(a_+ (1-p)^{\gamma+1} + \gamma p L_+)`,
-    finite for every :math:`\gamma \ge 0`. Both :math:`-\log p` and :math:`-\log(1-p)` come
-    from their own ``softplus`` (no cancellation).
+    The compute function of :func:`~skfocal.losses._fused.run` for stacked members: the
+    formulas of the fused sigmoid focal loss, with :math:`\gamma` a tensor: :math:`L_+ = a_+
+    (1-p)^\gamma (-\log p)`, :math:`L_- = a_- p^\gamma (-\log(1-p))`, loss :math:`y L_+ + (1 -
+    y) L_-` and gradient :math:`(1-y)(a_- p^{\gamma+1} + \gamma (1-p) L_-) - y(a_+
+    (1-p)^{\gamma+1} + \gamma p L_+)`, finite for every :math:`\gamma \ge 0`. Both
+    :math:`-\log p` and :math:`-\log(1-p)` come from their own ``softplus`` (no cancellation).
     """
-
-    @staticmethod
-    def forward(ctx, input, target, gamma, pos_w, neg_w):
-        need_grad = ctx.needs_input_grad[0]
-        loss_pos = F.softplus(-input)  # -log p
-        loss_neg = F.softplus(input)  # -log(1 - p)
-        q = torch.sigmoid(-input)
-        p = torch.sigmoid(input)
-        mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
-        loss_pos.mul_(mod_pos)
-        loss_neg.mul_(mod_neg)
-        if pos_w is not None:
-            loss_pos.mul_(pos_w)
-            mod_pos.mul_(pos_w)
-        if neg_w is not None:
-            loss_neg.mul_(neg_w)
-            mod_neg.mul_(neg_w)
-        loss = torch.lerp(loss_neg, loss_pos, target)
-        if need_grad:
-            grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
-            grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
-            # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a
-            # tiny g+ against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
-            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos.neg_(), target))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
+    loss_pos = F.softplus(-input)  # -log p
+    loss_neg = F.softplus(input)  # -log(1 - p)
+    q = torch.sigmoid(-input)
+    p = torch.sigmoid(input)
+    mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
+    loss_pos.mul_(mod_pos)
+    loss_neg.mul_(mod_neg)
+    if pos_w is not None:
+        loss_pos.mul_(pos_w)
+        mod_pos.mul_(pos_w)
+    if neg_w is not None:
+        loss_neg.mul_(neg_w)
+        mod_neg.mul_(neg_w)
+    loss = torch.lerp(loss_neg, loss_pos, target)
+    if not need_grad:
+        return loss, None
+    grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
+    grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
+    # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a tiny g+
+    # against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
+    return loss, torch.lerp(grad_neg, grad_pos.neg_(), target)

@@ -28,12 +28,17 @@ from ._checks import (
     check_softness,
 )
 from ._criterion import _AlphaLoss
-from ._kernels import _ratio as _kernel_ratio
-from ._kernels import make_kernel
+from ._kernels import bind_margin
 from ._links import _ratio
 from ._reduce import sigmoid_loss, softmax_loss
 
 # -- functions ---------------------------------------------------------------------------------
+
+
+def _kernel(margin: float, softness):
+    """The kernel of a validated ``margin`` and ``softness`` (floats; None: the hard gate)."""
+    log_margin = math.log(margin)
+    return bind_margin(log_margin, log_margin - math.log1p(-margin), softness)
 
 
 def margin_loss(
@@ -116,7 +121,7 @@ def margin_loss(
     softness = check_softness(softness)
     alpha = check_alpha(alpha)
     input, target, unbatched = check_multiclass_shapes(input, target, "margin_loss")
-    kernel = make_kernel("margin", margin=margin, softness=softness)
+    kernel = _kernel(margin, softness)
     loss = softmax_loss(input, target, alpha, reduction, ignore_index, kernel)
     return loss.squeeze(0) if unbatched and reduction == "none" else loss
 
@@ -181,7 +186,7 @@ def binary_margin_loss_with_logits(
     alpha = check_alpha(alpha)
     input, target = check_binary_shapes(input, target, "binary_margin_loss_with_logits")
     check_binary_target_values(target, "binary_margin_loss_with_logits")
-    kernel = make_kernel("margin", margin=margin, softness=softness)
+    kernel = _kernel(margin, softness)
     return sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel)
 
 
@@ -231,7 +236,7 @@ class MarginLoss(_AlphaLoss):
         self.ignore_index = ignore_index
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        kernel = make_kernel("margin", margin=self.margin, softness=self.softness)
+        kernel = _kernel(self.margin, self.softness)
         return self._softmax(input, target, "MarginLoss", kernel)
 
     def extra_repr(self) -> str:
@@ -285,7 +290,7 @@ class BinaryMarginLoss(_AlphaLoss):
         self.softness = check_softness(softness)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        kernel = make_kernel("margin", margin=self.margin, softness=self.softness)
+        kernel = _kernel(self.margin, self.softness)
         return self._sigmoid(input, target, "BinaryMarginLoss", kernel)
 
     def extra_repr(self) -> str:
@@ -489,22 +494,10 @@ def soft_margin_link_is_invertible(margin: float, softness: float | None) -> boo
 
 
 def _hard_margin(log_margin):
-    def kernel(ell, p, q, need_grad):
-        lam = (ell <= log_margin).to(ell.dtype)
-        return -lam * ell, (lam.neg() if need_grad else None)
-
-    return kernel
+    """The hard gate's kernel, ``log_margin`` a per-member column."""
+    return bind_margin(log_margin, None, None)
 
 
 def _soft_margin(logit_margin, softness):
-    def kernel(ell, p, q, need_grad):
-        logit_p = ell - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
-        lam = torch.sigmoid(softness * (logit_margin - logit_p))
-        loss = -lam * ell
-        if not need_grad:
-            return loss, None
-        return loss, (1.0 - lam).mul_(_kernel_ratio(ell, q)).mul_(-softness).add_(1.0).mul_(
-            lam
-        ).neg_()
-
-    return kernel
+    """The soft gate's kernel, ``logit_margin`` and ``softness`` per-member columns."""
+    return bind_margin(None, logit_margin, softness)

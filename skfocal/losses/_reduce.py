@@ -77,9 +77,10 @@ def softmax_loss(input, target, alpha, reduction, ignore_index, kernel):
     ``reduction="mean"`` divides by the summed weights of the non-ignored targets, so that a
     kernel equal to cross-entropy reproduces ``F.cross_entropy(weight=alpha)`` exactly; when
     that sum is zero (every target ignored) the mean is NaN, as in torch, and the gradient is
-    zero. ``kernel`` is a kernel from ``_kernels.make_kernel``, a float (the focal ``gamma``,
-    computed by fused formulas) or None: cross-entropy, for which torch's fused
-    ``F.cross_entropy`` is called.
+    zero. ``kernel`` is a kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)``
+    (``_kernels.bind_focal``, ``bind_margin``, ...), a float (the focal ``gamma``, computed by
+    fused formulas) or None: cross-entropy, for which torch's fused ``F.cross_entropy`` is
+    called.
     """
     n_classes = input.shape[1]
     weights = class_alpha(alpha, n_classes, input)
@@ -180,9 +181,10 @@ def sigmoid_apply(
 def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel, hard=False):
     """Apply a sigmoid kernel to positives and negatives with alpha and ``pos_weight``.
 
-    ``kernel`` is a kernel from ``_kernels.make_kernel``, or a float: the focal ``gamma``, for
-    which fused formulas are used. ``gamma=0`` without ``alpha`` *is* binary cross-entropy:
-    torch's fused ``binary_cross_entropy_with_logits`` is used.
+    ``kernel`` is a kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)`` (see
+    :func:`softmax_loss`), or a float: the focal ``gamma``, for which fused formulas are used.
+    ``gamma=0`` without ``alpha`` *is* binary cross-entropy: torch's fused
+    ``binary_cross_entropy_with_logits`` is used.
 
     ``alpha`` weights positives by ``alpha`` and negatives by ``1 - alpha``; ``pos_weight``
     multiplies the positive term as in :class:`torch.nn.BCEWithLogitsLoss`. ``"mean"`` is the

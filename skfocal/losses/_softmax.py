@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from ._fused import _as, _const, compute_dtype, run
-from ._kernels import make_kernel
+from ._kernels import bind_focal
 
 
 def log_softmax(input, cdtype, dim=1):
@@ -69,7 +68,7 @@ def _softmax_terms(kernel, ell, p, nq, need_grad):
             b = torch.addcmul(q, p, ell, value=-gamma).mul_(mod) if need_grad else None
             return mod.mul_(q), ell, -1.0, b, 1.0
         # 0 < gamma < 1: q^(gamma - 1) is infinite at p = 1; the kernel's ratio form is finite
-        kernel = make_kernel("focal", gamma=gamma)
+        kernel = bind_focal(gamma)
     loss, grad = kernel(ell, p, nq.neg(), need_grad)
     return loss, None, 1.0, grad, -1.0
 
@@ -138,22 +137,3 @@ def _softmax_terms_compute(input, target, kernel, need_grad):
 def softmax_terms(input, target, kernel):
     """Unweighted per-element loss (N, ...) with the closed-form logit gradient."""
     return run(_softmax_terms_compute, input, target, kernel)
-
-
-class SoftmaxTargetLoss(torch.autograd.Function):
-    """``weight_t * kernel(log_softmax(input)[target])`` per element (``weight_t`` constant)."""
-
-    @staticmethod
-    def forward(ctx, input, target, weight_t, kernel):
-        w = None if weight_t is None else weight_t.to(compute_dtype(input.dtype))
-        need_grad = ctx.needs_input_grad[0]
-        loss, grad = softmax_compute(input, target, kernel, w, "none", need_grad)
-        if need_grad:
-            ctx.save_for_backward(grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output.unsqueeze(1), None, None, None

@@ -44,31 +44,22 @@ class _StackedSoftmaxLoss(torch.autograd.Function):
         return grad_input, None, None, None
 
 
-class _StackedSigmoidLoss(torch.autograd.Function):
-    """``pos_w y kernel(log p) + neg_w (1 - y) kernel(log(1 - p))`` for sigmoid ``p``."""
-
-    @staticmethod
-    def forward(ctx, input, target, pos_w, neg_w, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        # log p and log(1 - p) each from its own softplus: log(1 - p) = log p - x would lose
-        # all digits of a tiny -log(1 - p) to cancellation (e.g. x = -26, y = 0)
-        log_p = F.softplus(-input).neg_()
-        log_q = F.softplus(input).neg_()
-        p, q = log_p.exp(), log_q.exp()
-        loss_pos, d_pos = kernel(log_p, p, q, need_grad)
-        loss_neg, d_neg = kernel(log_q, q, p, need_grad)
-        w_pos = target if pos_w is None else target * pos_w
-        w_neg = 1.0 - target
-        if neg_w is not None:
-            w_neg = w_neg * neg_w
-        loss = loss_pos.mul_(w_pos).add_(loss_neg.mul_(w_neg))
-        if need_grad:
-            # d log p / dx = q and d log q / dx = -p
-            ctx.save_for_backward(d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg)))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
+def stacked_sigmoid(input, target, pos_w, neg_w, kernel, need_grad):
+    """``pos_w y kernel(log p) + neg_w (1 - y) kernel(log(1 - p))`` for sigmoid ``p``, and its
+    logit gradient: the compute function of :func:`~skfocal.losses._fused.run`."""
+    # log p and log(1 - p) each from its own softplus: log(1 - p) = log p - x would lose
+    # all digits of a tiny -log(1 - p) to cancellation (e.g. x = -26, y = 0)
+    log_p = F.softplus(-input).neg_()
+    log_q = F.softplus(input).neg_()
+    p, q = log_p.exp(), log_q.exp()
+    loss_pos, d_pos = kernel(log_p, p, q, need_grad)
+    loss_neg, d_neg = kernel(log_q, q, p, need_grad)
+    w_pos = target if pos_w is None else target * pos_w
+    w_neg = 1.0 - target
+    if neg_w is not None:
+        w_neg = w_neg * neg_w
+    loss = loss_pos.mul_(w_pos).add_(loss_neg.mul_(w_neg))
+    if not need_grad:
+        return loss, None
+    # d log p / dx = q and d log q / dx = -p
+    return loss, d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg))

@@ -1,17 +1,14 @@
 """The fused sigmoid losses (skfocal/losses/_sigmoid.py).
 
 Precision at the points where the textbook forms cancel, on each evaluation (signed, stacked,
-blocked), and the per-element Functions kept for code that builds on them.
+blocked), and the blocked evaluation of large inputs equal to the whole one.
 """
 
 import pytest
 import torch
 
 from skfocal.losses import _focal as focal_module
-from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits, focal_loss
-from skfocal.losses._kernels import make_kernel
-from skfocal.losses._sigmoid import SigmoidFocalLoss, SigmoidTargetLoss
-from skfocal.losses._softmax import SoftmaxTargetLoss
+from skfocal.losses import binary_focal_loss_with_logits, binary_margin_loss_with_logits
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -103,26 +100,6 @@ def test_binary_relative_error_over_the_logit_range(sigmoid_path, dtype, gamma, 
     rtol = RTOL[dtype] * (1 + 8 * gamma)  # pow adds a few ulp per unit of gamma
     torch.testing.assert_close(loss.double()[keep], ref_loss[keep], rtol=rtol, atol=0)
     torch.testing.assert_close(grad.double()[keep], ref_grad[keep], rtol=rtol, atol=0)
-
-
-def test_per_element_functions_of_earlier_versions_still_work(seed):
-    """SoftmaxTargetLoss, SigmoidTargetLoss and SigmoidFocalLoss keep their signatures."""
-    x = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
-    t = torch.randint(0, 3, (9,))
-    w = torch.rand(9, dtype=torch.float64)
-    kernel = make_kernel("focal", gamma=2.0)
-    per_element = SoftmaxTargetLoss.apply(x, t, w, kernel)
-    torch.testing.assert_close(per_element, focal_loss(x, t, reduction="none") * w)
-    assert torch.autograd.gradcheck(lambda z: SoftmaxTargetLoss.apply(z, t, w, kernel), (x,))
-    xb = torch.randn(9, dtype=torch.float64, requires_grad=True)
-    yb = (torch.rand(9) < 0.5).double()
-    expected = binary_focal_loss_with_logits(xb, yb, alpha=0.25, reduction="none")
-    torch.testing.assert_close(SigmoidFocalLoss.apply(xb, yb, 2.0, 0.25, 0.75), expected)
-    torch.testing.assert_close(SigmoidTargetLoss.apply(xb, yb, 0.25, 0.75, kernel), expected)
-    assert torch.autograd.gradcheck(
-        lambda z: SigmoidTargetLoss.apply(z, yb, 0.25, 0.75, kernel), (xb,)
-    )
-    assert torch.autograd.gradcheck(lambda z: SigmoidFocalLoss.apply(z, yb, 2.0, None, None), (xb,))
 
 
 @pytest.mark.parametrize("labels", ["hard", "soft"])

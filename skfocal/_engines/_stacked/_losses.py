@@ -50,9 +50,11 @@ from ...losses._checks import (
     class_alpha,
     label_alpha,
 )
-from ...losses._focal import _focal, _StackedSigmoidFocalLoss
+from ...losses._focal import _stacked_sigmoid as _stacked_sigmoid_focal
+from ...losses._fused import run
+from ...losses._kernels import bind_focal
 from ...losses._margin import _hard_margin, _soft_margin
-from ...losses._stacked import _StackedSigmoidLoss, _StackedSoftmaxLoss
+from ...losses._stacked import _StackedSoftmaxLoss, stacked_sigmoid
 
 LOSSES = ("focal", "cross_entropy", "margin")
 
@@ -177,7 +179,7 @@ class _Group:
         shape = (-1,) + (1,) * (ndim - 1)
         params = self.params.to(dtype)
         if self.kind == "focal":
-            return _focal(params[:, 0].reshape(shape))
+            return bind_focal(params[:, 0].reshape(shape))
         margin = self.params[:, 0]
         if self.kind == "hard":
             return _hard_margin(torch.log(margin).to(dtype).reshape(shape))
@@ -367,10 +369,10 @@ class StackedLoss(nn.Module):
             else:
                 gamma = group.params[:, 0].to(input.dtype)
                 gamma = gamma.reshape((-1,) + (1,) * (input.dim() - 1))
-            loss = _StackedSigmoidFocalLoss.apply(input, target, gamma, pos_w, neg_w)
+            loss = run(_stacked_sigmoid_focal, input, target, gamma, pos_w, neg_w)
         else:
-            loss = _StackedSigmoidLoss.apply(
-                input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)
+            loss = run(
+                stacked_sigmoid, input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)
             )
         return loss.mean(dim=-1) if self.task is MULTILABEL else loss  # mean over labels
 
