@@ -125,14 +125,13 @@ def _report(name, size, base, cand, unit, target, failed):
 class LeanFit:
     """FocalClassifier's use of an unweighted focal criterion: its lean batch mean's loss and
     closed-form logit gradient (``value_and_grad``), handed to autograd at the logits -- no
-    autograd node for the loss (``skfocal.losses._lean``). The loss comes as two factors,
-    which the estimator multiplies and sums for a whole epoch at once (``batch_losses``, a
-    handful of operations per epoch); that per-epoch sum is not timed here."""
+    autograd node for the loss (the criterion's ``_lean_mean()``, ``skfocal.losses._focal``).
+    The loss comes as two factors, which the estimator multiplies and sums for a whole epoch
+    at once (``skfocal.losses._lean.batch_losses``, a handful of operations per epoch); that
+    per-epoch sum is not timed here."""
 
     def __init__(self, criterion):
-        from skfocal.losses._lean import mean_loss
-
-        self.mean = mean_loss(criterion)
+        self.mean = criterion._lean_mean()
 
     def __call__(self, x, target):
         loss, grad = self.mean.value_and_grad(x, target)

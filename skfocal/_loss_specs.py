@@ -7,8 +7,18 @@ for binary and multilabel targets -- from the values the fit plan resolved (``al
 ``pos_weight``). Criteria are :mod:`skfocal.losses` modules with ``reduction="none"``: the
 engine weights and averages the per-sample losses itself.
 
-Adding a loss is one spec here (registered in :data:`LOSSES`) plus its function/module pair
-in :mod:`skfocal.losses`.
+:data:`LOSSES` is the one registry that answers "which loss is this": each spec names the
+pieces of its loss, all from the loss's own file in :mod:`skfocal.losses` (``_focal``,
+``_margin``, ...): the criterion (:meth:`LossSpec.criterion`), the inverse link
+(:meth:`LossSpec.log_abs_dloss` / :meth:`LossSpec.log_posterior`) and the stacked form
+(:attr:`LossSpec.stacked_form`); the lean batch mean is the criterion's own
+(``_lean_mean``). The specs live outside :mod:`skfocal.losses` because they are
+scikit-learn objects (a :class:`LossObject` is a ``BaseEstimator``: ``get_params``,
+``clone``, searchable as ``loss__<name>``), while the losses need only torch.
+
+Adding a loss is one file in :mod:`skfocal.losses` (its function and module, and its link,
+lean mean and stacked form where it has them) plus one spec here, registered in
+:data:`LOSSES`.
 """
 
 from __future__ import annotations
@@ -22,26 +32,14 @@ import torch
 from sklearn.base import BaseEstimator
 
 from .losses import (
-    BinaryAsymmetricLoss,
-    BinaryFocalLoss,
-    BinaryLDAMLoss,
-    BinaryLogitAdjustedLoss,
-    BinaryMarginLoss,
-    BinaryPoly1Loss,
-    FocalLoss,
-    LDAMLoss,
-    LogitAdjustedLoss,
-    MarginLoss,
-    Poly1Loss,
-    asymmetric_neg_log_abs_dloss,
-    asymmetric_pos_log_abs_dloss,
+    _asymmetric,
+    _focal,
+    _ldam,
+    _logit_adjusted,
+    _margin,
+    _poly,
     class_balanced_weights,
-    focal_log_abs_dloss,
-    ldam_margins,
-    poly1_log_abs_dloss,
     sigmoid_log_odds,
-    soft_margin_link_is_invertible,
-    soft_margin_log_abs_dloss,
     softmax_log_posterior,
 )
 from .losses._checks import check_epsilon, check_nonnegative, check_positive, check_unit
@@ -62,6 +60,9 @@ class LossSpec:
     params: tuple = ()
     #: the default MLP's output layer this loss is meant for ("linear" or "cosine")
     output_layer = "linear"
+    #: the loss's stacked form (a :class:`~skfocal.losses._stacked.StackedForm` of its loss
+    #: file), or None: candidates with this loss are fitted one by one
+    stacked_form = None
 
     def __repr__(self):
         return f"<loss spec {self.name}>"
@@ -95,8 +96,8 @@ class LossSpec:
 
     @property
     def has_stacked_form(self):
-        """Whether :meth:`stacked_member` gives a member (the loss is trained stacked)."""
-        return type(self).stacked_member is not LossSpec.stacked_member
+        """Whether the loss has a stacked form (:meth:`stacked_member` gives a member)."""
+        return self.stacked_form is not None
 
     def log_abs_dloss(self, hyper):
         r""":math:`\log|l'(q)|` of the per-class loss; None: cross-entropy's identity link."""
@@ -132,8 +133,8 @@ def focal_criterion(kind, gamma, alpha, pos_weight):
     """Focal criterion of ``kind`` (``gamma=0``: cross-entropy through torch's fused kernels)."""
     alpha_t, pw = _tensors(alpha, pos_weight)
     if kind.softmax:
-        return FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
-    return BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
+        return _focal.FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
+    return _focal.BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
 
 
 class FocalSpec(LossSpec):
@@ -141,6 +142,7 @@ class FocalSpec(LossSpec):
 
     name = "focal"
     params = ("gamma",)
+    stacked_form = _focal.STACKED
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, hyper["gamma"], alpha, pos_weight)
@@ -150,13 +152,14 @@ class FocalSpec(LossSpec):
 
     def log_abs_dloss(self, hyper):
         gamma = float(hyper["gamma"])
-        return None if gamma == 0 else functools.partial(focal_log_abs_dloss, gamma=gamma)
+        return None if gamma == 0 else functools.partial(_focal.focal_log_abs_dloss, gamma=gamma)
 
 
 class CrossEntropySpec(LossSpec):
     r"""Cross-entropy :math:`-\alpha_t \log p_t` (focal loss at :math:`\gamma = 0`)."""
 
     name = "cross_entropy"
+    stacked_form = _focal.STACKED  # the focal loss's, at gamma = 0
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, 0.0, alpha, pos_weight)
@@ -176,25 +179,28 @@ class MarginSpec(LossSpec):
 
     name = "margin"
     params = ("margin", "softness")
+    stacked_form = _margin.STACKED
 
     def has_inverse_link(self, hyper):
         softness = hyper["softness"]
-        return softness is not None and soft_margin_link_is_invertible(hyper["margin"], softness)
+        return softness is not None and _margin.soft_margin_link_is_invertible(
+            hyper["margin"], softness
+        )
 
     def log_abs_dloss(self, hyper):
         if not self.has_inverse_link(hyper):
             return None
         return functools.partial(
-            soft_margin_log_abs_dloss, margin=hyper["margin"], softness=hyper["softness"]
+            _margin.soft_margin_log_abs_dloss, margin=hyper["margin"], softness=hyper["softness"]
         )
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
         if kind.softmax:
-            return MarginLoss(
+            return _margin.MarginLoss(
                 margin=hyper["margin"], softness=hyper["softness"], alpha=alpha_t, reduction="none"
             )
-        return BinaryMarginLoss(
+        return _margin.BinaryMarginLoss(
             margin=hyper["margin"],
             softness=hyper["softness"],
             alpha=alpha_t,
@@ -329,7 +335,7 @@ class LDAM(LossObject):
 
     def bind(self, kind, hyper, class_counts):
         counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
-        margins = ldam_margins(torch.as_tensor(counts), hyper["max_margin"]).numpy()
+        margins = _ldam.ldam_margins(torch.as_tensor(counts), hyper["max_margin"]).numpy()
         weights = class_balanced_weights(torch.as_tensor(counts), hyper["drw_beta"]).numpy()
         return {**hyper, "margins": margins, "drw_weights": weights}
 
@@ -342,8 +348,8 @@ class LDAM(LossObject):
         alpha_t, _ = _tensors(alpha, pos_weight)
         margins = torch.as_tensor(hyper["margins"])
         if kind.softmax:
-            return LDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
-        return BinaryLDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+            return _ldam.LDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+        return _ldam.BinaryLDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
 
     def log_posterior(self, kind, hyper, z):
         return super().log_posterior(kind, hyper, z * hyper["scale"])
@@ -398,8 +404,12 @@ class LogitAdjusted(LossObject):
         alpha_t, _ = _tensors(alpha, pos_weight)
         prior = torch.as_tensor(hyper["prior"])
         if kind.softmax:
-            return LogitAdjustedLoss(prior, tau=hyper["tau"], alpha=alpha_t, reduction="none")
-        return BinaryLogitAdjustedLoss(prior[1:], tau=hyper["tau"], alpha=alpha_t, reduction="none")
+            return _logit_adjusted.LogitAdjustedLoss(
+                prior, tau=hyper["tau"], alpha=alpha_t, reduction="none"
+            )
+        return _logit_adjusted.BinaryLogitAdjustedLoss(
+            prior[1:], tau=hyper["tau"], alpha=alpha_t, reduction="none"
+        )
 
     def log_posterior(self, kind, hyper, z):
         return super().log_posterior(kind, hyper, z + self._shift(kind, hyper, z))
@@ -435,14 +445,14 @@ class Poly1(LossObject):
         alpha_t, pw = _tensors(alpha, pos_weight)
         eps, gamma = hyper["epsilon"], hyper["gamma"]
         if kind.softmax:
-            return Poly1Loss(epsilon=eps, gamma=gamma, alpha=alpha_t, reduction="none")
-        return BinaryPoly1Loss(
+            return _poly.Poly1Loss(epsilon=eps, gamma=gamma, alpha=alpha_t, reduction="none")
+        return _poly.BinaryPoly1Loss(
             epsilon=eps, gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none"
         )
 
     def log_abs_dloss(self, hyper):
         return functools.partial(
-            poly1_log_abs_dloss, epsilon=hyper["epsilon"], gamma=float(hyper["gamma"])
+            _poly.poly1_log_abs_dloss, epsilon=hyper["epsilon"], gamma=float(hyper["gamma"])
         )
 
 
@@ -487,7 +497,7 @@ class Asymmetric(LossObject):
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
-        return BinaryAsymmetricLoss(
+        return _asymmetric.BinaryAsymmetricLoss(
             gamma_pos=hyper["gamma_pos"],
             gamma_neg=hyper["gamma_neg"],
             clip=hyper["clip"],
@@ -497,9 +507,13 @@ class Asymmetric(LossObject):
         )
 
     def log_posterior(self, kind, hyper, z):
-        pos = functools.partial(asymmetric_pos_log_abs_dloss, gamma_pos=hyper["gamma_pos"])
+        pos = functools.partial(
+            _asymmetric.asymmetric_pos_log_abs_dloss, gamma_pos=hyper["gamma_pos"]
+        )
         neg = functools.partial(
-            asymmetric_neg_log_abs_dloss, gamma_neg=hyper["gamma_neg"], clip=hyper["clip"]
+            _asymmetric.asymmetric_neg_log_abs_dloss,
+            gamma_neg=hyper["gamma_neg"],
+            clip=hyper["clip"],
         )
         return sigmoid_log_odds(z, pos, neg)
 

@@ -61,6 +61,12 @@ class _AlphaLoss(nn.Module):
         else:
             self.pos_weight = None
 
+    def _lean_mean(self):
+        """This criterion's lean batch mean (value and gradient for a training loop, see the
+        focal losses' ``SoftmaxFocalMean``), or None: a loss without one is averaged by the
+        loop from its ``reduction="none"`` losses."""
+        return None
+
     def _alpha_repr(self) -> str:
         alpha = self.alpha.tolist() if isinstance(self.alpha, torch.Tensor) else self.alpha
         return f"alpha={alpha}, reduction={self.reduction!r}"

@@ -8,8 +8,7 @@ Cross-entropy is the focal loss at ``gamma=0`` (delegated to torch's fused kerne
   :class:`SigmoidFocalMean`;
 * inverse links: :func:`focal_log_abs_dloss`, :func:`cross_entropy_log_abs_dloss`,
   :func:`focal_posterior`, :func:`binary_focal_posterior`;
-* stacked form (members' ``gamma`` as a column): the kernel ``_kernels.bind_focal`` of the
-  column, :func:`_stacked_sigmoid`.
+* stacked form (members' ``gamma`` as a column): :data:`STACKED`.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from ._links import (
 from ._reduce import sigmoid_loss, sigmoid_weights, softmax_loss
 from ._sigmoid import _sigmoid_signed, _stacking, signed_constants, stacks
 from ._softmax import log_softmax, softmax_compute
+from ._stacked import StackedForm
 
 # -- functions ---------------------------------------------------------------------------------
 
@@ -287,6 +287,15 @@ class FocalLoss(_AlphaLoss):
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, {self._alpha_repr()}, ignore_index={self.ignore_index}"
 
+    def _lean_mean(self):
+        """:class:`SoftmaxFocalMean`, the batch mean of this ``reduction="none"`` criterion
+        without ``alpha`` (with class weights the mean divides by their sum, like
+        ``F.cross_entropy``: not the plain mean of the per-sample losses), else None. A
+        subclass, which may compute another loss, has none."""
+        if type(self) is FocalLoss and self.reduction == "none" and self.alpha is None:
+            return SoftmaxFocalMean(self.gamma, self.ignore_index)
+        return None
+
 
 class BinaryFocalLoss(_AlphaLoss):
     r"""Sigmoid focal loss as an ``nn.Module``; see :func:`binary_focal_loss_with_logits`.
@@ -324,6 +333,14 @@ class BinaryFocalLoss(_AlphaLoss):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, {self._alpha_repr()}"
+
+    def _lean_mean(self):
+        """:class:`SigmoidFocalMean`, the batch mean of this ``reduction="none"`` criterion
+        (the plain mean over elements; a multilabel sample's loss is the mean over its
+        labels), else None. A subclass, which may compute another loss, has none."""
+        if type(self) is BinaryFocalLoss and self.reduction == "none":
+            return SigmoidFocalMean(self.gamma, self.alpha, self.pos_weight)
+        return None
 
 
 # -- lean batch means --------------------------------------------------------------------------
@@ -813,3 +830,30 @@ def _stacked_sigmoid(input, target, gamma, pos_w, neg_w, need_grad):
     # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a tiny g+
     # against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
     return loss, torch.lerp(grad_neg, grad_pos.neg_(), target)
+
+
+class _StackedFocal(StackedForm):
+    """The focal loss's stacked form (cross-entropy's too: ``gamma=0``), ``gamma`` a column."""
+
+    softmax = staticmethod(focal_loss)
+    sigmoid = staticmethod(binary_focal_loss_with_logits)
+
+    def group(self, member):
+        check_gamma(member.gamma)
+        return "focal", (member.gamma if member.loss == "focal" else 0.0,)
+
+    def kwargs(self, key, values):
+        return {"gamma": values[0]}
+
+    def kernel(self, key, params, shape, dtype):
+        return bind_focal(params.to(dtype)[:, 0].reshape(shape))
+
+    def sigmoid_loss(self, key, input, target, params, shared, pos_w, neg_w):
+        if shared is not None:
+            gamma = shared[0]
+        else:
+            gamma = params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
+        return run(_stacked_sigmoid, input, target, gamma, pos_w, neg_w)
+
+
+STACKED = _StackedFocal()

@@ -1,31 +1,14 @@
-"""The lean path of a training loop: a criterion's batch-mean twin and the epoch's losses.
+"""The lean path of a training loop: an epoch's batch losses summed at once.
 
-:func:`mean_loss` gives the lean batch mean of a criterion where it has one (the focal
-losses': :class:`~skfocal.losses._focal.SoftmaxFocalMean`,
-:class:`~skfocal.losses._focal.SigmoidFocalMean`); :func:`batch_losses` sums an epoch's batch
-losses, which those return as factor pairs, at once.
+A criterion's lean batch mean is its own (``criterion._lean_mean()``: the focal losses'
+``SoftmaxFocalMean`` / ``SigmoidFocalMean`` in ``_focal.py``, None for the others); its
+``value_and_grad`` returns a batch's loss as a pair of factors, which :func:`batch_losses`
+multiplies and sums for a whole epoch.
 """
 
 from __future__ import annotations
 
 import torch
-
-from ._focal import BinaryFocalLoss, FocalLoss, SigmoidFocalMean, SoftmaxFocalMean
-
-
-def mean_loss(criterion):
-    """The lean batch-mean twin of a ``reduction="none"`` focal criterion, or None.
-
-    Only where the criterion's ``"mean"`` is the plain mean of its per-sample losses: the
-    sigmoid focal loss (its mean divides by the element count; a multilabel sample's loss is
-    the mean over its labels) and the softmax focal loss without ``alpha`` (with class
-    weights its mean divides by their sum, like ``F.cross_entropy``).
-    """
-    if type(criterion) is BinaryFocalLoss and criterion.reduction == "none":
-        return SigmoidFocalMean(criterion.gamma, criterion.alpha, criterion.pos_weight)
-    if type(criterion) is FocalLoss and criterion.reduction == "none" and criterion.alpha is None:
-        return SoftmaxFocalMean(criterion.gamma, criterion.ignore_index)
-    return None
 
 
 def batch_losses(losses):

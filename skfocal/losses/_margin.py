@@ -7,8 +7,7 @@ Cross-entropy switched off for confident samples, by a hard or a soft gate.
 * lean batch mean: none (the estimator weights the per-sample losses, ``reduction="none"``);
 * inverse links: :func:`soft_margin_log_abs_dloss` where
   :func:`soft_margin_link_is_invertible` (the hard gate has none);
-* stacked form (members' margin and softness as columns): :func:`_hard_margin`,
-  :func:`_soft_margin`.
+* stacked form (members' margin and softness as columns): :data:`STACKED`.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ from ._criterion import _AlphaLoss
 from ._kernels import bind_margin
 from ._links import _ratio
 from ._reduce import sigmoid_loss, softmax_loss
+from ._stacked import StackedForm
 
 # -- functions ---------------------------------------------------------------------------------
 
@@ -493,11 +493,29 @@ def soft_margin_link_is_invertible(margin: float, softness: float | None) -> boo
 # -- stacked form ------------------------------------------------------------------------------
 
 
-def _hard_margin(log_margin):
-    """The hard gate's kernel, ``log_margin`` a per-member column."""
-    return bind_margin(log_margin, None, None)
+class _StackedMargin(StackedForm):
+    """The margin loss's stacked form: hard and soft gates in groups of their own, the margin
+    (and softness) as columns."""
+
+    softmax = staticmethod(margin_loss)
+    sigmoid = staticmethod(binary_margin_loss_with_logits)
+
+    def group(self, member):
+        check_margin(member.margin)
+        if check_softness(member.softness) is None:
+            return "hard", (member.margin,)
+        return "soft", (member.margin, member.softness)
+
+    def kwargs(self, key, values):
+        return {"margin": values[0], "softness": None if key == "hard" else values[1]}
+
+    def kernel(self, key, params, shape, dtype):
+        margin = params[:, 0]
+        if key == "hard":
+            return bind_margin(torch.log(margin).to(dtype).reshape(shape), None, None)
+        logit_margin = (torch.log(margin) - torch.log1p(-margin)).to(dtype)
+        softness = params.to(dtype)[:, 1]
+        return bind_margin(None, logit_margin.reshape(shape), softness.reshape(shape))
 
 
-def _soft_margin(logit_margin, softness):
-    """The soft gate's kernel, ``logit_margin`` and ``softness`` per-member columns."""
-    return bind_margin(None, logit_margin, softness)
+STACKED = _StackedMargin()

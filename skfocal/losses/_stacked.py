@@ -1,10 +1,13 @@
 r"""Stacked losses: one kernel over the logits of ``M`` members, hyperparameters as columns.
 
 The shared machinery of the stacked forms (a vectorized grid search trains ``M`` members as
-one model): :class:`_StackedSoftmaxLoss` and :class:`_StackedSigmoidLoss` evaluate a kernel of
-:mod:`~skfocal.losses._kernels` whose hyperparameters are per-member columns, with the
-closed-form backward of the single losses. Each loss file holds its own stacked form (the
-focal loss's in ``_focal``, the margin loss's in ``_margin``) or says it has none.
+one model). A loss that has a stacked form defines a :class:`StackedForm` in its own file
+(``_focal.STACKED``, ``_margin.STACKED``; the others say they have none); the loss specs name
+it (``LossSpec.stacked_form``), and the stacked engine's ``StackedLoss`` asks it how to group
+members, which function serves a group that shares its hyperparameters, and which kernel
+serves one that does not. :class:`_StackedSoftmaxLoss` and :func:`stacked_sigmoid` evaluate
+such a kernel of :mod:`~skfocal.losses._kernels` with the hyperparameters as per-member
+columns, with the closed-form gradient of the single losses.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from ._fused import run
 from ._softmax import log_softmax
 
 
@@ -63,3 +67,41 @@ def stacked_sigmoid(input, target, pos_w, neg_w, kernel, need_grad):
         return loss, None
     # d log p / dx = q and d log q / dx = -p
     return loss, d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg))
+
+
+class StackedForm:
+    """A loss's stacked form: how members that train with it are evaluated together.
+
+    A member is an object with the loss's hyperparameters as attributes (the stacked engine's
+    ``MemberLoss``). Members of one group share a kernel; a group whose members also share
+    their hyperparameters is one call of the loss's public function.
+
+    Attributes
+    ----------
+    softmax, sigmoid : callable
+        The loss's public softmax and sigmoid functions.
+    """
+
+    softmax = sigmoid = None
+
+    def group(self, member):
+        """``(key, values)``: the group ``member`` joins and its hyperparameters, checked."""
+        raise NotImplementedError
+
+    def kwargs(self, key, values):
+        """The hyperparameters of :attr:`softmax` / :attr:`sigmoid` for one member's
+        ``values``."""
+        raise NotImplementedError
+
+    def kernel(self, key, params, shape, dtype):
+        """The group's kernel: ``params`` (k, n) float64, one row of values per member, as
+        columns of ``shape`` in ``dtype``."""
+        raise NotImplementedError
+
+    def sigmoid_loss(self, key, input, target, params, shared, pos_w, neg_w):
+        """A group's per-element sigmoid loss where the function does not serve it (per-member
+        weights or hyperparameters): the kernel on both sides. ``shared``: the values every
+        member of the group has, or None."""
+        shape = (-1,) + (1,) * (input.dim() - 1)
+        kernel = self.kernel(key, params, shape, input.dtype)
+        return run(stacked_sigmoid, input, target, pos_w, neg_w, kernel)

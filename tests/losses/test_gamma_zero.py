@@ -202,7 +202,7 @@ SOFTMAX_PATHS = {
     "function mean": ("mean", lambda x, t, a: focal_loss(x, t, gamma=0.0, alpha=a)),
     "module": ("none", lambda x, t, a: FocalLoss(gamma=0.0, alpha=a, reduction="none")(x, t)),
     "module mean": ("mean", lambda x, t, a: FocalLoss(gamma=0.0, alpha=a)(x, t)),
-    "lean mean": ("mean", lambda x, t, a: SoftmaxFocalMean(0.0)(x, t)),  # no alpha: see mean_loss
+    "lean mean": ("mean", lambda x, t, a: SoftmaxFocalMean(0.0)(x, t)),  # no alpha: see _lean_mean
     "stacked": ("none", _stacked_softmax),
 }
 

@@ -18,13 +18,15 @@ for multilabel targets the mean over the labels of each sample):
 with :math:`w_{m,i}` the member's class factor :math:`\alpha_{m,t}` (softmax) or its
 positive/negative weights :math:`\alpha_m w_{+,m}` and :math:`1 - \alpha_m` (sigmoid).
 
-Members are grouped by kind (focal, hard margin, soft margin). A group whose members share
-their ``gamma`` (or margin and softness) is one call of the public function of
+Each member's loss is asked through its stacked form (``LossSpec.stacked_form`` of the loss
+specs' registry: the focal loss's, which cross-entropy shares, and the margin loss's, each in
+its loss's file), which groups the members (focal; hard margin; soft margin). A group whose
+members share their ``gamma`` (or margin and softness) is one call of the public function of
 :mod:`skfocal.losses` on the group's flattened logits (softmax losses: times each sample's
 class factor; sigmoid losses: only without per-member weights, which cannot be factored out of
-soft labels). Otherwise the group is one call of a stacked autograd function with the
-hyperparameters as per-member columns (or the shared float ``gamma``) and the same
-closed-form backward as :mod:`skfocal.losses` (finite for every ``gamma >= 0``).
+soft labels). Otherwise the group is one call of the form's kernel with the hyperparameters as
+per-member columns (or the shared float ``gamma``) and the same closed-form gradient as
+:mod:`skfocal.losses` (finite for every ``gamma >= 0``).
 """
 
 from __future__ import annotations
@@ -35,28 +37,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..._loss_specs import LOSSES
 from ..._targets import BINARY, KINDS, MULTILABEL, TargetKind
-from ...losses import (
-    binary_focal_loss_with_logits,
-    binary_margin_loss_with_logits,
-    focal_loss,
-    margin_loss,
-)
-from ...losses._checks import (
-    check_alpha,
-    check_gamma,
-    check_margin,
-    check_softness,
-    class_alpha,
-    label_alpha,
-)
-from ...losses._focal import _stacked_sigmoid as _stacked_sigmoid_focal
-from ...losses._fused import run
-from ...losses._kernels import bind_focal
-from ...losses._margin import _hard_margin, _soft_margin
-from ...losses._stacked import _StackedSoftmaxLoss, stacked_sigmoid
+from ...losses._checks import check_alpha, class_alpha, label_alpha
+from ...losses._stacked import _StackedSoftmaxLoss
 
-LOSSES = ("focal", "cross_entropy", "margin")
+
+def stacked_form(loss, name="loss"):
+    """The stacked form of the loss named ``loss``, from the loss specs' registry."""
+    _check_choice(name, loss, tuple(n for n, spec in LOSSES.items() if spec.has_stacked_form))
+    return LOSSES[loss].stacked_form
 
 
 def as_kind(task):
@@ -74,7 +64,8 @@ class MemberLoss:
     Parameters
     ----------
     loss : {"focal", "cross_entropy", "margin"}, default="focal"
-        ``"cross_entropy"`` is the focal loss with ``gamma=0``.
+        A loss with a stacked form (:func:`stacked_form`); ``"cross_entropy"`` is the focal
+        loss with ``gamma=0``.
     gamma : float, default=2.0
         Focusing parameter of ``"focal"``.
     alpha : None, float or array-like, default=None
@@ -111,29 +102,21 @@ class MemberLoss:
         labels of each sample); the reference that :class:`StackedLoss` reproduces.
         """
         kind = as_kind(task)
-        _check_choice("loss", self.loss, LOSSES)
+        form = stacked_form(self.loss)
+        kwargs = form.kwargs(*form.group(self))
         alpha = self.alpha
         if alpha is not None and not isinstance(alpha, float):
             alpha = torch.as_tensor(alpha, dtype=input.dtype)
         if kind.softmax:
-            if self.loss == "margin":
-                kwargs = {"margin": self.margin, "softness": self.softness}
-                return margin_loss(input, target, alpha=alpha, reduction="none", **kwargs)
-            gamma = self.gamma if self.loss == "focal" else 0.0
-            return focal_loss(input, target, gamma=gamma, alpha=alpha, reduction="none")
+            return form.softmax(input, target, alpha=alpha, reduction="none", **kwargs)
         pos_weight = self.pos_weight
         if pos_weight is not None:
             pos_weight = torch.as_tensor(pos_weight, dtype=input.dtype)
         if kind is BINARY:
             input = kind.squeeze(input)
-        kwargs = {"alpha": alpha, "pos_weight": pos_weight, "reduction": "none"}
-        if self.loss == "margin":
-            loss = binary_margin_loss_with_logits(
-                input, target, margin=self.margin, softness=self.softness, **kwargs
-            )
-        else:
-            gamma = self.gamma if self.loss == "focal" else 0.0
-            loss = binary_focal_loss_with_logits(input, target, gamma=gamma, **kwargs)
+        loss = form.sigmoid(
+            input, target, alpha=alpha, pos_weight=pos_weight, reduction="none", **kwargs
+        )
         return kind.per_sample(loss)
 
 
@@ -146,10 +129,10 @@ def _check_choice(name, value, allowed):
 
 
 class _Group:
-    """Members of one kind: their rows of the stack and their hyperparameters."""
+    """Members that share a kernel: their rows of the stack, their form and hyperparameters."""
 
-    def __init__(self, kind, members, specs, n_members, device):
-        self.kind = kind
+    def __init__(self, form, key, members, values, n_members, device):
+        self.form, self.key = form, key
         self.members = members
         if len(members) == n_members:
             self.rows = None
@@ -157,12 +140,6 @@ class _Group:
             self.rows = slice(members[0], members[-1] + 1)
         else:
             self.rows = torch.tensor(members, dtype=torch.long, device=device)
-        if kind == "focal":
-            values = [(specs[m].gamma if specs[m].loss == "focal" else 0.0,) for m in members]
-        elif kind == "hard":
-            values = [(specs[m].margin,) for m in members]
-        else:
-            values = [(specs[m].margin, specs[m].softness) for m in members]
         self.shared = all(v == values[0] for v in values)
         self.values = values
         self.params = torch.tensor(values, dtype=torch.float64, device=device)
@@ -175,23 +152,11 @@ class _Group:
         return tensor.index_select(0, self.rows)
 
     def kernel(self, ndim, dtype):
-        """The stacked kernel, its hyperparameters as columns broadcasting over ``ndim`` dims."""
-        shape = (-1,) + (1,) * (ndim - 1)
-        params = self.params.to(dtype)
-        if self.kind == "focal":
-            return bind_focal(params[:, 0].reshape(shape))
-        margin = self.params[:, 0]
-        if self.kind == "hard":
-            return _hard_margin(torch.log(margin).to(dtype).reshape(shape))
-        logit_margin = (torch.log(margin) - torch.log1p(-margin)).to(dtype)
-        return _soft_margin(logit_margin.reshape(shape), params[:, 1].reshape(shape))
+        """The form's kernel, the hyperparameters as columns broadcasting over ``ndim`` dims."""
+        return self.form.kernel(self.key, self.params, (-1,) + (1,) * (ndim - 1), dtype)
 
     def shared_kwargs(self):
-        if self.kind == "focal":
-            return {"gamma": self.values[0][0]}
-        if self.kind == "hard":
-            return {"margin": self.values[0][0], "softness": None}
-        return {"margin": self.values[0][0], "softness": self.values[0][1]}
+        return self.form.kwargs(self.key, self.values[0])
 
 
 class StackedLoss(nn.Module):
@@ -241,27 +206,22 @@ class StackedLoss(nn.Module):
                 f"n_outputs must be {expected} for task={kind.name!r}, got {n_outputs!r}."
             )
         like = torch.empty(0, dtype=dtype, device=device)
-        kinds = []
+        grouped = {}  # (form, key) -> (members, their values), in order of first appearance
         for m, spec in enumerate(specs):
             if not isinstance(spec, MemberLoss):
                 raise TypeError(f"members[{m}] must be a MemberLoss, got {type(spec).__name__}.")
-            _check_choice(f"members[{m}].loss", spec.loss, LOSSES)
-            if spec.loss == "margin":
-                check_margin(spec.margin)
-                kinds.append("hard" if check_softness(spec.softness) is None else "soft")
-            else:
-                check_gamma(spec.gamma)
-                kinds.append("focal")
+            form = stacked_form(spec.loss, f"members[{m}].loss")
+            key, values = form.group(spec)
+            group_members, group_values = grouped.setdefault((form, key), ([], []))
+            group_members.append(m)
+            group_values.append(values)
         self.task = kind
         self.n_members = len(specs)
         self.n_outputs = n_outputs
         self.specs = specs
         self.groups = [
-            _Group(
-                kind, [m for m in range(len(specs)) if kinds[m] == kind], specs, len(specs), device
-            )
-            for kind in ("focal", "hard", "soft")
-            if kind in kinds
+            _Group(form, key, group_members, group_values, len(specs), device)
+            for (form, key), (group_members, group_values) in grouped.items()
         ]
         if len(self.groups) > 1:
             order = torch.tensor([m for g in self.groups for m in g.members], device=device)
@@ -342,9 +302,8 @@ class StackedLoss(nn.Module):
             if self.weighted:
                 weight_t = group.take(self.alpha).to(input.dtype).gather(1, target)
             if group.shared:
-                fn = focal_loss if group.kind == "focal" else margin_loss
                 n_rows, batch, n_classes = input.shape
-                loss = fn(
+                loss = group.form.softmax(
                     input.reshape(-1, n_classes),
                     target.reshape(-1),
                     reduction="none",
@@ -358,21 +317,11 @@ class StackedLoss(nn.Module):
             pos_w = group.take(self.pos_w).to(input.dtype).reshape(shape)
             neg_w = group.take(self.neg_w).to(input.dtype).reshape(shape)
         if group.shared and pos_w is None:  # one call of the public function
-            if group.kind == "focal":
-                fn = binary_focal_loss_with_logits
-            else:
-                fn = binary_margin_loss_with_logits
-            loss = fn(input, target, reduction="none", **group.shared_kwargs())
-        elif group.kind == "focal":  # per-term weights cannot be factored out of soft labels
-            if group.shared:
-                gamma = group.values[0][0]
-            else:
-                gamma = group.params[:, 0].to(input.dtype)
-                gamma = gamma.reshape((-1,) + (1,) * (input.dim() - 1))
-            loss = run(_stacked_sigmoid_focal, input, target, gamma, pos_w, neg_w)
-        else:
-            loss = run(
-                stacked_sigmoid, input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)
+            loss = group.form.sigmoid(input, target, reduction="none", **group.shared_kwargs())
+        else:  # per-term weights cannot be factored out of soft labels
+            shared = group.values[0] if group.shared else None
+            loss = group.form.sigmoid_loss(
+                group.key, input, target, group.params, shared, pos_w, neg_w
             )
         return loss.mean(dim=-1) if self.task is MULTILABEL else loss  # mean over labels
 
