@@ -23,7 +23,7 @@ from ._checks import (
     check_nonnegative,
     check_reduction,
 )
-from ._criterion import _ExtraLoss
+from ._criterion import _AlphaLoss
 from ._dloss import as_log_pair, log_abs_dfocal
 from ._fused import compute_dtype, run
 from ._kernels import power
@@ -232,7 +232,7 @@ def binary_asymmetric_loss_with_logits(
 # -- module ------------------------------------------------------------------------------------
 
 
-class BinaryAsymmetricLoss(_ExtraLoss):
+class BinaryAsymmetricLoss(_AlphaLoss):
     r"""Asymmetric loss (ASL) as an ``nn.Module``.
 
     See :func:`binary_asymmetric_loss_with_logits` for the math.
@@ -267,6 +267,9 @@ class BinaryAsymmetricLoss(_ExtraLoss):
     tensor(0.0355)
     """
 
+    _function = staticmethod(binary_asymmetric_loss_with_logits)
+    _hyperparameters = ("gamma_pos", "gamma_neg", "clip")
+
     def __init__(
         self,
         gamma_pos: float = 1.0,
@@ -281,24 +284,6 @@ class BinaryAsymmetricLoss(_ExtraLoss):
         self.gamma_pos = check_nonnegative("gamma_pos", gamma_pos)
         self.gamma_neg = check_nonnegative("gamma_neg", gamma_neg)
         self.clip = check_clip(clip)
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_asymmetric_loss_with_logits(
-            input,
-            target,
-            gamma_pos=self.gamma_pos,
-            gamma_neg=self.gamma_neg,
-            clip=self.clip,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"gamma_pos={self.gamma_pos}, gamma_neg={self.gamma_neg}, clip={self.clip}, "
-            f"{self._alpha_repr()}"
-        )
 
 
 # -- inverse link ------------------------------------------------------------------------------

@@ -43,8 +43,23 @@ def _stamp(value):
     return (id(value), version) if version is not None else object()
 
 
+def _shown(value):
+    """A hyperparameter as ``repr`` shows it: a tensor as a list."""
+    return value.tolist() if isinstance(value, torch.Tensor) else value
+
+
 class _AlphaLoss(nn.Module):
-    """Stores the validated ``alpha``/``pos_weight`` (as buffers when tensors) and reduction."""
+    """Stores the validated ``alpha``/``pos_weight`` (as buffers when tensors) and reduction.
+
+    A subclass names its functional form (``_function``) and its own hyperparameters
+    (``_hyperparameters``, attributes of the module): ``forward`` is then one delegation and
+    ``extra_repr`` prints them, followed by ``alpha``, ``reduction`` and (softmax losses, which
+    set it) ``ignore_index``. The focal and margin modules override ``forward`` with the
+    cached weights of :meth:`_softmax` / :meth:`_sigmoid`.
+    """
+
+    _function = None
+    _hyperparameters = ()
 
     def __init__(self, alpha, reduction: str, pos_weight=None):
         super().__init__()
@@ -61,6 +76,33 @@ class _AlphaLoss(nn.Module):
         else:
             self.pos_weight = None
 
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kwargs = {name: getattr(self, name) for name in self._hyperparameters}
+        if "ignore_index" in vars(self):  # a softmax loss
+            kwargs["ignore_index"] = self.ignore_index
+        else:
+            kwargs["pos_weight"] = self.pos_weight
+        return self._function(input, target, alpha=self.alpha, reduction=self.reduction, **kwargs)
+
+    def extra_repr(self) -> str:
+        parts = [f"{name}={_shown(getattr(self, name))}" for name in self._hyperparameters]
+        parts.append(self._alpha_repr())
+        if "ignore_index" in vars(self):
+            parts.append(f"ignore_index={self.ignore_index}")
+        return ", ".join(parts)
+
+    def _check_label_alpha(self) -> None:
+        """Sigmoid losses weight negatives by ``1 - alpha``: per-label entries must be <= 1."""
+        if isinstance(self.alpha, torch.Tensor):
+            label_alpha(self.alpha.cpu(), self.alpha.numel(), self.alpha.cpu())
+
+    def _register_vector(self, name: str, tensor: torch.Tensor) -> None:
+        """A validated tensor hyperparameter: a buffer, or a float if it is 0-d."""
+        if tensor.dim() == 0:
+            setattr(self, name, float(tensor))
+        else:
+            self.register_buffer(name, tensor.detach().to(torch.get_default_dtype()))
+
     def _lean_mean(self):
         """This criterion's lean batch mean (value and gradient for a training loop, see the
         focal losses' ``SoftmaxFocalMean``), or None: a loss without one is averaged by the
@@ -68,8 +110,7 @@ class _AlphaLoss(nn.Module):
         return None
 
     def _alpha_repr(self) -> str:
-        alpha = self.alpha.tolist() if isinstance(self.alpha, torch.Tensor) else self.alpha
-        return f"alpha={alpha}, reduction={self.reduction!r}"
+        return f"alpha={_shown(self.alpha)}, reduction={self.reduction!r}"
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -134,21 +175,3 @@ class _AlphaLoss(nn.Module):
         return sigmoid_apply(
             input, target, kernel, self.reduction, pos_w, neg_w, consts, hard, signed
         )
-
-
-def _tensor_repr(value) -> str:
-    return str(value.tolist()) if isinstance(value, torch.Tensor) else repr(value)
-
-
-class _ExtraLoss(_AlphaLoss):
-    def _check_label_alpha(self) -> None:
-        """Sigmoid losses weight negatives by ``1 - alpha``: per-label entries must be <= 1."""
-        if isinstance(self.alpha, torch.Tensor):
-            label_alpha(self.alpha.cpu(), self.alpha.numel(), self.alpha.cpu())
-
-    def _register_vector(self, name: str, tensor: torch.Tensor) -> None:
-        """A validated tensor hyperparameter: a buffer, or a float if it is 0-d."""
-        if tensor.dim() == 0:
-            setattr(self, name, float(tensor))
-        else:
-            self.register_buffer(name, tensor.detach().to(torch.get_default_dtype()))

@@ -273,6 +273,8 @@ class FocalLoss(_AlphaLoss):
     True
     """
 
+    _hyperparameters = ("gamma",)
+
     def __init__(
         self, gamma: float = 2.0, alpha=None, reduction: str = "mean", ignore_index: int = -100
     ):
@@ -283,9 +285,6 @@ class FocalLoss(_AlphaLoss):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kernel = None if self.gamma == 0 else self.gamma  # None: F.cross_entropy
         return self._softmax(input, target, "FocalLoss", kernel)
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, {self._alpha_repr()}, ignore_index={self.ignore_index}"
 
     def _lean_mean(self):
         """:class:`SoftmaxFocalMean`, the batch mean of this ``reduction="none"`` criterion
@@ -324,15 +323,14 @@ class BinaryFocalLoss(_AlphaLoss):
     tensor(0.0140)
     """
 
+    _hyperparameters = ("gamma",)
+
     def __init__(self, gamma: float = 2.0, alpha=None, pos_weight=None, reduction: str = "mean"):
         super().__init__(alpha, reduction, pos_weight)
         self.gamma = check_gamma(gamma)
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self._sigmoid(input, target, "BinaryFocalLoss", self.gamma)
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, {self._alpha_repr()}"
 
     def _lean_mean(self):
         """:class:`SigmoidFocalMean`, the batch mean of this ``reduction="none"`` criterion

@@ -29,7 +29,7 @@ from ._checks import (
     check_reduction,
     cpu_checked,
 )
-from ._criterion import _ExtraLoss, _tensor_repr
+from ._criterion import _AlphaLoss
 from ._fused import compute_dtype
 from ._reduce import reduce_elementwise, sigmoid_weights, softmax_loss
 
@@ -298,7 +298,7 @@ def binary_ldam_loss_with_logits(
 # -- modules -----------------------------------------------------------------------------------
 
 
-class LDAMLoss(_ExtraLoss):
+class LDAMLoss(_AlphaLoss):
     r"""LDAM loss as an ``nn.Module``; see :func:`ldam_loss` for the math and the scale.
 
     Parameters
@@ -333,6 +333,9 @@ class LDAMLoss(_ExtraLoss):
     True
     """
 
+    _function = staticmethod(ldam_loss)
+    _hyperparameters = ("margins", "scale")
+
     def __init__(
         self,
         margins,
@@ -351,25 +354,8 @@ class LDAMLoss(_ExtraLoss):
         """Build the criterion with ``margins=ldam_margins(class_counts, max_margin)``."""
         return cls(ldam_margins(class_counts, max_margin), **kwargs)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return ldam_loss(
-            input,
-            target,
-            margins=self.margins,
-            scale=self.scale,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
 
-    def extra_repr(self) -> str:
-        return (
-            f"margins={_tensor_repr(self.margins)}, scale={self.scale}, {self._alpha_repr()}, "
-            f"ignore_index={self.ignore_index}"
-        )
-
-
-class BinaryLDAMLoss(_ExtraLoss):
+class BinaryLDAMLoss(_AlphaLoss):
     r"""One-logit LDAM loss as an ``nn.Module``; see :func:`binary_ldam_loss_with_logits`.
 
     Parameters
@@ -398,6 +384,9 @@ class BinaryLDAMLoss(_ExtraLoss):
     tensor(1.1550)
     """
 
+    _function = staticmethod(binary_ldam_loss_with_logits)
+    _hyperparameters = ("margins", "scale")
+
     def __init__(
         self,
         margins,
@@ -410,17 +399,3 @@ class BinaryLDAMLoss(_ExtraLoss):
         self._check_label_alpha()
         self._register_vector("margins", cpu_checked(check_margins, margins, binary=True))
         self.scale = check_positive("scale", scale)
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_ldam_loss_with_logits(
-            input,
-            target,
-            margins=self.margins,
-            scale=self.scale,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"margins={_tensor_repr(self.margins)}, scale={self.scale}, {self._alpha_repr()}"

@@ -26,7 +26,7 @@ from ._checks import (
     check_reduction,
     cpu_checked,
 )
-from ._criterion import _ExtraLoss, _tensor_repr
+from ._criterion import _AlphaLoss
 from ._reduce import sigmoid_loss, softmax_loss
 
 # -- functions ---------------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def binary_logit_adjusted_loss_with_logits(
 # -- modules -----------------------------------------------------------------------------------
 
 
-class LogitAdjustedLoss(_ExtraLoss):
+class LogitAdjustedLoss(_AlphaLoss):
     r"""Logit-adjusted cross-entropy as an ``nn.Module``; see :func:`logit_adjusted_loss`.
 
     Parameters
@@ -263,6 +263,9 @@ class LogitAdjustedLoss(_ExtraLoss):
     tensor(4.6052)
     """
 
+    _function = staticmethod(logit_adjusted_loss)
+    _hyperparameters = ("prior", "tau")
+
     def __init__(
         self,
         prior,
@@ -276,25 +279,8 @@ class LogitAdjustedLoss(_ExtraLoss):
         self.tau = check_nonnegative("tau", tau)
         self.ignore_index = ignore_index
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return logit_adjusted_loss(
-            input,
-            target,
-            prior=self.prior,
-            tau=self.tau,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
 
-    def extra_repr(self) -> str:
-        return (
-            f"prior={_tensor_repr(self.prior)}, tau={self.tau}, {self._alpha_repr()}, "
-            f"ignore_index={self.ignore_index}"
-        )
-
-
-class BinaryLogitAdjustedLoss(_ExtraLoss):
+class BinaryLogitAdjustedLoss(_AlphaLoss):
     r"""One-logit logit-adjusted BCE as an ``nn.Module``.
 
     See :func:`binary_logit_adjusted_loss_with_logits` for the math.
@@ -325,6 +311,9 @@ class BinaryLogitAdjustedLoss(_ExtraLoss):
     tensor(1.2040)
     """
 
+    _function = staticmethod(binary_logit_adjusted_loss_with_logits)
+    _hyperparameters = ("prior", "tau")
+
     def __init__(
         self,
         prior,
@@ -337,20 +326,6 @@ class BinaryLogitAdjustedLoss(_ExtraLoss):
         self._check_label_alpha()
         self._register_vector("prior", cpu_checked(check_prior, prior, binary=True))
         self.tau = check_nonnegative("tau", tau)
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_logit_adjusted_loss_with_logits(
-            input,
-            target,
-            prior=self.prior,
-            tau=self.tau,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"prior={_tensor_repr(self.prior)}, tau={self.tau}, {self._alpha_repr()}"
 
 
 # -- inverse link ------------------------------------------------------------------------------

@@ -222,6 +222,8 @@ class MarginLoss(_AlphaLoss):
     tensor(0.2077)
     """
 
+    _hyperparameters = ("margin", "softness")
+
     def __init__(
         self,
         margin: float = 0.6,
@@ -238,12 +240,6 @@ class MarginLoss(_AlphaLoss):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kernel = _kernel(self.margin, self.softness)
         return self._softmax(input, target, "MarginLoss", kernel)
-
-    def extra_repr(self) -> str:
-        return (
-            f"margin={self.margin}, softness={self.softness}, {self._alpha_repr()}, "
-            f"ignore_index={self.ignore_index}"
-        )
 
 
 class BinaryMarginLoss(_AlphaLoss):
@@ -277,6 +273,8 @@ class BinaryMarginLoss(_AlphaLoss):
     tensor(0.2148)
     """
 
+    _hyperparameters = ("margin", "softness")
+
     def __init__(
         self,
         margin: float = 0.6,
@@ -292,9 +290,6 @@ class BinaryMarginLoss(_AlphaLoss):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         kernel = _kernel(self.margin, self.softness)
         return self._sigmoid(input, target, "BinaryMarginLoss", kernel)
-
-    def extra_repr(self) -> str:
-        return f"margin={self.margin}, softness={self.softness}, {self._alpha_repr()}"
 
 
 # -- inverse links -----------------------------------------------------------------------------

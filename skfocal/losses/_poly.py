@@ -21,7 +21,7 @@ from ._checks import (
     check_multiclass_shapes,
     check_reduction,
 )
-from ._criterion import _ExtraLoss
+from ._criterion import _AlphaLoss
 from ._dloss import as_log_pair, log_abs_dfocal
 from ._reduce import sigmoid_loss, softmax_loss
 
@@ -248,7 +248,7 @@ def binary_poly1_loss_with_logits(
 # -- modules -----------------------------------------------------------------------------------
 
 
-class Poly1Loss(_ExtraLoss):
+class Poly1Loss(_AlphaLoss):
     r"""Poly-1 softmax loss as an ``nn.Module``; see :func:`poly1_loss` for the math.
 
     Parameters
@@ -279,6 +279,9 @@ class Poly1Loss(_ExtraLoss):
     tensor(2.7754)
     """
 
+    _function = staticmethod(poly1_loss)
+    _hyperparameters = ("epsilon", "gamma")
+
     def __init__(
         self,
         epsilon: float = 1.0,
@@ -292,25 +295,8 @@ class Poly1Loss(_ExtraLoss):
         self.gamma = check_gamma(gamma)
         self.ignore_index = ignore_index
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return poly1_loss(
-            input,
-            target,
-            epsilon=self.epsilon,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            reduction=self.reduction,
-            ignore_index=self.ignore_index,
-        )
 
-    def extra_repr(self) -> str:
-        return (
-            f"epsilon={self.epsilon}, gamma={self.gamma}, {self._alpha_repr()}, "
-            f"ignore_index={self.ignore_index}"
-        )
-
-
-class BinaryPoly1Loss(_ExtraLoss):
+class BinaryPoly1Loss(_AlphaLoss):
     r"""Poly-1 sigmoid loss as an ``nn.Module``; see :func:`binary_poly1_loss_with_logits`.
 
     Parameters
@@ -339,6 +325,9 @@ class BinaryPoly1Loss(_ExtraLoss):
     tensor(0.1556)
     """
 
+    _function = staticmethod(binary_poly1_loss_with_logits)
+    _hyperparameters = ("epsilon", "gamma")
+
     def __init__(
         self,
         epsilon: float = 1.0,
@@ -351,20 +340,6 @@ class BinaryPoly1Loss(_ExtraLoss):
         self._check_label_alpha()
         self.epsilon = check_epsilon(epsilon)
         self.gamma = check_gamma(gamma)
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return binary_poly1_loss_with_logits(
-            input,
-            target,
-            epsilon=self.epsilon,
-            gamma=self.gamma,
-            alpha=self.alpha,
-            pos_weight=self.pos_weight,
-            reduction=self.reduction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"epsilon={self.epsilon}, gamma={self.gamma}, {self._alpha_repr()}"
 
 
 # -- inverse link ------------------------------------------------------------------------------

@@ -255,25 +255,41 @@ def test_double_input_uses_buffers_in_input_dtype(seed):
     assert BinaryLDAMLoss(margins=[[0.1, 0.2], [0.3, 0.4]])(x, y).dtype == torch.float64
 
 
-def test_usable_as_skorch_criterion(seed):
+@pytest.mark.parametrize(
+    "module, criterion, kwargs",
+    [
+        ("linear", FocalLoss, {"gamma": 2.0, "alpha": [0.2, 0.8]}),
+        ("cosine", LDAMLoss, {"margins": "from counts", "scale": 30.0}),
+    ],
+)
+def test_usable_as_skorch_criterion(seed, module, criterion, kwargs):
     """A drop-in criterion: skorch builds it from criterion__* parameters."""
     from skorch import NeuralNetClassifier
+
+    from skfocal._module import MLP
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4)).astype(np.float32)
     y = (X[:, 0] > 0.8).astype(np.int64)
+    if kwargs.get("margins") == "from counts":
+        kwargs = {**kwargs, "margins": ldam_margins(np.bincount(y))}
+    if module == "linear":
+        module = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    else:
+        module = MLP(4, 2, hidden_layer_sizes=(8,), output_layer="cosine")
     net = NeuralNetClassifier(
-        torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)),
-        criterion=FocalLoss,
-        criterion__gamma=2.0,
-        criterion__alpha=[0.2, 0.8],
+        module,
+        criterion=criterion,
+        **{f"criterion__{name}": value for name, value in kwargs.items()},
         max_epochs=3,
         train_split=None,
         verbose=0,
         predict_nonlinearity=torch.nn.Softmax(dim=-1),
     )
     net.fit(X, y)
-    assert isinstance(net.criterion_, FocalLoss) and net.criterion_.gamma == 2.0
+    assert type(net.criterion_) is criterion
+    name = "gamma" if criterion is FocalLoss else "scale"
+    assert getattr(net.criterion_, name) == kwargs[name]
     proba = net.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     losses = net.history[:, "train_loss"]
@@ -410,27 +426,3 @@ def test_tensor_hyperparameters_are_buffers():
 def test_hyperparameters_validated_at_construction(build, exc, match):
     with pytest.raises(exc, match=match):
         build()
-
-
-def test_usable_as_skorch_criterion_with_cosine_mlp(seed):
-    """A drop-in criterion: skorch builds it from criterion__* parameters."""
-    from skorch import NeuralNetClassifier
-
-    from skfocal._module import MLP
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(200, 4)).astype(np.float32)
-    y = (X[:, 0] > 0.8).astype(np.int64)
-    net = NeuralNetClassifier(
-        MLP(4, 2, hidden_layer_sizes=(8,), output_layer="cosine"),
-        criterion=LDAMLoss,
-        criterion__margins=ldam_margins(np.bincount(y)),
-        criterion__scale=30.0,
-        max_epochs=3,
-        train_split=None,
-        verbose=0,
-        predict_nonlinearity=torch.nn.Softmax(dim=-1),
-    )
-    net.fit(X, y)
-    assert isinstance(net.criterion_, LDAMLoss) and net.criterion_.scale == 30.0
-    assert all(np.isfinite(net.history[:, "train_loss"]))
