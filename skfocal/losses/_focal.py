@@ -361,8 +361,10 @@ class BinaryFocalLoss(_AlphaLoss):
 #
 # They are not public: the public functions and modules keep every check.
 
-# Timed inside a training step (256 rows, 2-core CPU): kernel / six operations 27 / 35 us at 4
-# classes, 37 / 48 at 5, 38 / 42 at 6, 39 / 35 at 7, 45 / 37 at 8, 52 / 34 at 10.
+# Inside a training step small operations cost more than in a loop that calls the loss alone,
+# while torch's row-walking log-softmax kernel costs the same: below this many classes the
+# kernel is the cheaper there (bench_losses.py --only thresholds times both, alone and in a
+# step; the numbers are in benchmarks/README.md).
 _KERNEL_CLASSES = 7
 
 
@@ -370,15 +372,14 @@ def _softmax_mean(input, target, kernel, need_grad, factors=False):
     """Mean softmax focal loss and its logit gradient; ``gamma=2`` in fewer operations than
     ``_softmax.softmax_compute`` (the mean's ``1 / n`` folded into the products).
 
-    Written for a training step, where each small operation costs about twice what it costs
-    in a loop that calls the loss alone (the step runs the network's forward, backward and
-    update in between), while torch's CPU log-softmax kernel, which walks the rows (about
-    5.5 us per class at 256 rows), costs the same in both: below ``_KERNEL_CLASSES`` classes
-    the kernel's one dispatch is cheaper there than ``_softmax.log_softmax``'s six
-    vectorised operations. The per-sample terms are kept as ``(n, 1)`` columns, which
-    broadcast against the ``(n, C)`` gradient without reshaping. ``factors``: for ``gamma=2``,
-    return the loss as the pair ``(a, nq)`` of columns whose product sums to it (see
-    :func:`batch_losses`).
+    Written for a training step, where each small operation costs more than in a loop that
+    calls the loss alone (the step runs the network's forward, backward and update in
+    between), while torch's CPU log-softmax kernel, which walks the rows, costs the same in
+    both: below ``_KERNEL_CLASSES`` classes the kernel's one dispatch is cheaper there than
+    ``_softmax.log_softmax``'s vectorised operations. The per-sample terms are kept as
+    ``(n, 1)`` columns, which broadcast against the ``(n, C)`` gradient without reshaping.
+    ``factors``: for ``gamma=2``, return the loss as the pair ``(a, nq)`` of columns whose
+    product sums to it (see ``_lean.batch_losses``).
     """
     if kernel != 2.0 or type(kernel) is not float:
         return softmax_compute(input, target, kernel, None, "mean", need_grad)

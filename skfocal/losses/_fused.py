@@ -34,8 +34,8 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 @functools.lru_cache(maxsize=256)
 def _const(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A cached 0-dim tensor: multiplying by it costs half of multiplying by a Python number,
-    which torch wraps into a fresh tensor on every call."""
+    """A cached 0-dim tensor: multiplying by it spares wrapping a Python number into a fresh
+    tensor, which torch does on every call."""
     return torch.tensor(value, dtype=dtype, device=device)
 
 
@@ -77,8 +77,9 @@ class FusedLoss(torch.autograd.Function):
     a per-element softmax loss). It has no derivative itself: a double backward raises.
 
     The gradient is an intermediate tensor (neither input nor output), kept as an attribute of
-    ``ctx``: ``save_for_backward``'s packing and unpacking cost about 6 us a call, a tenth of
-    the loss at batch 256. It is freed with the graph; saved-tensor hooks do not see it.
+    ``ctx`` rather than packed by ``save_for_backward`` (which it needs for no double backward;
+    ``bench_losses.py --only thresholds`` times the two). It is freed with the graph;
+    saved-tensor hooks do not see it.
     """
 
     @staticmethod

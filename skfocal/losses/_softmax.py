@@ -29,10 +29,11 @@ from ._kernels import bind_focal
 def log_softmax(input, cdtype, dim=1):
     """``F.log_softmax(input, dim)`` in ``cdtype``.
 
-    On a CPU, torch's kernel walks the rows one by one when there are 4 to 15 classes (about
-    4.6 us per class at 256 rows on the benchmark CPU, 37 us at 8 classes); the same
-    arithmetic -- ``z = x - max``, ``z - log(sum(exp(z)))`` -- in a few vectorised operations
-    takes half of that there. Other sizes and devices use the kernel.
+    On a CPU, torch's kernel walks the rows one by one when there are 4 to 15 classes (and is
+    vectorised from 16 on); there the same arithmetic -- ``z = x - max``,
+    ``z - log(sum(exp(z)))`` -- in four vectorised operations is faster, by more the more
+    classes (``python benchmarks/bench_losses.py --only thresholds``; the numbers are in
+    ``benchmarks/README.md``). Other sizes and devices use the kernel.
     """
     if input.is_cpu and input.dim() >= 2 and 4 <= input.shape[dim] < 16:
         x = input if input.dtype is cdtype else input.to(cdtype)
