@@ -19,12 +19,19 @@ Two regimes are measured:
   Each timing is of a batch of calls, to keep the timer's own cost out.
 * **large inputs** -- (65536, 10), (8192, 1000) logits and 1,048,576 binary logits, where the
   passes over the data decide.
+* **the thresholds in the loss code** (``--only thresholds``) -- the measurements behind each
+  choice the code makes by size: the window of classes (4 to 15) where
+  ``_softmax.log_softmax`` replaces torch's CPU kernel by four vectorised operations; the
+  number of classes (``_focal._KERNEL_CLASSES``) below which the lean softmax mean keeps the
+  kernel inside a training step; what keeping the gradient on ``ctx`` saves ``FusedLoss``
+  against ``save_for_backward``; the block size of large CPU sigmoid losses
+  (``_sigmoid._BLOCK``, elements per thread).
 
 Run ``python benchmarks/bench_losses.py`` (``--quick`` for a smoke run, ``--device cuda`` on a
-GPU, ``--only small`` or ``--only large`` for one regime). On a machine shared with other
-jobs, wall-clock times of microsecond operations are dominated by descheduling; ``--threads 1
---clock thread`` then times the CPU time of the (only) computing thread instead, which other
-processes barely disturb. Targets on a 2-core CPU are printed
+GPU, ``--only small``, ``--only large`` or ``--only thresholds`` for one regime). On a machine
+shared with other jobs, wall-clock times of microsecond operations are dominated by
+descheduling; ``--threads 1 --clock thread`` then times the CPU time of the (only) computing
+thread instead, which other processes barely disturb. Targets on a 2-core CPU are printed
 beside each ratio (OK / MISSED): focal forward+backward <= 2.5x cross-entropy at (256, 8) (aim
 1.5x), binary focal <= 2.0x BCE at 256 and at 1,048,576 elements, multiclass focal <= 1.25x
 cross-entropy at (65536, 10) and (8192, 1000). Reference implementations (the torchvision
@@ -125,14 +132,13 @@ def _report(name, size, base, cand, unit, target, failed):
 class LeanFit:
     """FocalClassifier's use of an unweighted focal criterion: its lean batch mean's loss and
     closed-form logit gradient (``value_and_grad``), handed to autograd at the logits -- no
-    autograd node for the loss (``skfocal.losses._lean``). The loss comes as two factors,
-    which the estimator multiplies and sums for a whole epoch at once (``batch_losses``, a
-    handful of operations per epoch); that per-epoch sum is not timed here."""
+    autograd node for the loss (the criterion's ``_lean_mean()``, ``skfocal.losses._focal``).
+    The loss comes as two factors, which the estimator multiplies and sums for a whole epoch
+    at once (``skfocal.losses._lean.batch_losses``, a handful of operations per epoch); that
+    per-epoch sum is not timed here."""
 
     def __init__(self, criterion):
-        from skfocal.losses._lean import mean_loss
-
-        self.mean = mean_loss(criterion)
+        self.mean = criterion._lean_mean()
 
     def __call__(self, x, target):
         loss, grad = self.mean.value_and_grad(x, target)
@@ -267,12 +273,175 @@ def run_large(args, device, gen, failed):
         _report(name, binary_size, base, cand, "ms", LARGE_TARGETS.get(name), failed)
 
 
+# -- the thresholds of the loss code ------------------------------------------------------------
+
+
+def _vectorised_log_softmax(x):
+    """``_softmax.log_softmax``'s four operations on the rows of ``x``."""
+    z = x - x.amax(1, keepdim=True)
+    return z.sub_(z.exp().sum(1, keepdim=True).log_())
+
+
+def _time_one(fns, repeats, inner, warmup=20):
+    """Median seconds per call of each zero-argument callable in ``fns``, interleaved."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    samples = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, samples, strict=True):
+            start = CLOCK()
+            for _ in range(inner):
+                fn()
+            out.append((CLOCK() - start) / inner)
+    return [statistics.median(out) for out in samples]
+
+
+class _SavedFusedLoss(torch.autograd.Function):
+    """``FusedLoss`` with the gradient packed by ``save_for_backward`` (the alternative)."""
+
+    @staticmethod
+    def forward(ctx, input, compute, args):
+        loss, grad = compute(input, *args, True)
+        ctx.save_for_backward(grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None
+
+
+def _kernel_classes_row(c, gen, repeats, inner):
+    """``((kernel, ops) alone, (kernel, ops) in a step)``: seconds of the lean softmax mean
+    with torch's log-softmax kernel and with the four operations, at 256 rows of C classes."""
+    from skfocal.losses import _focal
+
+    x = torch.randn(256, 20, generator=gen)
+    t = torch.randint(0, c, (256,), generator=gen)
+    model = torch.nn.Sequential(torch.nn.Linear(20, 64), torch.nn.ReLU(), torch.nn.Linear(64, c))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mean = _focal.SoftmaxFocalMean(2.0)
+    logits = model(x).detach()
+
+    def alone(threshold):
+        _focal._KERNEL_CLASSES = threshold
+        mean.value_and_grad(logits, t)
+
+    def step(threshold):
+        _focal._KERNEL_CLASSES = threshold
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        _, grad = mean.value_and_grad(out, t)
+        out.backward(grad)
+        opt.step()
+
+    saved = _focal._KERNEL_CLASSES
+    try:  # threshold 1,000: always the kernel; 0: the four operations (4 to 15 classes)
+        alone_times = _time_one([lambda: alone(1_000), lambda: alone(0)], repeats, inner)
+        step_times = _time_one([lambda: step(1_000), lambda: step(0)], repeats, inner)
+    finally:
+        _focal._KERNEL_CLASSES = saved
+    return alone_times, step_times
+
+
+def _fused_through(function, n, c, gen):
+    """A call of focal_loss's compute function through the autograd Function ``function``."""
+    from skfocal.losses import _softmax
+
+    x = torch.randn(n, c, generator=gen).requires_grad_()
+    args = (torch.randint(0, c, (n,), generator=gen), 2.0, None, "mean")
+
+    def call():
+        x.grad = None
+        function.apply(x, _softmax.softmax_compute, args).backward()
+
+    return call
+
+
+def run_thresholds(args, device, gen, failed):
+    """Print the measurements behind the size thresholds of the loss code (CPU)."""
+    from skfocal.losses import _focal, _fused, _sigmoid
+
+    if device.type != "cpu":
+        print("\n-- thresholds: CPU choices, skipped on", device)
+        return
+    repeats, inner = (10, 5) if args.quick else (args.repeats_small // 2, 20)
+    print(f"\n-- thresholds of the loss code: medians of {repeats} x {inner} calls, interleaved")
+
+    print("\n_softmax.log_softmax: torch's CPU kernel against 4 vectorised ops (used for 4-15)")
+    print(f"{'rows x classes':>16s} {'kernel us':>10s} {'4 ops us':>10s} {'ops/kernel':>11s}")
+    for c in (2, 3, 4, 6, 8, 12, 15, 16, 24, 64):
+        x = torch.randn(256, c, generator=gen)
+        kernel, ops = _time_one(
+            [lambda x=x: F.log_softmax(x, 1), lambda x=x: _vectorised_log_softmax(x)],
+            repeats,
+            inner,
+        )
+        print(f"{f'256 x {c}':>16s} {kernel * 1e6:10.1f} {ops * 1e6:10.1f} {ops / kernel:10.2f}x")
+
+    print(
+        f"\n_focal._KERNEL_CLASSES = {_focal._KERNEL_CLASSES}: the lean softmax mean "
+        "(gamma=2), torch's kernel (k) against the 4 ops, alone and inside a training step"
+    )
+    print("(step: 20-64-C MLP, forward, value_and_grad, backward from the logits, Adam)")
+    print(f"{'classes':>8s} {'alone k / ops us':>17s} {'ratio':>6s} {'step k / ops us':>17s} ratio")
+    for c in (4, 5, 6, 7, 8, 10, 12):
+        alone, step = _kernel_classes_row(c, gen, repeats, inner)
+        print(
+            f"{c:8d} {alone[0] * 1e6:7.1f} /{alone[1] * 1e6:7.1f} {alone[1] / alone[0]:6.2f}x "
+            f"{step[0] * 1e6:7.1f} /{step[1] * 1e6:7.1f} {step[1] / step[0]:6.2f}x"
+        )
+
+    print("\nFusedLoss keeps the gradient on ctx (against save_for_backward): focal_loss")
+    print(f"{'forward+backward':>16s} {'ctx us':>10s} {'saved us':>10s} {'saved - ctx':>12s}")
+    for n, c in ((256, 8), (256, 100)):
+        ctx, saved_t = _time_one(
+            [_fused_through(fn, n, c, gen) for fn in (_fused.FusedLoss, _SavedFusedLoss)],
+            repeats,
+            inner,
+        )
+        print(
+            f"{f'({n}, {c})':>16s} {ctx * 1e6:10.1f} {saved_t * 1e6:10.1f} "
+            f"{(saved_t - ctx) * 1e6:9.1f} us"
+        )
+
+    n = 65536 if args.quick else 1_048_576
+    print(
+        f"\n_sigmoid._BLOCK = {_sigmoid._BLOCK} elements per thread: binary focal loss "
+        f"(alpha=0.25, hard labels) forward+backward at {n:,} elements, "
+        f"{torch.get_num_threads()} thread(s)"
+    )
+    print(f"{'block per thread':>16s} {'ms':>10s} {'/ whole':>10s}")
+    x = torch.randn(n, generator=gen).requires_grad_()
+    y = (torch.rand(n, generator=gen) < 0.1).float()
+    blocks = (8192, 32768, 131072, 2**40)
+    saved = _sigmoid._BLOCK
+
+    def loss_with(block):
+        _sigmoid._BLOCK = block
+        x.grad = None
+        binary_focal_loss_with_logits(x, y, gamma=2.0, alpha=0.25).backward()
+
+    try:
+        times = _time_one(
+            [lambda b=b: loss_with(b) for b in blocks], max(5, repeats // 10), 1, warmup=3
+        )
+    finally:
+        _sigmoid._BLOCK = saved
+    for block, seconds in zip(blocks, times, strict=True):
+        name = "whole" if block == 2**40 else f"{block:,}"
+        print(f"{name:>16s} {seconds * 1e3:10.2f} {seconds / times[-1]:9.2f}x")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--repeats", type=int, default=50, help="samples, large inputs")
     parser.add_argument("--repeats-small", type=int, default=200, help="samples, small inputs")
-    parser.add_argument("--only", choices=["small", "large"], help="run one regime only")
+    parser.add_argument(
+        "--only", choices=["small", "large", "thresholds"], help="run one regime only"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument(
@@ -299,10 +468,12 @@ def main(argv=None):
         f"clock={args.clock}, eager mode, no torch.compile; ratio = skfocal / torch"
     )
     failed = []
-    if args.only != "large":
+    if args.only in (None, "small"):
         run_small(args, device, gen, failed)
-    if args.only != "small":
+    if args.only in (None, "large"):
         run_large(args, device, gen, failed)
+    if args.only in (None, "thresholds"):
+        run_thresholds(args, device, gen, failed)
     print("\nall targets met" if not failed else f"\ntargets missed: {', '.join(failed)}")
 
 

@@ -7,12 +7,23 @@ for binary and multilabel targets -- from the values the fit plan resolved (``al
 ``pos_weight``). Criteria are :mod:`skfocal.losses` modules with ``reduction="none"``: the
 engine weights and averages the per-sample losses itself.
 
-Adding a loss is one spec here (registered in :data:`LOSSES`) plus its function/module pair
-in :mod:`skfocal.losses`.
+:data:`LOSSES` is the one registry that answers "which loss is this": each spec names the
+pieces of its loss, all from the loss's own file in :mod:`skfocal.losses` (``_focal``,
+``_margin``, ...): the criterion (:meth:`LossSpec.criterion`), the inverse link
+(:meth:`LossSpec.log_abs_dloss` / :meth:`LossSpec.log_posterior`) and the stacked form
+(:attr:`LossSpec.stacked_form`); the lean batch mean is the criterion's own
+(``_lean_mean``). The specs live outside :mod:`skfocal.losses` because they are
+scikit-learn objects (a :class:`LossObject` is a ``BaseEstimator``: ``get_params``,
+``clone``, searchable as ``loss__<name>``), while the losses need only torch.
+
+Adding a loss is one file in :mod:`skfocal.losses` (its function and module, and its link,
+lean mean and stacked form where it has them) plus one spec here, registered in
+:data:`LOSSES`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 
@@ -21,28 +32,17 @@ import torch
 from sklearn.base import BaseEstimator
 
 from .losses import (
-    BinaryAsymmetricLoss,
-    BinaryFocalLoss,
-    BinaryLDAMLoss,
-    BinaryLogitAdjustedLoss,
-    BinaryMarginLoss,
-    BinaryPoly1Loss,
-    FocalLoss,
-    LDAMLoss,
-    LogitAdjustedLoss,
-    MarginLoss,
-    Poly1Loss,
-    asymmetric_neg_log_abs_dloss,
-    asymmetric_pos_log_abs_dloss,
+    _asymmetric,
+    _focal,
+    _ldam,
+    _logit_adjusted,
+    _margin,
+    _poly,
     class_balanced_weights,
-    focal_log_abs_dloss,
-    ldam_margins,
-    poly1_log_abs_dloss,
     sigmoid_log_odds,
-    soft_margin_link_is_invertible,
-    soft_margin_log_abs_dloss,
     softmax_log_posterior,
 )
+from .losses._checks import check_epsilon, check_nonnegative, check_positive, check_unit
 
 
 class LossSpec:
@@ -60,6 +60,9 @@ class LossSpec:
     params: tuple = ()
     #: the default MLP's output layer this loss is meant for ("linear" or "cosine")
     output_layer = "linear"
+    #: the loss's stacked form (a :class:`~skfocal.losses._stacked.StackedForm` of its loss
+    #: file), or None: candidates with this loss are fitted one by one
+    stacked_form = None
 
     def __repr__(self):
         return f"<loss spec {self.name}>"
@@ -93,8 +96,8 @@ class LossSpec:
 
     @property
     def has_stacked_form(self):
-        """Whether :meth:`stacked_member` gives a member (the loss is trained stacked)."""
-        return type(self).stacked_member is not LossSpec.stacked_member
+        """Whether the loss has a stacked form (:meth:`stacked_member` gives a member)."""
+        return self.stacked_form is not None
 
     def log_abs_dloss(self, hyper):
         r""":math:`\log|l'(q)|` of the per-class loss; None: cross-entropy's identity link."""
@@ -130,8 +133,8 @@ def focal_criterion(kind, gamma, alpha, pos_weight):
     """Focal criterion of ``kind`` (``gamma=0``: cross-entropy through torch's fused kernels)."""
     alpha_t, pw = _tensors(alpha, pos_weight)
     if kind.softmax:
-        return FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
-    return BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
+        return _focal.FocalLoss(gamma=gamma, alpha=alpha_t, reduction="none")
+    return _focal.BinaryFocalLoss(gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none")
 
 
 class FocalSpec(LossSpec):
@@ -139,6 +142,7 @@ class FocalSpec(LossSpec):
 
     name = "focal"
     params = ("gamma",)
+    stacked_form = _focal.STACKED
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, hyper["gamma"], alpha, pos_weight)
@@ -148,13 +152,14 @@ class FocalSpec(LossSpec):
 
     def log_abs_dloss(self, hyper):
         gamma = float(hyper["gamma"])
-        return None if gamma == 0 else functools.partial(focal_log_abs_dloss, gamma=gamma)
+        return None if gamma == 0 else functools.partial(_focal.focal_log_abs_dloss, gamma=gamma)
 
 
 class CrossEntropySpec(LossSpec):
     r"""Cross-entropy :math:`-\alpha_t \log p_t` (focal loss at :math:`\gamma = 0`)."""
 
     name = "cross_entropy"
+    stacked_form = _focal.STACKED  # the focal loss's, at gamma = 0
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         return focal_criterion(kind, 0.0, alpha, pos_weight)
@@ -174,25 +179,28 @@ class MarginSpec(LossSpec):
 
     name = "margin"
     params = ("margin", "softness")
+    stacked_form = _margin.STACKED
 
     def has_inverse_link(self, hyper):
         softness = hyper["softness"]
-        return softness is not None and soft_margin_link_is_invertible(hyper["margin"], softness)
+        return softness is not None and _margin.soft_margin_link_is_invertible(
+            hyper["margin"], softness
+        )
 
     def log_abs_dloss(self, hyper):
         if not self.has_inverse_link(hyper):
             return None
         return functools.partial(
-            soft_margin_log_abs_dloss, margin=hyper["margin"], softness=hyper["softness"]
+            _margin.soft_margin_log_abs_dloss, margin=hyper["margin"], softness=hyper["softness"]
         )
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
         if kind.softmax:
-            return MarginLoss(
+            return _margin.MarginLoss(
                 margin=hyper["margin"], softness=hyper["softness"], alpha=alpha_t, reduction="none"
             )
-        return BinaryMarginLoss(
+        return _margin.BinaryMarginLoss(
             margin=hyper["margin"],
             softness=hyper["softness"],
             alpha=alpha_t,
@@ -249,10 +257,14 @@ class LossObject(BaseEstimator, LossSpec):
         return hyper
 
 
-def _check_real(name, value, low, allowed, closed=True):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < low or (not closed and value == low):
-        raise ValueError(f"{name} must be {allowed}, got {value!r}.")
+@contextlib.contextmanager
+def _value_errors():
+    """The checks of :mod:`skfocal.losses` (a value that is no number raises ``TypeError``
+    there) with every invalid hyperparameter a ``ValueError``, as before training here."""
+    try:
+        yield
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class LDAM(LossObject):
@@ -308,14 +320,13 @@ class LDAM(LossObject):
         return "cosine" if self.cosine else "linear"
 
     def check(self, kind, hyper):
-        _check_real("max_margin", hyper["max_margin"], 0.0, "a finite float >= 0")
-        _check_real("scale", hyper["scale"], 0.0, "a finite float > 0", closed=False)
-        drw = hyper["drw_epoch"]
-        if drw is not None and not (isinstance(drw, numbers.Integral) and drw >= 1):
-            raise ValueError(f"drw_epoch must be None or an int >= 1, got {drw!r}.")
-        _check_real("drw_beta", hyper["drw_beta"], 0.0, "a float in [0, 1)")
-        if hyper["drw_beta"] >= 1:
-            raise ValueError(f"drw_beta must be a float in [0, 1), got {hyper['drw_beta']!r}.")
+        with _value_errors():
+            check_nonnegative("max_margin", hyper["max_margin"])
+            check_positive("scale", hyper["scale"])
+            drw = hyper["drw_epoch"]
+            if drw is not None and not (isinstance(drw, numbers.Integral) and drw >= 1):
+                raise ValueError(f"drw_epoch must be None or an int >= 1, got {drw!r}.")
+            check_unit("drw_beta", hyper["drw_beta"])
         if not kind.balances_classes:
             raise ValueError(
                 "loss='ldam' needs a binary or multiclass target (its margins are per class); "
@@ -324,7 +335,7 @@ class LDAM(LossObject):
 
     def bind(self, kind, hyper, class_counts):
         counts = np.maximum(np.asarray(class_counts, dtype=np.float64), 1.0)
-        margins = ldam_margins(torch.as_tensor(counts), hyper["max_margin"]).numpy()
+        margins = _ldam.ldam_margins(torch.as_tensor(counts), hyper["max_margin"]).numpy()
         weights = class_balanced_weights(torch.as_tensor(counts), hyper["drw_beta"]).numpy()
         return {**hyper, "margins": margins, "drw_weights": weights}
 
@@ -337,8 +348,8 @@ class LDAM(LossObject):
         alpha_t, _ = _tensors(alpha, pos_weight)
         margins = torch.as_tensor(hyper["margins"])
         if kind.softmax:
-            return LDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
-        return BinaryLDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+            return _ldam.LDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
+        return _ldam.BinaryLDAMLoss(margins, scale=hyper["scale"], alpha=alpha_t, reduction="none")
 
     def log_posterior(self, kind, hyper, z):
         return super().log_posterior(kind, hyper, z * hyper["scale"])
@@ -371,7 +382,8 @@ class LogitAdjusted(LossObject):
         self.tau = tau
 
     def check(self, kind, hyper):
-        _check_real("tau", hyper["tau"], 0.0, "a finite float >= 0")
+        with _value_errors():
+            check_nonnegative("tau", hyper["tau"])
         if not kind.balances_classes:
             raise ValueError(
                 "loss='logit_adjusted' needs a binary or multiclass target (it adjusts by the "
@@ -392,8 +404,12 @@ class LogitAdjusted(LossObject):
         alpha_t, _ = _tensors(alpha, pos_weight)
         prior = torch.as_tensor(hyper["prior"])
         if kind.softmax:
-            return LogitAdjustedLoss(prior, tau=hyper["tau"], alpha=alpha_t, reduction="none")
-        return BinaryLogitAdjustedLoss(prior[1:], tau=hyper["tau"], alpha=alpha_t, reduction="none")
+            return _logit_adjusted.LogitAdjustedLoss(
+                prior, tau=hyper["tau"], alpha=alpha_t, reduction="none"
+            )
+        return _logit_adjusted.BinaryLogitAdjustedLoss(
+            prior[1:], tau=hyper["tau"], alpha=alpha_t, reduction="none"
+        )
 
     def log_posterior(self, kind, hyper, z):
         return super().log_posterior(kind, hyper, z + self._shift(kind, hyper, z))
@@ -422,20 +438,21 @@ class Poly1(LossObject):
         self.epsilon = epsilon
 
     def check(self, kind, hyper):
-        _check_real("epsilon", hyper["epsilon"], -1.0, "a finite float >= -1")
+        with _value_errors():
+            check_epsilon(hyper["epsilon"])
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
         eps, gamma = hyper["epsilon"], hyper["gamma"]
         if kind.softmax:
-            return Poly1Loss(epsilon=eps, gamma=gamma, alpha=alpha_t, reduction="none")
-        return BinaryPoly1Loss(
+            return _poly.Poly1Loss(epsilon=eps, gamma=gamma, alpha=alpha_t, reduction="none")
+        return _poly.BinaryPoly1Loss(
             epsilon=eps, gamma=gamma, alpha=alpha_t, pos_weight=pw, reduction="none"
         )
 
     def log_abs_dloss(self, hyper):
         return functools.partial(
-            poly1_log_abs_dloss, epsilon=hyper["epsilon"], gamma=float(hyper["gamma"])
+            _poly.poly1_log_abs_dloss, epsilon=hyper["epsilon"], gamma=float(hyper["gamma"])
         )
 
 
@@ -468,11 +485,10 @@ class Asymmetric(LossObject):
         self.clip = clip
 
     def check(self, kind, hyper):
-        _check_real("gamma_pos", hyper["gamma_pos"], 0.0, "a finite float >= 0")
-        _check_real("gamma_neg", hyper["gamma_neg"], 0.0, "a finite float >= 0")
-        _check_real("clip", hyper["clip"], 0.0, "a float in [0, 1)")
-        if hyper["clip"] >= 1:
-            raise ValueError(f"clip must be a float in [0, 1), got {hyper['clip']!r}.")
+        with _value_errors():
+            check_nonnegative("gamma_pos", hyper["gamma_pos"])
+            check_nonnegative("gamma_neg", hyper["gamma_neg"])
+            check_unit("clip", hyper["clip"])
         if kind.softmax:
             raise ValueError(
                 "loss='asymmetric' is a sigmoid loss for binary and multilabel targets; got a "
@@ -481,7 +497,7 @@ class Asymmetric(LossObject):
 
     def criterion(self, kind, hyper, alpha, pos_weight):
         alpha_t, pw = _tensors(alpha, pos_weight)
-        return BinaryAsymmetricLoss(
+        return _asymmetric.BinaryAsymmetricLoss(
             gamma_pos=hyper["gamma_pos"],
             gamma_neg=hyper["gamma_neg"],
             clip=hyper["clip"],
@@ -491,9 +507,13 @@ class Asymmetric(LossObject):
         )
 
     def log_posterior(self, kind, hyper, z):
-        pos = functools.partial(asymmetric_pos_log_abs_dloss, gamma_pos=hyper["gamma_pos"])
+        pos = functools.partial(
+            _asymmetric.asymmetric_pos_log_abs_dloss, gamma_pos=hyper["gamma_pos"]
+        )
         neg = functools.partial(
-            asymmetric_neg_log_abs_dloss, gamma_neg=hyper["gamma_neg"], clip=hyper["clip"]
+            _asymmetric.asymmetric_neg_log_abs_dloss,
+            gamma_neg=hyper["gamma_neg"],
+            clip=hyper["clip"],
         )
         return sigmoid_log_odds(z, pos, neg)
 

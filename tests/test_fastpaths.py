@@ -140,7 +140,7 @@ def test_switched_off_every_accessor_gives_its_fallback():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     with _fastpaths.disabled():
         assert not _fastpaths.enabled()
-        assert _fastpaths.function_apply(L._functions.FusedLoss, public) is public
+        assert _fastpaths.function_apply(L._fused.FusedLoss, public) is public
         assert _fastpaths.run_backward() is None
         assert _fastpaths.fused_adam_kernel(True, CPU, torch.float32) is None
         assert _fastpaths.no_step_hooks(opt) is False

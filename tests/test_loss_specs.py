@@ -177,6 +177,8 @@ def test_logit_adjusted_link_is_exact():
         (Poly1(epsilon=-2.0), _binary, r"epsilon must be a finite float >= -1, got -2.0"),
         (LDAM(scale=0.0), _binary, r"scale must be a finite float > 0, got 0.0"),
         (Asymmetric(clip=1.0), _binary, r"clip must be a float in \[0, 1\), got 1.0"),
+        (LDAM(scale="a"), _binary, r"scale must be a real number \(a finite float > 0\), got 'a'"),
+        (LDAM(drw_beta=1.0), _binary, r"drw_beta must be a float in \[0, 1\), got 1.0"),
         (LDAM(drw_epoch=0), _binary, r"drw_epoch must be None or an int >= 1, got 0"),
     ],
 )

@@ -35,7 +35,7 @@ from skorch.utils import TeeGenerator
 from .._inputs import forward, n_rows, output_like, take, to_device
 from .._module import MLP
 from .._scoring import FrozenPredictions
-from ..losses._lean import batch_losses, mean_loss
+from ..losses._lean import batch_losses
 from ._step import LeanStep, steps_without_closure
 
 PREDICT_BATCH_ROWS = 65536
@@ -265,7 +265,7 @@ class FocalNet(NeuralNet):
         What skorch's epoch does for a batch that no callback listens to, and no more: the
         gradients are set to None, the weighted loss is backpropagated and the optimizer
         steps (through :class:`~skfocal._engines._step.LeanStep`). An unweighted batch's loss is the
-        lean batch mean of the criterion (:func:`~skfocal.losses._lean.mean_loss`, no
+        lean batch mean of the criterion (its ``_lean_mean()``, :mod:`skfocal.losses._focal`, no
         per-call checks of the validated targets) where it has one: for the focal losses its
         closed-form logit gradient, backpropagated from the logits (no autograd node for the
         loss), and the loss as two factors. The batch losses stay on the device and are
@@ -317,7 +317,8 @@ class FocalNet(NeuralNet):
         cache = self.__dict__.setdefault("mean_criteria_", {})
         key = id(criterion)
         if key not in cache:
-            twin = mean_loss(criterion)
+            lean_mean = getattr(criterion, "_lean_mean", None)  # the skfocal losses' own
+            twin = None if lean_mean is None else lean_mean()
             if twin is not None and self.device is not None:
                 twin = twin.to(self.device)
             cache[key] = (criterion, twin)  # the criterion is kept: its id stays its own

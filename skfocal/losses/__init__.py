@@ -19,40 +19,46 @@ True
 """
 
 from ._asymmetric import (
+    BinaryAsymmetricLoss,
     asymmetric_neg_log_abs_dloss,
     asymmetric_pos_log_abs_dloss,
     binary_asymmetric_loss_with_logits,
 )
 from ._class_balanced import class_balanced_weights
-from ._focal import binary_focal_loss_with_logits, focal_loss
-from ._ldam import binary_ldam_loss_with_logits, ldam_loss, ldam_margins
-from ._links import (
+from ._focal import (
+    BinaryFocalLoss,
+    FocalLoss,
+    binary_focal_loss_with_logits,
     binary_focal_posterior,
     cross_entropy_log_abs_dloss,
     focal_log_abs_dloss,
+    focal_loss,
     focal_posterior,
-    sigmoid_log_odds,
-    soft_margin_link_is_invertible,
-    soft_margin_log_abs_dloss,
-    softmax_log_posterior,
 )
+from ._ldam import BinaryLDAMLoss, LDAMLoss, binary_ldam_loss_with_logits, ldam_loss, ldam_margins
+from ._links import sigmoid_log_odds, softmax_log_posterior
 from ._logit_adjusted import (
+    BinaryLogitAdjustedLoss,
+    LogitAdjustedLoss,
     binary_logit_adjusted_loss_with_logits,
     logit_adjusted_log_posterior,
     logit_adjusted_loss,
 )
-from ._margin import binary_margin_loss_with_logits, margin_loss
-from ._modules import BinaryFocalLoss, BinaryMarginLoss, FocalLoss, MarginLoss
-from ._modules_extra import (
-    BinaryAsymmetricLoss,
-    BinaryLDAMLoss,
-    BinaryLogitAdjustedLoss,
-    BinaryPoly1Loss,
-    LDAMLoss,
-    LogitAdjustedLoss,
-    Poly1Loss,
+from ._margin import (
+    BinaryMarginLoss,
+    MarginLoss,
+    binary_margin_loss_with_logits,
+    margin_loss,
+    soft_margin_link_is_invertible,
+    soft_margin_log_abs_dloss,
 )
-from ._poly import binary_poly1_loss_with_logits, poly1_log_abs_dloss, poly1_loss
+from ._poly import (
+    BinaryPoly1Loss,
+    Poly1Loss,
+    binary_poly1_loss_with_logits,
+    poly1_log_abs_dloss,
+    poly1_loss,
+)
 
 __all__ = [
     "BinaryAsymmetricLoss",

@@ -1,4 +1,13 @@
-r"""Asymmetric loss (ASL, Ridnik et al., 2021) for binary and multilabel targets."""
+r"""Asymmetric loss (ASL, Ridnik et al., 2021) for binary and multilabel targets.
+
+Its one home:
+
+* function: :func:`binary_asymmetric_loss_with_logits` (loss and gradient:
+  :func:`asymmetric_compute`);
+* module: :class:`BinaryAsymmetricLoss`;
+* inverse link: :func:`asymmetric_pos_log_abs_dloss`, :func:`asymmetric_neg_log_abs_dloss`;
+* lean batch mean: none; stacked form: none; softmax form: none.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +16,30 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_alpha, check_binary_shapes, check_reduction
-from ._dloss import as_log_pair, log_abs_dfocal
-from ._functions import run
-from ._params import (
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
     check_clip,
     check_nonnegative,
-    compute_dtype,
-    reduce_elementwise,
-    sigmoid_weights,
+    check_reduction,
 )
+from ._criterion import _AlphaLoss
+from ._dloss import as_log_pair, log_abs_dfocal
+from ._fused import compute_dtype, run
+from ._kernels import power
+from ._reduce import reduce_elementwise, sigmoid_weights
+
+# -- functions ---------------------------------------------------------------------------------
+
 
 # for clip >= this, log(1 - s) = log1p(-s) with s = p - m is accurate to eps / m relatively
 _LOG1P_CLIP = 1e-3
 
 
-def _power(t: torch.Tensor, gamma: float):
-    """``t ** gamma`` (None for ``gamma == 0``); ``t`` itself for 1: never modify it in place."""
-    if gamma == 0.0:
-        return None
-    if gamma == 1.0:
-        return t
-    if gamma == 2.0:
-        return t * t
-    return t.pow(gamma)
-
-
 def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, need_grad):
     r"""Per-element weighted ASL and, with ``need_grad``, its logit gradient, formed together.
 
-    The compute function of :func:`skfocal.losses._functions.run` (one thin autograd node).
+    The compute function of :func:`skfocal.losses._fused.run` (one thin autograd node).
 
     With :math:`p = \sigma(x)`, :math:`\ell_+ = \log p`, shifted probability
     :math:`s = \max(p - m, 0)` and :math:`\ell_m = \log(1 - s)`:
@@ -61,7 +64,7 @@ def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, 
     log_q = log_p - x
     p, q = log_p.exp(), log_q.exp()
     # positive side: focal loss with gamma_pos
-    mod_pos = _power(q, gamma_pos)
+    mod_pos = power(q, gamma_pos)
     loss_pos = log_p.neg() if mod_pos is None else (log_p * mod_pos).neg_()
     # negative side on the shifted probability s = max(p - m, 0), log_1ms = log(1 - s)
     if clip == 0.0:
@@ -73,7 +76,7 @@ def asymmetric_compute(input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w, 
         else:  # a tiny m: log(1 - s) = log((1 - p) + m) in log space where s is large
             log_m = log_q.new_tensor(math.log(clip))
             log_1ms = torch.where(s <= 0.5, torch.log1p(-s), torch.logaddexp(log_q, log_m))
-    mod_neg = _power(s, gamma_neg)
+    mod_neg = power(s, gamma_neg)
     loss_neg = log_1ms.neg() if mod_neg is None else (log_1ms * mod_neg).neg_()
     if pos_w is not None:
         loss_pos = loss_pos.mul_(pos_w)
@@ -224,6 +227,66 @@ def binary_asymmetric_loss_with_logits(
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input.to(compute_dtype(input.dtype)))
     loss = run(asymmetric_compute, input, target, gamma_pos, gamma_neg, clip, pos_w, neg_w)
     return reduce_elementwise(loss, reduction)
+
+
+# -- module ------------------------------------------------------------------------------------
+
+
+class BinaryAsymmetricLoss(_AlphaLoss):
+    r"""Asymmetric loss (ASL) as an ``nn.Module``.
+
+    See :func:`binary_asymmetric_loss_with_logits` for the math.
+
+    Parameters
+    ----------
+    gamma_pos : float, default=1.0
+        Focusing parameter :math:`\gamma_+ \ge 0` of positives.
+    gamma_neg : float, default=4.0
+        Focusing parameter :math:`\gamma_- \ge 0` of negatives.
+    clip : float, default=0.05
+        Probability margin :math:`m \in [0, 1)` of negatives.
+    alpha : None, float or sequence of float, default=None
+        Positives weighted by ``alpha``, negatives by ``1 - alpha``.
+    pos_weight : None, float or Tensor, default=None
+        Extra weight of positives, as in :class:`torch.nn.BCEWithLogitsLoss`.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined (``"sum"`` is the reference's).
+
+    See Also
+    --------
+    binary_asymmetric_loss_with_logits : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import BinaryAsymmetricLoss
+    >>> criterion = BinaryAsymmetricLoss()
+    >>> criterion
+    BinaryAsymmetricLoss(gamma_pos=1.0, gamma_neg=4.0, clip=0.05, alpha=None, reduction='mean')
+    >>> criterion(torch.tensor([[2.0, -3.0, 0.5]]), torch.tensor([[1.0, 0.0, 0.0]]))
+    tensor(0.0355)
+    """
+
+    _function = staticmethod(binary_asymmetric_loss_with_logits)
+    _hyperparameters = ("gamma_pos", "gamma_neg", "clip")
+
+    def __init__(
+        self,
+        gamma_pos: float = 1.0,
+        gamma_neg: float = 4.0,
+        clip: float = 0.05,
+        alpha=None,
+        pos_weight=None,
+        reduction: str = "mean",
+    ):
+        super().__init__(alpha, reduction, pos_weight)
+        self._check_label_alpha()
+        self.gamma_pos = check_nonnegative("gamma_pos", gamma_pos)
+        self.gamma_neg = check_nonnegative("gamma_neg", gamma_neg)
+        self.clip = check_clip(clip)
+
+
+# -- inverse link ------------------------------------------------------------------------------
 
 
 def asymmetric_pos_log_abs_dloss(log_q, log_1mq, *, gamma_pos: float = 1.0):

@@ -2,6 +2,9 @@
 
 Every check raises before any computation and names the parameter, the allowed values and the
 value that was given, so that a bad call never surfaces as a shape error deep inside torch.
+Value checks on tensors that live on an accelerator are skipped to avoid a device
+synchronisation on every call; the modules check them once at construction (on a CPU copy,
+:func:`cpu_checked`). Every real-number hyperparameter goes through :func:`check_float`.
 """
 
 from __future__ import annotations
@@ -21,38 +24,146 @@ def check_reduction(reduction: str) -> str:
     return reduction
 
 
-def _check_real(name: str, value, allowed: str) -> float:
-    if type(value) is float and value == value:  # the common case, without the ABC check
-        return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number ({allowed}), got {value!r}.")
-    value = float(value)
-    if math.isnan(value):
+def check_float(name: str, value, allowed: str, ok) -> float:
+    """``value`` as a float; ``ok(value)`` must hold (``allowed`` describes it in words).
+
+    A value that is no real number (or a bool) raises ``TypeError``, NaN and a value outside
+    ``ok`` a ``ValueError``.
+    """
+    if type(value) is not float:  # a float skips the ABC check: the common case
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number ({allowed}), got {value!r}.")
+        value = float(value)
+    if value != value or not ok(value):  # NaN fails
         raise ValueError(f"{name} must be {allowed}, got {value!r}.")
     return value
 
 
+def _finite_nonnegative(value: float) -> bool:
+    return 0.0 <= value < math.inf
+
+
+def _finite_positive(value: float) -> bool:
+    return 0.0 < value < math.inf
+
+
+def _open_unit(value: float) -> bool:
+    return 0.0 < value < 1.0
+
+
+def _half_open_unit(value: float) -> bool:
+    return 0.0 <= value < 1.0
+
+
 def check_gamma(gamma) -> float:
-    gamma = _check_real("gamma", gamma, "a finite float >= 0")
-    if not (0.0 <= gamma < math.inf):
-        raise ValueError(f"gamma must be a finite float >= 0, got {gamma!r}.")
-    return gamma
+    return check_float("gamma", gamma, "a finite float >= 0", _finite_nonnegative)
 
 
 def check_margin(margin) -> float:
-    margin = _check_real("margin", margin, "a float in the open interval (0, 1)")
-    if not 0.0 < margin < 1.0:
-        raise ValueError(f"margin must be a float in the open interval (0, 1), got {margin!r}.")
-    return margin
+    return check_float("margin", margin, "a float in the open interval (0, 1)", _open_unit)
 
 
 def check_softness(softness) -> float | None:
     if softness is None:
         return None
-    softness = _check_real("softness", softness, "None or a finite float >= 0")
-    if not (0.0 <= softness < math.inf):
-        raise ValueError(f"softness must be None or a finite float >= 0, got {softness!r}.")
-    return softness
+    return check_float("softness", softness, "None or a finite float >= 0", _finite_nonnegative)
+
+
+def check_nonnegative(name: str, value) -> float:
+    return check_float(name, value, "a finite float >= 0", _finite_nonnegative)
+
+
+def check_positive(name: str, value) -> float:
+    return check_float(name, value, "a finite float > 0", _finite_positive)
+
+
+def check_epsilon(epsilon) -> float:
+    # below -1 the poly-1 loss increases with p_t near p_t = 1 (see _poly.py)
+    return check_float("epsilon", epsilon, "a finite float >= -1", lambda v: -1.0 <= v < math.inf)
+
+
+def check_unit(name: str, value) -> float:
+    """A float in [0, 1) (``clip``, ``beta`` of the class-balanced weights, ...)."""
+    return check_float(name, value, "a float in [0, 1)", _half_open_unit)
+
+
+def check_clip(clip) -> float:
+    return check_unit("clip", clip)
+
+
+def as_vector(name: str, value, allowed: str, *, ndim=(1,)) -> torch.Tensor:
+    """A floating tensor from a sequence, array or tensor (a float becomes a 0-d tensor)."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        or isinstance(value, Sequence)
+        and not isinstance(value, str)
+        or hasattr(value, "__array__")
+    ):
+        try:
+            tensor = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be {allowed}, got {value!r}.") from exc
+    else:
+        raise TypeError(f"{name} must be {allowed}, got {value!r}.")
+    if tensor.dim() not in ndim or tensor.is_complex() or tensor.dtype == torch.bool:
+        shown = tuple(tensor.shape) if tensor.dim() else value
+        raise ValueError(f"{name} must be {allowed}, got {shown!r}.")
+    if not tensor.is_floating_point():
+        tensor = tensor.double()
+    return tensor
+
+
+def check_values(name: str, tensor: torch.Tensor, allowed: str, ok) -> torch.Tensor:
+    """Check ``ok(tensor).all()`` (and finiteness) for CPU tensors only."""
+    if tensor.device.type == "cpu" and tensor.numel():
+        if not bool(torch.isfinite(tensor).all()) or not bool(ok(tensor).all()):
+            raise ValueError(f"{name} must be {allowed}, got {tensor.tolist()}.")
+    return tensor
+
+
+def check_margins(margins, *, binary: bool = False) -> torch.Tensor:
+    """Per-class LDAM margins: finite, >= 0; shape (C,), or (2,)/(2, L) for the binary form."""
+    if binary:
+        allowed = (
+            "finite margins >= 0 of shape (2,) (negative class, positive class) or (2, L) "
+            "(one pair per label)"
+        )
+        tensor = as_vector("margins", margins, allowed, ndim=(1, 2))
+        if tensor.shape[0] != 2:
+            raise ValueError(f"margins must be {allowed}, got shape {tuple(tensor.shape)}.")
+    else:
+        allowed = "a one-dimensional sequence of finite per-class margins >= 0"
+        tensor = as_vector("margins", margins, allowed)
+    return check_values("margins", tensor, allowed, lambda t: t >= 0)
+
+
+def check_prior(prior, *, binary: bool = False) -> torch.Tensor:
+    """Class prior: positive frequencies (C,), or positive rates in (0, 1) for the binary form."""
+    if binary:
+        allowed = "a float or a sequence of per-label positive rates in the open interval (0, 1)"
+        tensor = as_vector("prior", prior, allowed, ndim=(0, 1))
+        return check_values("prior", tensor, allowed, lambda t: (t > 0) & (t < 1))
+    allowed = "a one-dimensional sequence of positive class frequencies (or counts)"
+    tensor = as_vector("prior", prior, allowed)
+    return check_values("prior", tensor, allowed, lambda t: t > 0)
+
+
+def check_class_counts(class_counts) -> torch.Tensor:
+    allowed = "a one-dimensional sequence of positive, finite class counts"
+    tensor = as_vector("class_counts", class_counts, allowed).to(torch.float64)
+    if tensor.numel() == 0:
+        raise ValueError(f"class_counts must be {allowed}, got [].")
+    return check_values("class_counts", tensor.cpu(), allowed, lambda t: t > 0)
+
+
+def cpu_checked(check, value, **kwargs):
+    """Run ``check`` on a CPU copy of a tensor (for the modules: once, at construction)."""
+    if isinstance(value, torch.Tensor) and value.device.type != "cpu":
+        check(value.detach().cpu(), **kwargs)
+    return check(value, **kwargs)
 
 
 def check_alpha(alpha) -> float | torch.Tensor | None:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._params import check_class_counts, check_float
+from ._checks import check_class_counts, check_unit
 
 
 def class_balanced_weights(class_counts, beta: float = 0.999) -> torch.Tensor:
@@ -58,7 +58,7 @@ def class_balanced_weights(class_counts, beta: float = 0.999) -> torch.Tensor:
     tensor([1., 1., 1.], dtype=torch.float64)
     """
     counts = check_class_counts(class_counts)
-    beta = check_float("beta", beta, "a float in [0, 1)", lambda v: 0.0 <= v < 1.0)
+    beta = check_unit("beta", beta)
     if beta == 0.0:
         inv_effective = torch.ones_like(counts)
     else:

@@ -12,8 +12,6 @@ Written with the ratio :math:`r = \log p_t / (1 - p_t)`, which tends to :math:`-
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -22,20 +20,33 @@ def _ratio(ell: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.where(q > 0, ell / q, torch.full_like(ell, -1.0))
 
 
-def focal_kernel(ell, p, q, gamma: float, need_grad: bool):
+def power(base, gamma: float):
+    """``base ** gamma`` (the focal factor): None for 0, ``base`` itself for 1 (never modify it
+    in place), a fresh tensor otherwise."""
+    if gamma == 0.0:
+        return None
+    if gamma == 1.0:
+        return base
+    return base * base if gamma == 2.0 else base.pow(gamma)
+
+
+def focal_kernel(ell, p, q, gamma, need_grad: bool):
     r"""Focal term :math:`-(1-p)^\gamma \log p` and its derivative in :math:`\ell = \log p`.
 
     .. math::
 
         \frac{\partial}{\partial \ell}\left[-(1-p)^\gamma \ell\right]
         = -(1-p)^\gamma \left(1 - \gamma\, p\, \frac{\ell}{1-p}\right)
+
+    ``gamma`` is a float, or a tensor broadcasting against ``ell`` (a stacked loss's
+    per-member column).
     """
-    if gamma == 1.0:
-        mod = q
-    elif gamma == 2.0:
-        mod = q * q
-    else:
+    if isinstance(gamma, torch.Tensor) or gamma not in (1.0, 2.0):
         mod = q.pow(gamma)
+    elif gamma == 1.0:
+        mod = q
+    else:
+        mod = q * q
     loss = -mod * ell
     if not need_grad:
         return loss, None
@@ -43,25 +54,30 @@ def focal_kernel(ell, p, q, gamma: float, need_grad: bool):
     return loss, grad
 
 
-def margin_kernel(ell, p, q, margin: float, softness: float | None, need_grad: bool):
+def margin_kernel(ell, p, q, log_margin, logit_margin, softness, need_grad: bool):
     r"""Truncated cross-entropy :math:`-\lambda(p)\log p` and its derivative in ``ell``.
 
-    Hard truncation uses :math:`\lambda = [p \le m]` (treated as a constant), soft truncation
-    :math:`\lambda = \sigma(K(\operatorname{logit} m - \operatorname{logit} p))` with
+    Hard truncation (``softness`` None) uses :math:`\lambda = [p \le m]` (treated as a
+    constant), soft truncation :math:`\lambda = \sigma(K(\operatorname{logit} m -
+    \operatorname{logit} p))` with
 
     .. math::
 
         \frac{\partial}{\partial \ell}\left[-\lambda \ell\right]
         = -\lambda\left(1 - K (1 - \lambda) \frac{\ell}{1 - p}\right).
+
+    ``log_margin`` (:math:`\log m`), ``logit_margin`` (:math:`\operatorname{logit} m`, unused
+    by the hard gate) and ``softness`` (:math:`K`) are floats, or tensors broadcasting against
+    ``ell`` (a stacked loss's per-member columns).
     """
     if softness is None:
-        lam = (ell <= math.log(margin)).to(ell.dtype)
+        lam = (ell <= log_margin).to(ell.dtype)
         loss = -lam * ell
         return loss, (lam.neg() if need_grad else None)
     # where 1 - p underflows to 0, logit p would be +inf and a tiny K would give 0 * inf = NaN;
     # clamping 1 - p at the smallest normal number keeps logit p finite (and huge)
     logit_p = ell - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
-    lam = torch.sigmoid(softness * (math.log(margin) - math.log1p(-margin) - logit_p))
+    lam = torch.sigmoid(softness * (logit_margin - logit_p))
     loss = -lam * ell
     if not need_grad:
         return loss, None
@@ -69,12 +85,13 @@ def margin_kernel(ell, p, q, margin: float, softness: float | None, need_grad: b
     return loss, grad
 
 
-def make_kernel(name: str, **params):
-    """Bind a kernel's hyperparameters; returns ``kernel(ell, p, q, need_grad)``."""
-    if name == "focal":
-        gamma = params["gamma"]
-        return lambda ell, p, q, need_grad: focal_kernel(ell, p, q, gamma, need_grad)
-    if name == "margin":
-        margin, softness = params["margin"], params["softness"]
-        return lambda ell, p, q, need_grad: margin_kernel(ell, p, q, margin, softness, need_grad)
-    raise ValueError(f"unknown kernel {name!r}")
+def bind_focal(gamma):
+    """The focal kernel ``kernel(ell, p, q, need_grad)`` of ``gamma`` (a float or a column)."""
+    return lambda ell, p, q, need_grad: focal_kernel(ell, p, q, gamma, need_grad)
+
+
+def bind_margin(log_margin, logit_margin, softness):
+    """The margin kernel ``kernel(ell, p, q, need_grad)`` of its thresholds (floats or columns)."""
+    return lambda ell, p, q, need_grad: margin_kernel(
+        ell, p, q, log_margin, logit_margin, softness, need_grad
+    )

@@ -1,8 +1,16 @@
-r"""Label-distribution-aware margin (LDAM) loss (Cao et al., 2019).
+r"""Label-distribution-aware margin (LDAM) loss (Cao et al., 2019): its one home.
 
 Cross-entropy on logits from which a per-class margin :math:`\Delta_y` has been subtracted at
 the true class, so that rare classes (larger margins) must be separated by a wider gap.
 Both forms delegate to torch's own stable cross-entropy on the shifted logits.
+
+* functions: :func:`ldam_loss`, :func:`binary_ldam_loss_with_logits` (and
+  :func:`ldam_margins`, the margins from class counts);
+* modules: :class:`LDAMLoss`, :class:`BinaryLDAMLoss`;
+* lean batch mean: none; stacked form: none (a grid over LDAM is fitted one candidate at a
+  time);
+* inverse link: none in closed form (the margins couple the classes; see :func:`ldam_loss`'s
+  Notes).
 """
 
 from __future__ import annotations
@@ -10,17 +18,22 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_alpha, check_binary_shapes, check_multiclass_shapes, check_reduction
-from ._params import (
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
     check_class_counts,
     check_margins,
+    check_multiclass_shapes,
     check_nonnegative,
     check_positive,
-    compute_dtype,
-    reduce_elementwise,
-    sigmoid_weights,
+    check_reduction,
+    cpu_checked,
 )
-from ._reduce import softmax_loss
+from ._criterion import _AlphaLoss
+from ._fused import compute_dtype
+from ._reduce import reduce_elementwise, sigmoid_weights, softmax_loss
+
+# -- functions ---------------------------------------------------------------------------------
 
 
 def ldam_margins(class_counts, max_margin: float = 0.5) -> torch.Tensor:
@@ -280,3 +293,109 @@ def binary_ldam_loss_with_logits(
         loss_neg = loss_neg * neg_w
     loss = torch.lerp(loss_neg, loss_pos, y)
     return reduce_elementwise(loss, reduction).to(input.dtype)
+
+
+# -- modules -----------------------------------------------------------------------------------
+
+
+class LDAMLoss(_AlphaLoss):
+    r"""LDAM loss as an ``nn.Module``; see :func:`ldam_loss` for the math and the scale.
+
+    Parameters
+    ----------
+    margins : sequence of float or Tensor of shape (C,)
+        Per-class margins :math:`\Delta_c \ge 0` (e.g. ``ldam_margins(class_counts)``, or
+        build the criterion with :meth:`from_class_counts`).
+    scale : float, default=30.0
+        Scale :math:`s > 0` of the shifted logits (meant for a cosine output layer).
+    alpha : None, float or sequence of float, default=None
+        Class weights (e.g. ``class_balanced_weights`` for deferred re-weighting).
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+    ignore_index : int, default=-100
+        Target value to ignore.
+
+    See Also
+    --------
+    ldam_loss : The functional form, with the full description.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import LDAMLoss
+    >>> criterion = LDAMLoss.from_class_counts([900, 90, 10], max_margin=0.5, scale=10.0)
+    >>> criterion
+    LDAMLoss(margins=[0.1623..., 0.2886..., 0.5], scale=10.0, alpha=None, ...)
+    >>> logits = torch.tensor([[0.5, -0.2, 0.1]], requires_grad=True)
+    >>> loss = criterion(logits, torch.tensor([2]))
+    >>> loss.backward()
+    >>> bool(torch.isfinite(logits.grad).all())
+    True
+    """
+
+    _function = staticmethod(ldam_loss)
+    _hyperparameters = ("margins", "scale")
+
+    def __init__(
+        self,
+        margins,
+        scale: float = 30.0,
+        alpha=None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+    ):
+        super().__init__(alpha, reduction)
+        self._register_vector("margins", cpu_checked(check_margins, margins))
+        self.scale = check_positive("scale", scale)
+        self.ignore_index = ignore_index
+
+    @classmethod
+    def from_class_counts(cls, class_counts, max_margin: float = 0.5, **kwargs) -> LDAMLoss:
+        """Build the criterion with ``margins=ldam_margins(class_counts, max_margin)``."""
+        return cls(ldam_margins(class_counts, max_margin), **kwargs)
+
+
+class BinaryLDAMLoss(_AlphaLoss):
+    r"""One-logit LDAM loss as an ``nn.Module``; see :func:`binary_ldam_loss_with_logits`.
+
+    Parameters
+    ----------
+    margins : sequence of two floats, or Tensor of shape (2,) or (2, L)
+        Margins :math:`(\Delta_0, \Delta_1) \ge 0` of the negative and positive class.
+    scale : float, default=30.0
+        Scale :math:`s > 0`.
+    alpha : None, float or sequence of float, default=None
+        Positives weighted by ``alpha``, negatives by ``1 - alpha``.
+    pos_weight : None, float or Tensor, default=None
+        Extra weight of positives, as in :class:`torch.nn.BCEWithLogitsLoss`.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+
+    See Also
+    --------
+    binary_ldam_loss_with_logits : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import BinaryLDAMLoss, ldam_margins
+    >>> criterion = BinaryLDAMLoss(ldam_margins([950, 50]), scale=10.0)
+    >>> criterion(torch.tensor([0.3, -0.4]), torch.tensor([1.0, 0.0]))
+    tensor(1.1550)
+    """
+
+    _function = staticmethod(binary_ldam_loss_with_logits)
+    _hyperparameters = ("margins", "scale")
+
+    def __init__(
+        self,
+        margins,
+        scale: float = 30.0,
+        alpha=None,
+        pos_weight=None,
+        reduction: str = "mean",
+    ):
+        super().__init__(alpha, reduction, pos_weight)
+        self._check_label_alpha()
+        self._register_vector("margins", cpu_checked(check_margins, margins, binary=True))
+        self.scale = check_positive("scale", scale)

@@ -1,18 +1,35 @@
 r"""Logit-adjusted cross-entropy (Menon et al., 2021), balanced softmax at ``tau=1`` (Ren et al.).
 
+Its one home.
+
 Cross-entropy on logits shifted by :math:`\tau \log \pi`: the network's own logits then
 estimate the *balanced* (uniform-prior) posterior, while ``softmax(z + tau log pi)`` is the
 posterior under the training distribution. Both forms delegate to torch's own stable
 cross-entropy on the shifted logits.
+
+* functions: :func:`logit_adjusted_loss`, :func:`binary_logit_adjusted_loss_with_logits`;
+* modules: :class:`LogitAdjustedLoss`, :class:`BinaryLogitAdjustedLoss`;
+* inverse link: :func:`logit_adjusted_log_posterior` (exact);
+* lean batch mean: none; stacked form: none.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._checks import check_alpha, check_binary_shapes, check_multiclass_shapes, check_reduction
-from ._params import check_nonnegative, check_prior
+from ._checks import (
+    check_alpha,
+    check_binary_shapes,
+    check_multiclass_shapes,
+    check_nonnegative,
+    check_prior,
+    check_reduction,
+    cpu_checked,
+)
+from ._criterion import _AlphaLoss
 from ._reduce import sigmoid_loss, softmax_loss
+
+# -- functions ---------------------------------------------------------------------------------
 
 
 def _class_shape(n_classes: int, dim: int) -> tuple[int, ...]:
@@ -209,6 +226,109 @@ def binary_logit_adjusted_loss_with_logits(
         shift = (_log_odds(prior) * tau).to(device=input.device, dtype=input.dtype)
         input = input + shift
     return sigmoid_loss(input, target, alpha, pos_weight, reduction, 0.0)
+
+
+# -- modules -----------------------------------------------------------------------------------
+
+
+class LogitAdjustedLoss(_AlphaLoss):
+    r"""Logit-adjusted cross-entropy as an ``nn.Module``; see :func:`logit_adjusted_loss`.
+
+    Parameters
+    ----------
+    prior : sequence of float or Tensor of shape (C,)
+        Class prior :math:`\pi` (frequencies or counts, all > 0).
+    tau : float, default=1.0
+        Adjustment strength :math:`\tau \ge 0`.
+    alpha : None, float or sequence of float, default=None
+        Class weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+    ignore_index : int, default=-100
+        Target value to ignore.
+
+    See Also
+    --------
+    logit_adjusted_loss : The functional form.
+    logit_adjusted_log_posterior : Calibrated probabilities of the trained model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import LogitAdjustedLoss
+    >>> criterion = LogitAdjustedLoss(prior=[900, 90, 10])
+    >>> criterion
+    LogitAdjustedLoss(prior=[900.0, 90.0, 10.0], tau=1.0, alpha=None, reduction='mean', ...)
+    >>> criterion(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([2]))
+    tensor(4.6052)
+    """
+
+    _function = staticmethod(logit_adjusted_loss)
+    _hyperparameters = ("prior", "tau")
+
+    def __init__(
+        self,
+        prior,
+        tau: float = 1.0,
+        alpha=None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+    ):
+        super().__init__(alpha, reduction)
+        self._register_vector("prior", cpu_checked(check_prior, prior))
+        self.tau = check_nonnegative("tau", tau)
+        self.ignore_index = ignore_index
+
+
+class BinaryLogitAdjustedLoss(_AlphaLoss):
+    r"""One-logit logit-adjusted BCE as an ``nn.Module``.
+
+    See :func:`binary_logit_adjusted_loss_with_logits` for the math.
+
+    Parameters
+    ----------
+    prior : float or sequence of float
+        Positive rate :math:`\pi \in (0, 1)`, or one per label.
+    tau : float, default=1.0
+        Adjustment strength :math:`\tau \ge 0`.
+    alpha : None, float or sequence of float, default=None
+        Positives weighted by ``alpha``, negatives by ``1 - alpha``.
+    pos_weight : None, float or Tensor, default=None
+        Extra weight of positives, as in :class:`torch.nn.BCEWithLogitsLoss`.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+
+    See Also
+    --------
+    binary_logit_adjusted_loss_with_logits : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import BinaryLogitAdjustedLoss
+    >>> criterion = BinaryLogitAdjustedLoss(prior=0.1)
+    >>> criterion(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0]))
+    tensor(1.2040)
+    """
+
+    _function = staticmethod(binary_logit_adjusted_loss_with_logits)
+    _hyperparameters = ("prior", "tau")
+
+    def __init__(
+        self,
+        prior,
+        tau: float = 1.0,
+        alpha=None,
+        pos_weight=None,
+        reduction: str = "mean",
+    ):
+        super().__init__(alpha, reduction, pos_weight)
+        self._check_label_alpha()
+        self._register_vector("prior", cpu_checked(check_prior, prior, binary=True))
+        self.tau = check_nonnegative("tau", tau)
+
+
+# -- inverse link ------------------------------------------------------------------------------
 
 
 def logit_adjusted_log_posterior(

@@ -1,4 +1,13 @@
-r"""Poly-1 loss (Leng et al., 2022): cross-entropy or focal loss plus a polynomial term."""
+r"""Poly-1 loss (Leng et al., 2022): cross-entropy or focal loss plus a polynomial term.
+
+Its one home:
+
+* functions: :func:`poly1_loss`, :func:`binary_poly1_loss_with_logits` (per element:
+  :func:`poly1_kernel`);
+* modules: :class:`Poly1Loss`, :class:`BinaryPoly1Loss`;
+* inverse link: :func:`poly1_log_abs_dloss`;
+* lean batch mean: none; stacked form: none.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +16,16 @@ import torch
 from ._checks import (
     check_alpha,
     check_binary_shapes,
+    check_epsilon,
     check_gamma,
     check_multiclass_shapes,
     check_reduction,
 )
+from ._criterion import _AlphaLoss
 from ._dloss import as_log_pair, log_abs_dfocal
-from ._params import check_epsilon
 from ._reduce import sigmoid_loss, softmax_loss
+
+# -- functions ---------------------------------------------------------------------------------
 
 
 def poly1_kernel(ell, p, q, epsilon: float, gamma: float, need_grad: bool):
@@ -231,6 +243,106 @@ def binary_poly1_loss_with_logits(
     input, target = check_binary_shapes(input, target, "binary_poly1_loss_with_logits")
     kernel = gamma if epsilon == 0.0 else _kernel(epsilon, gamma)  # float: the focal path
     return sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel)
+
+
+# -- modules -----------------------------------------------------------------------------------
+
+
+class Poly1Loss(_AlphaLoss):
+    r"""Poly-1 softmax loss as an ``nn.Module``; see :func:`poly1_loss` for the math.
+
+    Parameters
+    ----------
+    epsilon : float, default=1.0
+        Coefficient :math:`\epsilon \ge -1` of the added :math:`(1 - p_t)^{\gamma+1}` term.
+    gamma : float, default=0.0
+        Focusing parameter :math:`\gamma \ge 0` (0: Poly-1 cross-entropy).
+    alpha : None, float or sequence of float, default=None
+        Class weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+    ignore_index : int, default=-100
+        Target value to ignore.
+
+    See Also
+    --------
+    poly1_loss : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import Poly1Loss
+    >>> criterion = Poly1Loss(epsilon=2.0)
+    >>> criterion
+    Poly1Loss(epsilon=2.0, gamma=0.0, alpha=None, reduction='mean', ignore_index=-100)
+    >>> criterion(torch.tensor([[1.0, 0.0]]), torch.tensor([1]))
+    tensor(2.7754)
+    """
+
+    _function = staticmethod(poly1_loss)
+    _hyperparameters = ("epsilon", "gamma")
+
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        gamma: float = 0.0,
+        alpha=None,
+        reduction: str = "mean",
+        ignore_index: int = -100,
+    ):
+        super().__init__(alpha, reduction)
+        self.epsilon = check_epsilon(epsilon)
+        self.gamma = check_gamma(gamma)
+        self.ignore_index = ignore_index
+
+
+class BinaryPoly1Loss(_AlphaLoss):
+    r"""Poly-1 sigmoid loss as an ``nn.Module``; see :func:`binary_poly1_loss_with_logits`.
+
+    Parameters
+    ----------
+    epsilon : float, default=1.0
+        Coefficient :math:`\epsilon \ge -1`.
+    gamma : float, default=0.0
+        Focusing parameter :math:`\gamma \ge 0`.
+    alpha : None, float or sequence of float, default=None
+        Positives weighted by ``alpha``, negatives by ``1 - alpha``.
+    pos_weight : None, float or Tensor, default=None
+        Extra weight of positives, as in :class:`torch.nn.BCEWithLogitsLoss`.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        How per-element losses are combined.
+
+    See Also
+    --------
+    binary_poly1_loss_with_logits : The functional form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skfocal.losses import BinaryPoly1Loss
+    >>> criterion = BinaryPoly1Loss(epsilon=-1.0, gamma=2.0)
+    >>> criterion(torch.tensor([2.0, -1.0]), torch.tensor([1.0, 1.0]))
+    tensor(0.1556)
+    """
+
+    _function = staticmethod(binary_poly1_loss_with_logits)
+    _hyperparameters = ("epsilon", "gamma")
+
+    def __init__(
+        self,
+        epsilon: float = 1.0,
+        gamma: float = 0.0,
+        alpha=None,
+        pos_weight=None,
+        reduction: str = "mean",
+    ):
+        super().__init__(alpha, reduction, pos_weight)
+        self._check_label_alpha()
+        self.epsilon = check_epsilon(epsilon)
+        self.gamma = check_gamma(gamma)
+
+
+# -- inverse link ------------------------------------------------------------------------------
 
 
 def poly1_log_abs_dloss(log_q, log_1mq, *, epsilon: float = 1.0, gamma: float = 0.0):

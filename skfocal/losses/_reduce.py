@@ -2,7 +2,7 @@
 
 Both entry points choose between two evaluations of the same formulas:
 
-* the fused path (``_functions.softmax_compute`` / ``sigmoid_compute``): loss, reduction and
+* the fused path (``_softmax.softmax_compute`` / ``_sigmoid.sigmoid_compute``): loss, reduction and
   logit gradient in one pass behind one autograd node, used whenever only the logits need a
   gradient (the training case);
 * the differentiable path: the unweighted per-element terms (closed-form logit gradient) are
@@ -19,21 +19,18 @@ import torch
 import torch.nn.functional as F
 
 from ._checks import class_alpha, label_alpha
-from ._functions import (
-    PLAIN_DTYPES,
-    _compute_dtype,
+from ._fused import PLAIN_DTYPES, compute_dtype, run
+from ._sigmoid import (
     _sigmoid_signed,
     _sigmoid_signed_blocks,
     _sigmoid_stacked,
     pair_constants,
-    run,
     sigmoid_compute,
     sigmoid_terms,
     signed_constants,
-    softmax_compute,
-    softmax_terms,
     stacks,
 )
+from ._softmax import softmax_compute, softmax_terms
 
 
 def _needs_grad(a, b=None, c=None) -> bool:
@@ -80,9 +77,10 @@ def softmax_loss(input, target, alpha, reduction, ignore_index, kernel):
     ``reduction="mean"`` divides by the summed weights of the non-ignored targets, so that a
     kernel equal to cross-entropy reproduces ``F.cross_entropy(weight=alpha)`` exactly; when
     that sum is zero (every target ignored) the mean is NaN, as in torch, and the gradient is
-    zero. ``kernel`` is a kernel from ``_kernels.make_kernel``, a float (the focal ``gamma``,
-    computed by fused formulas) or None: cross-entropy, for which torch's fused
-    ``F.cross_entropy`` is called.
+    zero. ``kernel`` is a kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)``
+    (``_kernels.bind_focal``, ``bind_margin``, ...), a float (the focal ``gamma``, computed by
+    fused formulas) or None: cross-entropy, for which torch's fused ``F.cross_entropy`` is
+    called.
     """
     n_classes = input.shape[1]
     weights = class_alpha(alpha, n_classes, input)
@@ -94,7 +92,7 @@ def softmax_loss(input, target, alpha, reduction, ignore_index, kernel):
                 input, target, weight=weights, ignore_index=ignore_index, reduction=reduction
             )
         kernel = 0.0
-    cdtype = _compute_dtype(input.dtype)
+    cdtype = compute_dtype(input.dtype)
     if none_ignored:
         index = target
         w = None if weights is None else weights.to(cdtype).take(index)
@@ -137,10 +135,10 @@ def sigmoid_apply(
     input, target, kernel, reduction, pos_w, neg_w, consts=None, hard=False, signed=None
 ):
     """Sigmoid loss with the weights of :func:`sigmoid_weights` (``consts``: their
-    ``_functions.pair_constants`` for this input, or None to form them when needed).
+    ``_sigmoid.pair_constants`` for this input, or None to form them when needed).
 
     ``hard``: the labels were checked to be exactly 0 or 1 (and to have the input's shape), so that
-    the focal loss takes the signed-logit form ``_functions._sigmoid_signed`` (``signed``:
+    the focal loss takes the signed-logit form ``_sigmoid._sigmoid_signed`` (``signed``:
     its ``signed_constants``, or None to form them).
     """
     if torch.is_grad_enabled() and (
@@ -183,9 +181,10 @@ def sigmoid_apply(
 def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel, hard=False):
     """Apply a sigmoid kernel to positives and negatives with alpha and ``pos_weight``.
 
-    ``kernel`` is a kernel from ``_kernels.make_kernel``, or a float: the focal ``gamma``, for
-    which fused formulas are used. ``gamma=0`` without ``alpha`` *is* binary cross-entropy:
-    torch's fused ``binary_cross_entropy_with_logits`` is used.
+    ``kernel`` is a kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)`` (see
+    :func:`softmax_loss`), or a float: the focal ``gamma``, for which fused formulas are used.
+    ``gamma=0`` without ``alpha`` *is* binary cross-entropy: torch's fused
+    ``binary_cross_entropy_with_logits`` is used.
 
     ``alpha`` weights positives by ``alpha`` and negatives by ``1 - alpha``; ``pos_weight``
     multiplies the positive term as in :class:`torch.nn.BCEWithLogitsLoss`. ``"mean"`` is the
@@ -196,3 +195,12 @@ def sigmoid_loss(input, target, alpha, pos_weight, reduction, kernel, hard=False
         return sigmoid_apply(input, target, kernel, reduction, None, None, hard=hard)
     pos_w, neg_w = sigmoid_weights(alpha, pos_weight, input)
     return sigmoid_apply(input, target, kernel, reduction, pos_w, neg_w, hard=hard)
+
+
+def reduce_elementwise(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """The sigmoid losses' reductions: ``"mean"`` is the plain mean over elements."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()

@@ -315,3 +315,27 @@ def test_pickled_net_leaves_the_lean_loop_caches_behind(seed):
     restored = pickle.loads(pickle.dumps(clf))
     assert not {"lean_step_", "mean_criteria_"} & set(vars(restored.net_))
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "params, n_classes, twin",
+    [
+        ({}, 2, "SigmoidFocalMean"),
+        ({"class_weight": "balanced"}, 2, "SigmoidFocalMean"),  # weights per sample: no twin use
+        ({}, 3, "SoftmaxFocalMean"),
+        ({"loss": "cross_entropy"}, 3, "SoftmaxFocalMean"),
+        ({"alpha": "balanced"}, 3, None),  # softmax alpha: its mean divides by sum(alpha)
+        ({"loss": "margin"}, 2, None),
+    ],
+)
+def test_lean_epochs_train_with_the_criterions_own_lean_mean(seed, params, n_classes, twin):
+    """The lean epoch asks the criterion for its lean batch mean (``_lean_mean()``): a focal
+    criterion without softmax alpha has one, the others none; a change that lost it would
+    still train (through the module), only slower."""
+    from skfocal import FocalClassifier
+
+    X = seed.normal(size=(60, 3)).astype(np.float32)
+    y = np.arange(60) % n_classes
+    clf = FocalClassifier(max_epochs=2, batch_size=16, random_state=0, **params).fit(X, y)
+    twins = [entry[1] for entry in clf.net_.mean_criteria_.values()]
+    assert [None if t is None else type(t).__name__ for t in twins] == [twin]

@@ -8,7 +8,9 @@ from skfocal.losses import (
     BinaryMarginLoss,
     FocalLoss,
     MarginLoss,
+    binary_asymmetric_loss_with_logits,
     binary_focal_loss_with_logits,
+    binary_ldam_loss_with_logits,
     binary_margin_loss_with_logits,
     focal_loss,
     margin_loss,
@@ -172,6 +174,17 @@ YB = torch.tensor([0.0, 1.0, 1.0, 0.0])
             ValueError,
             r"alpha and pos_weight must be broadcastable to input: got weights of shape "
             r"\(2, 1, 4\) for input with 1 dimension",
+        ),
+        *(
+            (
+                lambda fn=fn, kw=kw: fn(XB, YB, pos_weight=torch.ones(2, 1, 4), **kw),
+                ValueError,
+                r"alpha and pos_weight must be broadcastable to input",
+            )
+            for fn, kw in (
+                (binary_ldam_loss_with_logits, {"margins": [0.1, 0.2]}),
+                (binary_asymmetric_loss_with_logits, {}),
+            )
         ),
         (lambda: FocalLoss(gamma=-0.5), ValueError, r"gamma must be a finite float >= 0, got -0.5"),
         (

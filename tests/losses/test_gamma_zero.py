@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from skfocal._engines._stacked import MemberLoss, StackedLoss
 from skfocal.losses import BinaryFocalLoss, FocalLoss, binary_focal_loss_with_logits, focal_loss
-from skfocal.losses._lean import SigmoidFocalMean, SoftmaxFocalMean, batch_losses
+from skfocal.losses._focal import SigmoidFocalMean, SoftmaxFocalMean
+from skfocal.losses._lean import batch_losses
 
 EPS = torch.finfo(torch.float32).eps
 OWN_RTOL = 1e-6  # skfocal's own form: a few float32 ulps of every element
@@ -201,7 +202,7 @@ SOFTMAX_PATHS = {
     "function mean": ("mean", lambda x, t, a: focal_loss(x, t, gamma=0.0, alpha=a)),
     "module": ("none", lambda x, t, a: FocalLoss(gamma=0.0, alpha=a, reduction="none")(x, t)),
     "module mean": ("mean", lambda x, t, a: FocalLoss(gamma=0.0, alpha=a)(x, t)),
-    "lean mean": ("mean", lambda x, t, a: SoftmaxFocalMean(0.0)(x, t)),  # no alpha: see mean_loss
+    "lean mean": ("mean", lambda x, t, a: SoftmaxFocalMean(0.0)(x, t)),  # no alpha: see _lean_mean
     "stacked": ("none", _stacked_softmax),
 }
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from skfocal.losses import binary_ldam_loss_with_logits, ldam_loss, ldam_margins
+from skfocal.losses import LDAMLoss, binary_ldam_loss_with_logits, ldam_loss, ldam_margins
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -431,3 +431,10 @@ def test_posterior_is_perron_vector_at_the_risk_minimiser(seed):
 def test_bad_arguments_fail_fast(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_from_class_counts_uses_ldam_margins():
+    counts = [900, 90, 10]
+    loss = LDAMLoss.from_class_counts(counts, max_margin=0.7, scale=4.0, alpha=[1, 1, 2])
+    torch.testing.assert_close(loss.margins, ldam_margins(counts, 0.7).float())
+    assert loss.scale == 4.0

@@ -18,13 +18,15 @@ for multilabel targets the mean over the labels of each sample):
 with :math:`w_{m,i}` the member's class factor :math:`\alpha_{m,t}` (softmax) or its
 positive/negative weights :math:`\alpha_m w_{+,m}` and :math:`1 - \alpha_m` (sigmoid).
 
-Members are grouped by kind (focal, hard margin, soft margin). A group whose members share
-their ``gamma`` (or margin and softness) is one call of the public function of
+Each member's loss is asked through its stacked form (``LossSpec.stacked_form`` of the loss
+specs' registry: the focal loss's, which cross-entropy shares, and the margin loss's, each in
+its loss's file), which groups the members (focal; hard margin; soft margin). A group whose
+members share their ``gamma`` (or margin and softness) is one call of the public function of
 :mod:`skfocal.losses` on the group's flattened logits (softmax losses: times each sample's
 class factor; sigmoid losses: only without per-member weights, which cannot be factored out of
-soft labels). Otherwise the group is one call of a stacked autograd function with the
-hyperparameters as per-member columns (or the shared float ``gamma``) and the same
-closed-form backward as :mod:`skfocal.losses` (finite for every ``gamma >= 0``).
+soft labels). Otherwise the group is one call of the form's kernel with the hyperparameters as
+per-member columns (or the shared float ``gamma``) and the same closed-form gradient as
+:mod:`skfocal.losses` (finite for every ``gamma >= 0``).
 """
 
 from __future__ import annotations
@@ -33,28 +35,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 
+from ..._loss_specs import LOSSES
 from ..._targets import BINARY, KINDS, MULTILABEL, TargetKind
-from ...losses import (
-    binary_focal_loss_with_logits,
-    binary_margin_loss_with_logits,
-    focal_loss,
-    margin_loss,
-)
-from ...losses._checks import (
-    check_alpha,
-    check_gamma,
-    check_margin,
-    check_softness,
-    class_alpha,
-    label_alpha,
-)
-from ...losses._functions import log_softmax
+from ...losses._checks import check_alpha, class_alpha, label_alpha
+from ...losses._stacked import _StackedSoftmaxLoss
 
-LOSSES = ("focal", "cross_entropy", "margin")
+
+def stacked_form(loss, name="loss"):
+    """The stacked form of the loss named ``loss``, from the loss specs' registry."""
+    _check_choice(name, loss, tuple(n for n, spec in LOSSES.items() if spec.has_stacked_form))
+    return LOSSES[loss].stacked_form
 
 
 def as_kind(task):
@@ -72,7 +64,8 @@ class MemberLoss:
     Parameters
     ----------
     loss : {"focal", "cross_entropy", "margin"}, default="focal"
-        ``"cross_entropy"`` is the focal loss with ``gamma=0``.
+        A loss with a stacked form (:func:`stacked_form`); ``"cross_entropy"`` is the focal
+        loss with ``gamma=0``.
     gamma : float, default=2.0
         Focusing parameter of ``"focal"``.
     alpha : None, float or array-like, default=None
@@ -109,29 +102,21 @@ class MemberLoss:
         labels of each sample); the reference that :class:`StackedLoss` reproduces.
         """
         kind = as_kind(task)
-        _check_choice("loss", self.loss, LOSSES)
+        form = stacked_form(self.loss)
+        kwargs = form.kwargs(*form.group(self))
         alpha = self.alpha
         if alpha is not None and not isinstance(alpha, float):
             alpha = torch.as_tensor(alpha, dtype=input.dtype)
         if kind.softmax:
-            if self.loss == "margin":
-                kwargs = {"margin": self.margin, "softness": self.softness}
-                return margin_loss(input, target, alpha=alpha, reduction="none", **kwargs)
-            gamma = self.gamma if self.loss == "focal" else 0.0
-            return focal_loss(input, target, gamma=gamma, alpha=alpha, reduction="none")
+            return form.softmax(input, target, alpha=alpha, reduction="none", **kwargs)
         pos_weight = self.pos_weight
         if pos_weight is not None:
             pos_weight = torch.as_tensor(pos_weight, dtype=input.dtype)
         if kind is BINARY:
             input = kind.squeeze(input)
-        kwargs = {"alpha": alpha, "pos_weight": pos_weight, "reduction": "none"}
-        if self.loss == "margin":
-            loss = binary_margin_loss_with_logits(
-                input, target, margin=self.margin, softness=self.softness, **kwargs
-            )
-        else:
-            gamma = self.gamma if self.loss == "focal" else 0.0
-            loss = binary_focal_loss_with_logits(input, target, gamma=gamma, **kwargs)
+        loss = form.sigmoid(
+            input, target, alpha=alpha, pos_weight=pos_weight, reduction="none", **kwargs
+        )
         return kind.per_sample(loss)
 
 
@@ -140,154 +125,14 @@ def _check_choice(name, value, allowed):
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
 
 
-# -- kernels: loss and d loss / d ell of ell = log p_t, hyperparameters as columns -----------------
-
-
-def _ratio(ell, q):
-    """``log p / (1 - p)``, with its limit ``-1`` where ``1 - p`` underflows to zero."""
-    return torch.where(q > 0, ell / q, torch.full_like(ell, -1.0))
-
-
-def _focal(gamma):
-    def kernel(ell, p, q, need_grad):
-        mod = q.pow(gamma)
-        loss = -mod * ell
-        if not need_grad:
-            return loss, None
-        return loss, (p * _ratio(ell, q)).mul_(-gamma).add_(1.0).mul_(mod).neg_()
-
-    return kernel
-
-
-def _hard_margin(log_margin):
-    def kernel(ell, p, q, need_grad):
-        lam = (ell <= log_margin).to(ell.dtype)
-        return -lam * ell, (lam.neg() if need_grad else None)
-
-    return kernel
-
-
-def _soft_margin(logit_margin, softness):
-    def kernel(ell, p, q, need_grad):
-        logit_p = ell - torch.log(q.clamp_min(torch.finfo(q.dtype).tiny))
-        lam = torch.sigmoid(softness * (logit_margin - logit_p))
-        loss = -lam * ell
-        if not need_grad:
-            return loss, None
-        return loss, (1.0 - lam).mul_(_ratio(ell, q)).mul_(-softness).add_(1.0).mul_(lam).neg_()
-
-    return kernel
-
-
-class _StackedSoftmaxLoss(torch.autograd.Function):
-    """``weight_t * kernel(log_softmax(input)[target])`` over (k, B, C) logits."""
-
-    @staticmethod
-    def forward(ctx, input, target, weight_t, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        logp = log_softmax(input, input.dtype, dim=-1)  # the single fits' log-softmax
-        ell = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        loss, grad = kernel(ell, ell.exp(), torch.expm1(ell).neg_(), need_grad)
-        if weight_t is not None:
-            loss = loss * weight_t
-            if need_grad:
-                grad = grad.mul_(weight_t)
-        if need_grad:
-            ctx.save_for_backward(logp, target, grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        logp, target, dloss_dell = ctx.saved_tensors
-        g = (dloss_dell * grad_output).unsqueeze(-1)
-        # d ell / d input = onehot(target) - softmax(input)
-        grad_input = torch.exp(logp).mul_(g.neg())
-        grad_input.scatter_add_(-1, target.unsqueeze(-1), g)
-        return grad_input, None, None, None
-
-
-class _StackedSigmoidLoss(torch.autograd.Function):
-    """``pos_w y kernel(log p) + neg_w (1 - y) kernel(log(1 - p))`` for sigmoid ``p``."""
-
-    @staticmethod
-    def forward(ctx, input, target, pos_w, neg_w, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        # log p and log(1 - p) each from its own softplus: log(1 - p) = log p - x would lose
-        # all digits of a tiny -log(1 - p) to cancellation (e.g. x = -26, y = 0)
-        log_p = F.softplus(-input).neg_()
-        log_q = F.softplus(input).neg_()
-        p, q = log_p.exp(), log_q.exp()
-        loss_pos, d_pos = kernel(log_p, p, q, need_grad)
-        loss_neg, d_neg = kernel(log_q, q, p, need_grad)
-        w_pos = target if pos_w is None else target * pos_w
-        w_neg = 1.0 - target
-        if neg_w is not None:
-            w_neg = w_neg * neg_w
-        loss = loss_pos.mul_(w_pos).add_(loss_neg.mul_(w_neg))
-        if need_grad:
-            # d log p / dx = q and d log q / dx = -p
-            ctx.save_for_backward(d_pos.mul_(q).mul_(w_pos).sub_(d_neg.mul_(p).mul_(w_neg)))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
-
-
-class _StackedSigmoidFocalLoss(torch.autograd.Function):
-    r"""Sigmoid focal loss with a per-member ``gamma`` column, loss and gradient fused.
-
-    The formulas of :mod:`skfocal.losses`' fused sigmoid focal loss, with :math:`\gamma` a
-    tensor: :math:`L_+ = a_+ (1-p)^\gamma (-\log p)`, :math:`L_- = a_- p^\gamma
-    (-\log(1-p))`, loss :math:`y L_+ + (1 - y) L_-` and gradient
-    :math:`(1-y)(a_- p^{\gamma+1} + \gamma (1-p) L_-) - y(a_+ (1-p)^{\gamma+1} + \gamma p L_+)`,
-    finite for every :math:`\gamma \ge 0`. Both :math:`-\log p` and :math:`-\log(1-p)` come
-    from their own ``softplus`` (no cancellation).
-    """
-
-    @staticmethod
-    def forward(ctx, input, target, gamma, pos_w, neg_w):
-        need_grad = ctx.needs_input_grad[0]
-        loss_pos = F.softplus(-input)  # -log p
-        loss_neg = F.softplus(input)  # -log(1 - p)
-        q = torch.sigmoid(-input)
-        p = torch.sigmoid(input)
-        mod_pos, mod_neg = q.pow(gamma), p.pow(gamma)
-        loss_pos.mul_(mod_pos)
-        loss_neg.mul_(mod_neg)
-        if pos_w is not None:
-            loss_pos.mul_(pos_w)
-            mod_pos.mul_(pos_w)
-        if neg_w is not None:
-            loss_neg.mul_(neg_w)
-            mod_neg.mul_(neg_w)
-        loss = torch.lerp(loss_neg, loss_pos, target)
-        if need_grad:
-            grad_pos = mod_pos.mul_(q).add_(loss_pos.mul_(p).mul_(gamma))
-            grad_neg = mod_neg.mul_(p).add_(loss_neg.mul_(q).mul_(gamma))
-            # lerp gives either side exactly at a hard label (g- - y (g- + g+) would cancel a
-            # tiny g+ against g-, e.g. to 0 at x = 17, y = 1), and is linear for soft ones
-            ctx.save_for_backward(torch.lerp(grad_neg, grad_pos.neg_(), target))
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
-
-
 # -- the stacked loss ------------------------------------------------------------------------------
 
 
 class _Group:
-    """Members of one kind: their rows of the stack and their hyperparameters."""
+    """Members that share a kernel: their rows of the stack, their form and hyperparameters."""
 
-    def __init__(self, kind, members, specs, n_members, device):
-        self.kind = kind
+    def __init__(self, form, key, members, values, n_members, device):
+        self.form, self.key = form, key
         self.members = members
         if len(members) == n_members:
             self.rows = None
@@ -295,12 +140,6 @@ class _Group:
             self.rows = slice(members[0], members[-1] + 1)
         else:
             self.rows = torch.tensor(members, dtype=torch.long, device=device)
-        if kind == "focal":
-            values = [(specs[m].gamma if specs[m].loss == "focal" else 0.0,) for m in members]
-        elif kind == "hard":
-            values = [(specs[m].margin,) for m in members]
-        else:
-            values = [(specs[m].margin, specs[m].softness) for m in members]
         self.shared = all(v == values[0] for v in values)
         self.values = values
         self.params = torch.tensor(values, dtype=torch.float64, device=device)
@@ -313,23 +152,11 @@ class _Group:
         return tensor.index_select(0, self.rows)
 
     def kernel(self, ndim, dtype):
-        """The stacked kernel, its hyperparameters as columns broadcasting over ``ndim`` dims."""
-        shape = (-1,) + (1,) * (ndim - 1)
-        params = self.params.to(dtype)
-        if self.kind == "focal":
-            return _focal(params[:, 0].reshape(shape))
-        margin = self.params[:, 0]
-        if self.kind == "hard":
-            return _hard_margin(torch.log(margin).to(dtype).reshape(shape))
-        logit_margin = (torch.log(margin) - torch.log1p(-margin)).to(dtype)
-        return _soft_margin(logit_margin.reshape(shape), params[:, 1].reshape(shape))
+        """The form's kernel, the hyperparameters as columns broadcasting over ``ndim`` dims."""
+        return self.form.kernel(self.key, self.params, (-1,) + (1,) * (ndim - 1), dtype)
 
     def shared_kwargs(self):
-        if self.kind == "focal":
-            return {"gamma": self.values[0][0]}
-        if self.kind == "hard":
-            return {"margin": self.values[0][0], "softness": None}
-        return {"margin": self.values[0][0], "softness": self.values[0][1]}
+        return self.form.kwargs(self.key, self.values[0])
 
 
 class StackedLoss(nn.Module):
@@ -379,27 +206,22 @@ class StackedLoss(nn.Module):
                 f"n_outputs must be {expected} for task={kind.name!r}, got {n_outputs!r}."
             )
         like = torch.empty(0, dtype=dtype, device=device)
-        kinds = []
+        grouped = {}  # (form, key) -> (members, their values), in order of first appearance
         for m, spec in enumerate(specs):
             if not isinstance(spec, MemberLoss):
                 raise TypeError(f"members[{m}] must be a MemberLoss, got {type(spec).__name__}.")
-            _check_choice(f"members[{m}].loss", spec.loss, LOSSES)
-            if spec.loss == "margin":
-                check_margin(spec.margin)
-                kinds.append("hard" if check_softness(spec.softness) is None else "soft")
-            else:
-                check_gamma(spec.gamma)
-                kinds.append("focal")
+            form = stacked_form(spec.loss, f"members[{m}].loss")
+            key, values = form.group(spec)
+            group_members, group_values = grouped.setdefault((form, key), ([], []))
+            group_members.append(m)
+            group_values.append(values)
         self.task = kind
         self.n_members = len(specs)
         self.n_outputs = n_outputs
         self.specs = specs
         self.groups = [
-            _Group(
-                kind, [m for m in range(len(specs)) if kinds[m] == kind], specs, len(specs), device
-            )
-            for kind in ("focal", "hard", "soft")
-            if kind in kinds
+            _Group(form, key, group_members, group_values, len(specs), device)
+            for (form, key), (group_members, group_values) in grouped.items()
         ]
         if len(self.groups) > 1:
             order = torch.tensor([m for g in self.groups for m in g.members], device=device)
@@ -480,9 +302,8 @@ class StackedLoss(nn.Module):
             if self.weighted:
                 weight_t = group.take(self.alpha).to(input.dtype).gather(1, target)
             if group.shared:
-                fn = focal_loss if group.kind == "focal" else margin_loss
                 n_rows, batch, n_classes = input.shape
-                loss = fn(
+                loss = group.form.softmax(
                     input.reshape(-1, n_classes),
                     target.reshape(-1),
                     reduction="none",
@@ -496,21 +317,11 @@ class StackedLoss(nn.Module):
             pos_w = group.take(self.pos_w).to(input.dtype).reshape(shape)
             neg_w = group.take(self.neg_w).to(input.dtype).reshape(shape)
         if group.shared and pos_w is None:  # one call of the public function
-            if group.kind == "focal":
-                fn = binary_focal_loss_with_logits
-            else:
-                fn = binary_margin_loss_with_logits
-            loss = fn(input, target, reduction="none", **group.shared_kwargs())
-        elif group.kind == "focal":  # per-term weights cannot be factored out of soft labels
-            if group.shared:
-                gamma = group.values[0][0]
-            else:
-                gamma = group.params[:, 0].to(input.dtype)
-                gamma = gamma.reshape((-1,) + (1,) * (input.dim() - 1))
-            loss = _StackedSigmoidFocalLoss.apply(input, target, gamma, pos_w, neg_w)
-        else:
-            loss = _StackedSigmoidLoss.apply(
-                input, target, pos_w, neg_w, group.kernel(input.dim(), input.dtype)
+            loss = group.form.sigmoid(input, target, reduction="none", **group.shared_kwargs())
+        else:  # per-term weights cannot be factored out of soft labels
+            shared = group.values[0] if group.shared else None
+            loss = group.form.sigmoid_loss(
+                group.key, input, target, group.params, shared, pos_w, neg_w
             )
         return loss.mean(dim=-1) if self.task is MULTILABEL else loss  # mean over labels
 

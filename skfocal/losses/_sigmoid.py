@@ -1,30 +1,10 @@
-r"""Loss and logit gradient in one forward pass, behind one thin autograd node.
+r"""The fused sigmoid losses: loss and logit gradient in one pass, per element or reduced.
 
-Every loss here is computed by a *compute function* that returns the loss (per element or
-already reduced) together with its gradient with respect to the logits, in closed form and in
-few fused operations. :class:`FusedLoss` runs it inside an ``autograd.Function`` whose backward
-only scales the stored gradient by the incoming one (or returns it as is when that is the
-scalar 1 of ``loss.backward()`` on the CPU). Reductions happen inside the compute function, so
-a ``"mean"`` adds no autograd node of its own. This is what keeps the losses close to
-``F.cross_entropy`` at training batch sizes, where each eager operation and each autograd node
-costs microseconds; the closed-form gradient is also what keeps them finite for every
-``gamma >= 0`` (see ``_kernels``).
+The compute functions of :func:`~skfocal.losses._fused.run` for sigmoid outputs (binary and
+multilabel): ``compute(input, target, ..., need_grad) -> (loss, d loss / d input)``, the focal
+``gamma`` in fused formulas (a float) or any kernel of :mod:`~skfocal.losses._kernels`.
 
-The forms here assume that the weights and targets need no gradient. When one of them does,
-``_reduce`` switches to :func:`softmax_terms` / :func:`sigmoid_terms`: the unweighted
-per-element terms with the same closed-form logit gradient, weighted by ordinary autograd
-operations, so that every tensor gets its exact gradient.
-
-Softmax (``ell = log p_t``, ``nq = expm1(ell) = p_t - 1``, ``D = -d loss/d ell``):
-
-.. math::
-
-    \frac{\partial \mathcal{L}}{\partial x} = D\,(\operatorname{softmax}(x) - e_t),
-
-formed by writing ``nq`` into the target column of ``exp(log_softmax(x))`` (exact where
-:math:`p_t \to 1`, unlike ``softmax - 1``) and one multiplication.
-
-Sigmoid: :math:`p` and :math:`1 - p` are both sigmoids and :math:`-\log p`,
+:math:`p` and :math:`1 - p` are both sigmoids and :math:`-\log p`,
 :math:`-\log(1 - p)` both softplus values, each exact (no ``softplus(-x) + x``
 cancellation). The two sides are weighted by ``(1 - y) a-`` (formed as ``a- - a- y``) and
 ``y a+``, each exactly 0 on the inactive side of a hard label, so neither the loss nor its
@@ -33,6 +13,10 @@ be hard (exactly 0 or 1) skip the two sides altogether: :func:`_sigmoid_signed` 
 one active side on the signed logit ``x - 2xy``, which is exactly ``x`` or ``-x`` (on a large
 CPU input block by block, :func:`_sigmoid_signed_blocks`, so that its temporaries stay in
 cache).
+
+The forms here assume that the weights and targets need no gradient. When one of them does,
+``_reduce`` switches to :func:`sigmoid_terms`: the unweighted per-element terms with the same
+closed-form logit gradient, weighted by ordinary autograd operations.
 """
 
 from __future__ import annotations
@@ -43,247 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from .._fastpaths import function_apply
-from ._kernels import make_kernel
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-PLAIN_DTYPES = (torch.float32, torch.float64)  # computed in their own dtype, no cast
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in _LOW_PRECISION else dtype
-
-
-@functools.lru_cache(maxsize=256)
-def _const(value: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A cached 0-dim tensor: multiplying by it costs half of multiplying by a Python number,
-    which torch wraps into a fresh tensor on every call."""
-    return torch.tensor(value, dtype=dtype, device=device)
-
-
-def _as(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``t.to(dtype)``, without the call's cost when the dtype already matches."""
-    return t if t.dtype is dtype else t.to(dtype)
-
-
-def _scaled_grad(grad, grad_output):
-    ndim = grad_output.dim()
-    if ndim == 0:
-        # ``loss.backward()`` on a reduced loss: the scale is 1, known without a device sync
-        # only on the CPU. Returning the saved tensor is safe: autograd copies it if the graph
-        # (and with it this tensor) is retained.
-        if grad_output.is_cpu and grad_output.item() == 1.0:
-            return grad, None, None
-    elif ndim != grad.dim():
-        grad_output = grad_output.unsqueeze(1)
-    return grad * grad_output, None, None
-
-
-@once_differentiable
-def _scaled_grad_once(grad, grad_output):
-    """:func:`_scaled_grad` for a backward that is recorded (``create_graph=True``): its
-    result has no derivative (a second backward raises, rather than leaving out the gradient's
-    own dependence on the logits), and it reads no value (``vmap`` cannot)."""
-    if grad_output.dim() not in (0, grad.dim()):
-        grad_output = grad_output.unsqueeze(1)
-    return grad * grad_output, None, None
-
-
-class FusedLoss(torch.autograd.Function):
-    """``compute(input, *args, need_grad)`` returns ``(loss, d loss / d input)``.
-
-    ``args`` come as one tuple: ``Function.apply`` inspects each of its arguments.
-
-    The gradient is stored and, in the backward, multiplied by the incoming gradient (unsqueezed
-    at dimension 1 when the loss has one dimension fewer than the input: the class dimension of
-    a per-element softmax loss). It has no derivative itself: a double backward raises.
-
-    The gradient is an intermediate tensor (neither input nor output), kept as an attribute of
-    ``ctx``: ``save_for_backward``'s packing and unpacking cost about 6 us a call, a tenth of
-    the loss at batch 256. It is freed with the graph; saved-tensor hooks do not see it.
-    """
-
-    @staticmethod
-    def forward(ctx, input, compute, args):
-        loss, grad = compute(input, *args, True)
-        ctx.grad = grad
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        if torch.is_grad_enabled():  # create_graph=True: mark the result as not differentiable
-            return _scaled_grad_once(ctx.grad, grad_output)
-        return _scaled_grad(ctx.grad, grad_output)
-
-
-class TransformableFusedLoss(torch.autograd.Function):
-    """:class:`FusedLoss` in the form ``torch.func`` transforms and ``torch.compile`` take.
-
-    ``forward`` has no ``ctx`` (``setup_context`` saves what the backward needs), the
-    gradient is a second, non-differentiable output, and vmap's rule is generated. Like
-    :class:`FusedLoss` it has first derivatives in reverse mode only (``backward``,
-    ``torch.func.grad`` / ``vjp`` / ``jacrev``): differentiating its backward raises, and
-    forward mode (``jvp``, ``jacfwd``, ``hessian``) raises torch's "implement the jvp"
-    error, rather than returning a second derivative that leaves out the gradient's own
-    dependence on the logits. Used under functorch transforms and dynamo, and whenever the
-    fast paths are off (:mod:`skfocal._fastpaths`); it computes the same values.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(input, compute, args):
-        return compute(input, *args, True)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _, grad = output
-        ctx.mark_non_differentiable(grad)
-        ctx.save_for_backward(grad)
-
-    @staticmethod
-    def backward(ctx, grad_output, _grad_of_grad):
-        (grad,) = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            return _scaled_grad_once(grad, grad_output)
-        if grad_output.dim() not in (0, grad.dim()):
-            grad_output = grad_output.unsqueeze(1)
-        return grad * grad_output, None, None  # no shortcut for 1: vmap cannot read values
-
-
-def _apply_transformable(input, compute, args):
-    return TransformableFusedLoss.apply(input, compute, args)[0]
-
-
-def run(compute, input, *args):
-    """Apply ``compute`` through an autograd Function when the logits need a gradient.
-
-    :func:`skfocal._fastpaths.function_apply` gives :class:`FusedLoss`'s C++ entry point
-    where that is safe (no functorch transform active, not compiling), else
-    :class:`TransformableFusedLoss`.
-    """
-    if input.requires_grad and torch.is_grad_enabled():
-        return function_apply(FusedLoss, _apply_transformable)(input, compute, args)
-    return compute(input, *args, False)[0]
-
-
-# -- softmax ---------------------------------------------------------------------------------
-
-
-def log_softmax(input, cdtype, dim=1):
-    """``F.log_softmax(input, dim)`` in ``cdtype``.
-
-    On a CPU, torch's kernel walks the rows one by one when there are 4 to 15 classes (about
-    4.6 us per class at 256 rows on the benchmark CPU, 37 us at 8 classes); the same
-    arithmetic -- ``z = x - max``, ``z - log(sum(exp(z)))`` -- in a few vectorised operations
-    takes half of that there. Other sizes and devices use the kernel.
-    """
-    if input.is_cpu and input.dim() >= 2 and 4 <= input.shape[dim] < 16:
-        x = input if input.dtype is cdtype else input.to(cdtype)
-        z = x - x.amax(dim, keepdim=True)
-        return z.sub_(z.exp().sum(dim, keepdim=True).log_())
-    if input.dtype is cdtype:
-        return F.log_softmax(input, dim)
-    return F.log_softmax(input, dim, dtype=cdtype)
-
-
-def _softmax_terms(kernel, ell, p, nq, need_grad):
-    """``(a, f, sa, b, sb)``: per-element loss ``sa * a * f`` (``f`` None: 1) and
-    ``-d loss / d ell = sb * b``.
-
-    ``kernel`` is the focal ``gamma`` (a float: formulas written for few operations) or a
-    generic kernel ``(ell, p, q, need_grad) -> (loss, d loss / d ell)`` from ``_kernels``. The
-    loss comes as two factors so that a reduction is one ``vdot``, and with Python signs
-    ``sa, sb`` that the caller folds into a multiplication it does anyway.
-    """
-    if isinstance(kernel, float):
-        gamma = kernel
-        if gamma == 2.0:  # loss = -q^2 ell = -(nq ell) nq, D = q (q - 2 p ell) = nq (nq + 2 p ell)
-            b = torch.addcmul(nq, p, ell, value=2.0).mul_(nq) if need_grad else None
-            return nq * ell, nq, -1.0, b, 1.0
-        if gamma == 1.0:  # loss = -q ell = nq ell, D = q - p ell = -(nq + p ell)
-            b = torch.addcmul(nq, p, ell) if need_grad else None
-            return nq, ell, 1.0, b, -1.0
-        if gamma == 0.0:  # cross-entropy: loss = -ell, D = 1
-            return ell.neg(), None, 1.0, (torch.ones_like(ell) if need_grad else None), 1.0
-        if gamma > 1.0:  # loss = -q^gamma ell, D = q^(gamma - 1) (q - gamma p ell)
-            q = nq.neg()
-            mod = q.pow(gamma - 1.0)
-            b = torch.addcmul(q, p, ell, value=-gamma).mul_(mod) if need_grad else None
-            return mod.mul_(q), ell, -1.0, b, 1.0
-        # 0 < gamma < 1: q^(gamma - 1) is infinite at p = 1; the kernel's ratio form is finite
-        kernel = make_kernel("focal", gamma=gamma)
-    loss, grad = kernel(ell, p, nq.neg(), need_grad)
-    return loss, None, 1.0, grad, -1.0
-
-
-def _flat(t):
-    return t if t.dim() == 1 else t.reshape(-1)
-
-
-def softmax_compute(input, target, kernel, weight, reduction, need_grad):
-    """Softmax loss of ``input`` (N, C, ...) at ``target`` (N, ...), and its gradient.
-
-    ``target`` holds valid class indices (ignored entries replaced by any valid index and
-    given weight 0). ``weight`` is None or the per-element weights (N, ...) in the compute
-    dtype; ``"mean"`` divides by their sum (by the element count when None). A zero sum gives
-    a NaN mean, like ``F.cross_entropy``, but a zero gradient, where torch's is NaN or zero.
-    """
-    logp = log_softmax(input, _compute_dtype(input.dtype))
-    cdtype = logp.dtype
-    index = target.unsqueeze(1)
-    ell = logp.gather(1, index).squeeze(1)  # every result below is a fresh tensor, not a view
-    p = ell.exp()
-    nq = torch.expm1(ell)  # p - 1, exact as p -> 1
-    a, f, sa, b, sb = _softmax_terms(kernel, ell, p, nq, need_grad)
-    if weight is None and reduction != "none":
-        scale_loss, scale_grad = sa, sb
-        if reduction == "mean":
-            n = a.numel()
-            scale_loss = sa / n if n else float("nan")
-            scale_grad = sb / n if n else 0.0
-        loss = a.sum() if f is None else torch.vdot(_flat(a), _flat(f))
-        if scale_loss != 1.0:
-            loss = loss.mul_(_const(scale_loss, cdtype, loss.device))
-        if need_grad and scale_grad != 1.0:
-            b = b.mul_(_const(scale_grad, cdtype, b.device))
-    else:
-        a = a if f is None else a * f
-        if weight is None:  # reduction "none"
-            loss = a if sa == 1.0 else a.neg_()
-            if need_grad and sb != 1.0:
-                b = b.neg_()
-        elif reduction == "mean":
-            den = weight.sum()
-            loss = torch.vdot(_flat(a), _flat(weight)).mul_(sa).div_(den)
-            if need_grad:
-                b = b.mul_(weight).mul_(sb).div_(den.clamp_min(torch.finfo(cdtype).tiny))
-        else:
-            loss = a.mul_(weight)
-            loss = loss.sum() if reduction == "sum" else loss
-            if sa != 1.0:
-                loss = loss.neg_()
-            if need_grad:
-                b = b.mul_(weight) if sb == 1.0 else b.mul_(weight).neg_()
-    loss = _as(loss, input.dtype)
-    if not need_grad:
-        return loss, None
-    # d loss / d x = D (softmax - onehot); the target column of softmax - onehot is p - 1 = nq
-    grad = logp.exp_().scatter_(1, index, nq.unsqueeze(1)).mul_(b.unsqueeze(1))
-    return loss, _as(grad, input.dtype)
-
-
-def _softmax_terms_compute(input, target, kernel, need_grad):
-    """Unweighted per-element softmax loss (N, ...) and its logit gradient."""
-    return softmax_compute(input, target, kernel, None, "none", need_grad)
-
-
-def softmax_terms(input, target, kernel):
-    """Unweighted per-element loss (N, ...) with the closed-form logit gradient."""
-    return run(_softmax_terms_compute, input, target, kernel)
-
-
-# -- sigmoid ---------------------------------------------------------------------------------
+from ._fused import compute_dtype
+from ._kernels import power
 
 
 def _sigmoid_parts(x):
@@ -292,7 +37,7 @@ def _sigmoid_parts(x):
     ``-log p = c + relu(-x)`` and ``-log q = c + relu(x)`` with ``c = log1p(exp(-|x|))``
     (sums of two non-negative terms: no cancellation). One ``log1p`` pass instead of the two
     of ``softplus(-x)`` and ``softplus(x)``: on large inputs, where ``log1p`` is the most
-    expensive operation per element, that is about a sixth of the loss's time.
+    expensive operation per element, that is one pass fewer of it.
     """
     nx = x.neg()
     p, q = torch.sigmoid(x), torch.sigmoid(nx)
@@ -307,15 +52,6 @@ def _times(t, w):
     if t is None:
         return w
     return t * w
-
-
-def _power(base, gamma: float):
-    """``base ** gamma``: None for 0, ``base`` itself for 1, a fresh tensor otherwise."""
-    if gamma == 0.0:
-        return None
-    if gamma == 1.0:
-        return base
-    return base * base if gamma == 2.0 else base.pow(gamma)
 
 
 def _label_weights(base, gamma: float, weight, y, positive: bool):
@@ -334,7 +70,7 @@ def _label_weights(base, gamma: float, weight, y, positive: bool):
         zero = _stacking(base.dim(), base.dtype, base.device)[1]
         mod = torch.addcmul(zero, base, base, value=value)
     else:
-        mod = _times(_power(base, gamma), weight)
+        mod = _times(power(base, gamma), weight)
     if positive:
         return mod * y
     return torch.addcmul(mod, mod, y, value=-1.0)
@@ -562,7 +298,9 @@ def _signed_constants(pos_w, neg_w, dtype, device, scale):
     return zero, one, threshold, neg, pos, scale
 
 
-_BLOCK = 32768  # elements per thread: a block's dozen temporaries stay in the L2 cache
+# elements per thread: a block's dozen temporaries stay in the L2 cache (bench_losses.py
+# --only thresholds times blocks of 8k, 32k and 128k elements and the whole input)
+_BLOCK = 32768
 
 
 def stacks(x) -> bool:
@@ -596,10 +334,10 @@ def sigmoid_compute(input, target, kernel, pos_w, neg_w, reduction, consts, need
     launch) the two sides are stacked, so that each operation serves both: fewest operations,
     which is what costs at training batch sizes. Larger CPU inputs are processed side by side
     (fewer passes over the data) in blocks of that size: every operation is elementwise, and
-    a block's temporaries stay in cache, which makes the passes several times cheaper.
+    a block's temporaries stay in cache, which makes the passes cheaper (``_BLOCK``).
     """
     dtype = input.dtype
-    cdtype = torch.float32 if dtype in _LOW_PRECISION else dtype
+    cdtype = compute_dtype(dtype)
     x = input if dtype is cdtype else input.to(cdtype)
     y = target if target.dtype is cdtype else target.to(cdtype)
     n = x.numel()
@@ -683,13 +421,13 @@ def _in_blocks(x, y, by_rows, reduce, need_grad, evaluate):
 
 def _sigmoid_terms_compute(input, kernel, need_grad):
     """Unweighted ``[L_pos, L_neg]`` (2, ...) and their logit derivatives, for autograd."""
-    cdtype = _compute_dtype(input.dtype)
+    cdtype = compute_dtype(input.dtype)
     x = input if input.dtype is cdtype else input.to(cdtype)
     p, q, s_pos, s_neg = _sigmoid_parts(x)
     grad = None
     if isinstance(kernel, float):
         gamma = kernel
-        m_pos, m_neg = _power(q, gamma), _power(p, gamma)
+        m_pos, m_neg = power(q, gamma), power(p, gamma)
         if need_grad:
             g_pos = torch.addcmul(q, p, s_pos, value=gamma)
             g_neg = torch.addcmul(p, q, s_neg, value=gamma)
@@ -726,63 +464,3 @@ def sigmoid_terms(input, kernel):
     if input.requires_grad and torch.is_grad_enabled():
         return SigmoidTerms.apply(input, kernel)
     return _sigmoid_terms_compute(input, kernel, need_grad=False)[0]
-
-
-# -- the per-element Functions of earlier versions, kept for code that builds on them ---------
-
-
-class SoftmaxTargetLoss(torch.autograd.Function):
-    """``weight_t * kernel(log_softmax(input)[target])`` per element (``weight_t`` constant)."""
-
-    @staticmethod
-    def forward(ctx, input, target, weight_t, kernel):
-        w = None if weight_t is None else weight_t.to(_compute_dtype(input.dtype))
-        need_grad = ctx.needs_input_grad[0]
-        loss, grad = softmax_compute(input, target, kernel, w, "none", need_grad)
-        if need_grad:
-            ctx.save_for_backward(grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output.unsqueeze(1), None, None, None
-
-
-class SigmoidTargetLoss(torch.autograd.Function):
-    """``pos_w * y * kernel(log p) + neg_w * (1 - y) * kernel(log(1 - p))`` per element."""
-
-    @staticmethod
-    def forward(ctx, input, target, pos_w, neg_w, kernel):
-        need_grad = ctx.needs_input_grad[0]
-        loss, grad = sigmoid_compute(input, target, kernel, pos_w, neg_w, "none", None, need_grad)
-        if need_grad:
-            ctx.save_for_backward(grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
-
-
-class SigmoidFocalLoss(torch.autograd.Function):
-    """Per-element sigmoid focal loss (``SigmoidTargetLoss`` with the focal ``gamma``)."""
-
-    @staticmethod
-    def forward(ctx, input, target, gamma, pos_w, neg_w):
-        need_grad = ctx.needs_input_grad[0]
-        loss, grad = sigmoid_compute(
-            input, target, float(gamma), pos_w, neg_w, "none", None, need_grad
-        )
-        if need_grad:
-            ctx.save_for_backward(grad)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None, None
