@@ -16,6 +16,7 @@ from ._engines._net import NonFiniteTrainingError
 from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
 from ._plotting import plot_training_curves, training_curves
 from ._search import BatchedGridSearchCV
+from ._threads import torch_threads
 from ._version import __version__
 from ._weights import ClassBalanced
 from .losses import (
@@ -78,5 +79,6 @@ __all__ = [
     "margin_loss",
     "plot_training_curves",
     "poly1_loss",
+    "torch_threads",
     "training_curves",
 ]

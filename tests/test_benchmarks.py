@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # quick-mode arguments of each script; "{tmp}" becomes a temporary directory
 QUICK_ARGS = {
-    "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast"],
+    "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast", "--threads-policy"],
     "bench_losses.py": ["--quick"],
     "bench_quality.py": [
         "--quick",
@@ -45,6 +45,7 @@ EXPECTED_OUTPUT = {
         "FocalClassifier() / loop with torch's default Adam",
         "multiclass, 8 classes (softmax losses)",
         "yeast (1,484 x 8, 10 classes)",
+        "policy/best",
     ],
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
     "bench_losses.py": ["lean mean, gradient at logits [fit]"],

@@ -14,7 +14,16 @@ import numpy as np
 import torch
 
 from .. import _inputs
-from ._members import Engine, Fitted, build_member, check_callbacks, fork_rng, make_net
+from .._threads import module_macs, threads_for, tokens_per_row
+from ._members import (
+    Engine,
+    Fitted,
+    batch_size,
+    build_member,
+    check_callbacks,
+    fork_rng,
+    make_net,
+)
 from ._net import FitData
 
 
@@ -70,11 +79,13 @@ class SkorchEngine(Engine):
         data = device_data(plan, X, self.device, self.dtype)
         with fork_rng(self.device):
             module = build_member(plan, self.dtype)
-            _inputs.check_forward(
-                module, data.X, plan.inputs, plan.kind, plan.n_outputs, self.dtype
-            )
-            net = make_net(plan, module, self.device, self.dtype)
-            net.fit(data, None)
+            work = batch_size(plan) * module_macs(module) * tokens_per_row(data.X)
+            with threads_for(work, self.device):  # chosen for the network (skfocal._threads)
+                _inputs.check_forward(
+                    module, data.X, plan.inputs, plan.kind, plan.n_outputs, self.dtype
+                )
+                net = make_net(plan, module, self.device, self.dtype)
+                net.fit(data, None)
         posterior = plan.posteriors[kept_phase(plan, net)]
         net.predict_nonlinearity = posterior.proba  # skorch's own predict_proba agrees
         return Fitted(net, posterior)

@@ -15,6 +15,8 @@ Rows: ``rows[m]`` are the positions in ``X`` of the rows plan ``m`` was made on 
 training rows; None: all of ``X``, e.g. a refit), so that the plan's own positions
 (``train_idx``, ``valid_idx``) index into them. ``predict_rows[m]`` names rows of ``X`` on
 which member ``m``'s logits are returned after training (out-of-fold outputs).
+
+The run's torch threads are chosen for its work (:mod:`skfocal._threads`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ... import _inputs
 from ..._early_stopping import improves
 from ..._loss_specs import LOSSES
 from ..._scoring import FrozenPredictions
+from ..._threads import network_macs, threads_for
 from .._members import Engine, Fitted, batch_size, build_member, fork_rng, make_net
 from .._net import NonFiniteTrainingError
 from ._batches import MemberBatches
@@ -89,6 +92,13 @@ def group_key(plan):
         plan.classes.tobytes(),
         str(plan.classes.dtype),
     )
+
+
+def step_work(plans):
+    """Forward multiply-adds of one stacked step of ``plans``: members x batch x network."""
+    first = plans[0]
+    per_row = network_macs(first.n_features, first.params["hidden_layer_sizes"], first.n_outputs)
+    return len(plans) * max(batch_size(plan) for plan in plans) * per_row
 
 
 class _Stopping:
@@ -285,6 +295,11 @@ class StackedEngine(Engine):
         for name, values in (("rows", rows), ("predict_rows", predict_rows)):
             if len(values) != n_members:
                 raise ValueError(f"{name} must hold one entry per plan ({n_members}).")
+        with threads_for(step_work(plans), self.device):
+            return self._fit(plans, X, rows, predict_rows)
+
+    def _fit(self, plans, X, rows, predict_rows):
+        n_members = len(plans)
         device, dtype = self.device, self.dtype
         first = plans[0]
         kind = first.kind
