@@ -73,8 +73,8 @@ def torch_threads(n_threads="auto"):
     A context manager (and decorator), like :func:`threadpoolctl.threadpool_limits`. Inside
     it, every :meth:`~skfocal.FocalClassifier.fit`, prediction and
     :class:`~skfocal.BatchedGridSearchCV` run in this thread (or asyncio task) uses
-    ``n_threads`` torch threads, and the count is restored when each call ends; other threads
-    and processes keep their own.
+    ``n_threads`` torch threads, and the count is restored when each call ends. The setting is
+    passed on to the workers of a batched search; other threads and processes keep their own.
 
     Parameters
     ----------

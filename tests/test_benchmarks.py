@@ -17,6 +17,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # quick-mode arguments of each script; "{tmp}" becomes a temporary directory
 QUICK_ARGS = {
     "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast", "--threads-policy"],
+    "bench_search.py": ["--quick", "--jobs-ratio"],
     "bench_losses.py": ["--quick"],
     "bench_quality.py": [
         "--quick",
@@ -54,6 +55,8 @@ EXPECTED_OUTPUT = {
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
         "best_params_ agree: True",
+        "n_jobs=2 faster than n_jobs=1",
+        "max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|",
     ],
 }
 # optional modules a script needs

@@ -371,3 +371,55 @@ def test_nothing_stays_offered_after_a_search():
     with pytest.raises(ValueError):  # a failing search withdraws what it offered too
         BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, cv=2).fit(X, y[:10])
     assert _serving._OFFERED == {}
+
+
+# -- workers and progress ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, atol", [("float64", 0.0), ("float32", 1e-6)])
+def test_workers_train_chunks_equal_to_one_process(monkeypatch, dtype, atol):
+    """n_jobs=2 splits the group into two chunks trained in worker processes; the members
+    (compared through their raw logits) are those of the in-process search: identical in
+    float64, equal to rounding in float32 (one chunk shares lr, the whole group does not)."""
+    X, y = _data("binary", n=120)
+    est = FocalClassifier(**{**BASE, "dtype": dtype})
+    grid = {"gamma": [0.0, 2.0], "lr": [3e-3, 1e-2], "alpha": [None, 0.25]}
+    kwargs = {"scoring": _logit_scorers(), "refit": False, "cv": 3}
+    one = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    from skfocal import _search
+
+    chunks, dispatch = [], _search._Schedule._chunks
+
+    def record(self, members):
+        out = dispatch(self, members)
+        chunks.extend(len(chunk) for _, chunk in out)
+        return out
+
+    monkeypatch.setattr(_search._Schedule, "_chunks", record)
+    two = BatchedGridSearchCV(est, grid, n_jobs=2, **kwargs).fit(X, y)
+    assert chunks == [12, 12]
+    _compare(two, one, atol=atol)
+    if dtype == "float64":
+        for key, value in one.cv_results_.items():
+            if key.startswith("split"):
+                np.testing.assert_array_equal(two.cv_results_[key], value, err_msg=key)
+
+
+def test_workers_take_chunks_and_single_fits_together():
+    X, y = _data("binary")
+    est = FocalClassifier(**BASE)
+    grid = [{"gamma": [0.0, 2.0]}, {"module": [_Net]}]
+    kwargs = {"scoring": "neg_log_loss", "cv": 2}
+    with pytest.warns(UserWarning, match="one by one"):
+        batched = BatchedGridSearchCV(est, grid, n_jobs=2, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_threads_restored_after_a_search(one_torch_thread):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X, y = _data("binary")
+        BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0, 2.0]}, cv=2).fit(X, y)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
