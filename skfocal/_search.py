@@ -43,6 +43,7 @@ from ._engines._stacked import (
     split_members,
     why_not_stacked,
 )
+from ._engines._stacked._progress import EpochProgress
 from ._plan import make_plan
 from ._serving import Served, data_key, fitted_state, offer, withdraw
 from ._threads import current_setting, torch_threads
@@ -255,13 +256,22 @@ class _Schedule:
         as one stacked model and returns the trained members; the members are built into
         fitted classifiers and offered here.
         """
+        verbose = self.search.verbose
         setting = current_setting()  # a torch_threads() block reaches the workers too
         in_process = self.n_workers == 1 or len(chunks) + len(singles) <= 1
+        if verbose > 0 and chunks:
+            where = "in this process" if in_process else f"on {self.n_workers} workers"
+            print(
+                f"[BatchedGridSearchCV] training {sum(len(c) for _, c in chunks)} members in "
+                f"{len(chunks)} stacked run(s), {len(singles)} one by one, {where}",
+                flush=True,
+            )
 
         def chunk_arguments():
-            for _, chunk in chunks:
+            for label, chunk in chunks:
                 shared, rows = self._shared_data(chunk)
-                yield [m.plan for m in chunk], shared, rows, setting
+                progress = EpochProgress(label, verbose) if verbose > 0 else None
+                yield [m.plan for m in chunk], shared, rows, setting, progress
 
         if in_process:  # one run after the other, each offered before the next one's data
             for (_, chunk), arguments in zip(chunks, chunk_arguments(), strict=True):
@@ -271,7 +281,9 @@ class _Schedule:
             (delayed(_train_chunk)(*arguments) for arguments in chunk_arguments()),
             (delayed(_fit_single)(est, X, y, sw, setting) for *_, est, X, y, sw in singles),
         )
-        results = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.search.pre_dispatch)(tasks)
+        results = Parallel(
+            n_jobs=self.n_jobs, pre_dispatch=self.search.pre_dispatch, verbose=verbose
+        )(tasks)
         for (_, chunk), (fitted, seconds) in zip(chunks, results, strict=False):
             self._offer_chunk(chunk, fitted, seconds)
         for (position, estimator, X, y, sw), served in zip(
@@ -360,11 +372,13 @@ class _Schedule:
                 results["std_fit_time"][cand_idx] = times.std()
 
 
-def _train_chunk(plans, X, rows, threads):
+def _train_chunk(plans, X, rows, threads, progress):
     """Train ``plans`` as one stacked model (in a joblib worker): ``([Fitted], seconds)``."""
     start = time.perf_counter()
     with torch_threads(threads):
-        fitted = StackedEngine(plans[0].device, plans[0].dtype).fit(plans, X, rows=rows)
+        fitted = StackedEngine(plans[0].device, plans[0].dtype).fit(
+            plans, X, rows=rows, progress=progress
+        )
     return fitted, time.perf_counter() - start
 
 

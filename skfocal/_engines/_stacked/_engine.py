@@ -16,7 +16,8 @@ training rows; None: all of ``X``, e.g. a refit), so that the plan's own positio
 (``train_idx``, ``valid_idx``) index into them. ``predict_rows[m]`` names rows of ``X`` on
 which member ``m``'s logits are returned after training (out-of-fold outputs).
 
-The run's torch threads are chosen for its work (:mod:`skfocal._threads`).
+The run's torch threads are chosen for its work (:mod:`skfocal._threads`), and an
+:class:`~skfocal._engines._stacked._progress.EpochProgress` reports its epochs.
 
 Members are independent (own seed, own batches, own optimizer row), so any subset of a
 group's plans trains to what those members compute in the whole group, as long as it takes
@@ -314,7 +315,7 @@ def member_logits(model, X, rows, members=None):
 class StackedEngine(Engine):
     """Trains plans of the default MLP together as one :class:`StackedMLP`."""
 
-    def fit(self, plans, X, *, rows=None, predict_rows=None):
+    def fit(self, plans, X, *, rows=None, predict_rows=None, progress=None):
         """Train ``plans`` as one stacked model on the shared ``X``; one :class:`Fitted` each.
 
         Parameters
@@ -328,6 +329,9 @@ class StackedEngine(Engine):
         predict_rows : list of (array-like of int or None), default=None
             Per plan, positions in ``X`` on which its trained member's logits are returned
             in ``Fitted.outputs`` (an ndarray of the training dtype).
+        progress : EpochProgress or None, default=None
+            Reports the run's epochs (members training, stopped, failed; time elapsed and
+            remaining).
 
         Returns
         -------
@@ -355,9 +359,9 @@ class StackedEngine(Engine):
             if len(values) != n_members:
                 raise ValueError(f"{name} must hold one entry per plan ({n_members}).")
         with threads_for(step_work(plans), self.device):
-            return self._fit(plans, X, rows, predict_rows)
+            return self._fit(plans, X, rows, predict_rows, progress)
 
-    def _fit(self, plans, X, rows, predict_rows):
+    def _fit(self, plans, X, rows, predict_rows, progress):
         n_members = len(plans)
         device, dtype = self.device, self.dtype
         first = plans[0]
@@ -407,6 +411,16 @@ class StackedEngine(Engine):
         self.batch_counts = list(batches.n_batches)
         self.batch_sizes = [batch_size(plan) for plan in plans]
         stopping = _Stopping(self, plans, model, optimizer, loss, Xt, yt, weights, valid_rows)
+        listeners = [stopping.on_epoch_end]
+        if progress is not None:
+            params = first.params
+            progress.begin(
+                n_members,
+                params["max_epochs"],
+                f"MLP {tuple(params['hidden_layer_sizes'])}, batch {params['batch_size']}, "
+                f"max_epochs {params['max_epochs']}",
+            )
+            listeners.append(lambda epoch, losses: progress.epoch(epoch, losses, stopping.stopped))
         train_stacked(
             model,
             optimizer,
@@ -416,8 +430,10 @@ class StackedEngine(Engine):
             yt,
             max_epochs=first.params["max_epochs"],
             weights=weights,
-            on_epoch_end=stopping.on_epoch_end,
+            on_epoch_end=listeners,
         )
+        if progress is not None:
+            progress.end()
         stopping.restore_best()
         del batches, weights
         outputs = [None] * n_members

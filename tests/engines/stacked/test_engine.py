@@ -219,3 +219,16 @@ def test_run_cost_grows_with_members_rows_and_network():
     assert run_cost([small] * 4) > run_cost([small] * 2) > 0
     assert run_cost([wide]) > run_cost([small])
     assert run_cost([_plan(X[:60], y[:60])]) < run_cost([small])
+
+
+def test_progress_reports_every_epoch_of_the_run(capsys):
+    from skfocal._engines._stacked._progress import EpochProgress
+
+    X, y = _data("binary")
+    plans = [_plan(X, y, random_state=0), _plan(X, y, random_state=0, lr=1e300)]
+    StackedEngine("cpu", torch.float64).fit(plans, X, progress=EpochProgress("run", 2))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[run] 2 members: MLP (8,), batch 16, max_epochs 6"
+    epochs = [line for line in lines if "] epoch " in line]
+    assert len(epochs) == 6 and "1/2 training, 0 stopped early, 1 failed" in epochs[-1]
+    assert lines[-1].startswith("[run] done in ") and "1 failed" in lines[-1]
