@@ -155,8 +155,16 @@ def run_jobs_ratio(args):
     from sklearn.model_selection import StratifiedKFold
 
     sys.path.insert(0, str(ROOT))
-    from skfocal import BatchedGridSearchCV, FocalClassifier
+    from skfocal import BatchedGridSearchCV, FocalClassifier, _threads
 
+    chosen, choose = [], _threads.choose_threads
+
+    def recording(work, current=None):  # the counts the policy picks in this process
+        n = choose(work, current)
+        chosen.append(n)
+        return n
+
+    _threads.choose_threads = recording
     X, y = make_case("a", args)
     cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
     print(
@@ -174,21 +182,25 @@ def run_jobs_ratio(args):
     for n_jobs in (1, 2):  # warm-up: imports, the workers started and their torch imported
         search(n_jobs, epochs=1, rows=slice(0, 2000))
     times, scores = {1: [], 2: []}, {}
-    cpu = {1: [], 2: []}
+    cpu, picked = {1: [], 2: []}, {1: set(), 2: set()}
     for r in range(args.repeats):
         for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
             before_children, before = _children_cpu(), time.process_time()
+            chosen.clear()
             start = time.perf_counter()
             fitted = search(n_jobs)
             times[n_jobs].append(time.perf_counter() - start)
+            picked[n_jobs].add(max(chosen, default=0))
             own = time.process_time() - before
             after = _children_cpu()
             workers = sorted((after[p] - before_children.get(p, 0.0) for p in after), reverse=True)
             cpu[n_jobs].append((own, workers))
             scores[n_jobs] = fitted.cv_results_["mean_test_score"]
         print(
-            f"round {r + 1}: n_jobs=1 {times[1][-1]:.1f}s, n_jobs=2 {times[2][-1]:.1f}s "
-            f"({times[1][-1] / times[2][-1]:.2f}x); load {os.getloadavg()[0]:.1f}",
+            f"round {r + 1}: n_jobs=1 {times[1][-1]:.1f}s ({cpu[1][-1][0]:.1f}s CPU), "
+            f"n_jobs=2 {times[2][-1]:.1f}s ({cpu[2][-1][0]:.1f}s CPU here, "
+            f"{sum(cpu[2][-1][1][:2]):.1f}s in workers) ({times[1][-1] / times[2][-1]:.2f}x); "
+            f"load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     med1, med2 = statistics.median(times[1]), statistics.median(times[2])
@@ -211,6 +223,11 @@ def run_jobs_ratio(args):
         f"allow {ideal:.2f}x"
     )
     print(f"max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|: {diff:.2e}")
+    print(
+        f"most threads the policy chose in this process: n_jobs=1 {sorted(picked[1])}, "
+        f"n_jobs=2 {sorted(picked[2])} (the workers run at joblib's limit, 1 each here)"
+    )
+    _threads.choose_threads = choose
     print(f"load at end {os.getloadavg()}")
 
 
@@ -301,7 +318,8 @@ def main():
         child(args)
         return
     print(
-        f"python {sys.version.split()[0]}; torch threads per contender: {args.threads}; "
+        f"python {sys.version.split()[0]}; torch threads per contender of the cases: "
+        f"{args.threads}; "
         f"cpus: {len(os.sched_getaffinity(0))}; epochs: {args.epochs}; folds: {args.folds}; "
         f"scoring: {args.scoring}; grid: {GRID} (multiclass: {GRID_MULTICLASS})"
     )

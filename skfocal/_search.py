@@ -8,7 +8,9 @@ before it lets scikit-learn evaluate the candidates. The schedule:
    member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows);
 2. plans that share a network shape and training schedule (:func:`group_key`) are trained
    together by the stacked engine (:class:`~skfocal._engines._stacked.StackedEngine`), one run per
-   group; with ``n_jobs`` the members that cannot be stacked are fitted through joblib;
+   group -- or, with ``n_jobs`` workers, per chunk of a group, in joblib workers (a Dask
+   cluster under ``joblib.parallel_backend("dask")``), beside the members that cannot be
+   stacked, fitted one by one;
 3. each trained member becomes a fitted :class:`~skfocal.FocalClassifier` through the one
    constructor of fitted classifiers (:func:`~skfocal._classifier.fitted_classifier`) and
    is *offered* (:mod:`skfocal._serving`) to the fit of the same parameters on the same data;
@@ -441,10 +443,20 @@ class BatchedGridSearchCV(GridSearchCV):
 
     Parameters
     ----------
-    estimator, param_grid, scoring, n_jobs, refit, cv
+    estimator, param_grid, scoring, refit, cv, pre_dispatch, error_score, return_train_score
         As in :class:`sklearn.model_selection.GridSearchCV`.
-    verbose, pre_dispatch, error_score, return_train_score
-        As in :class:`sklearn.model_selection.GridSearchCV`.
+    n_jobs : int, default=None
+        Number of joblib workers that train the stacked models and the one-by-one fits
+        beforehand (None: 1 unless in a :func:`joblib.parallel_backend` context; -1: all
+        processors). With several workers a large group is split into chunks of members,
+        each trained by one worker as one stacked model (about eight members or more per
+        chunk on a CPU; a GPU group is not split): see :ref:`scaling`. The results do not
+        depend on it. scikit-learn's evaluation of the trained members runs in this process.
+    verbose : int, default=0
+        0 prints nothing. 1: each stacked run reports its epochs (members still training,
+        stopped early and failed, time elapsed and left) at most once a second and when a
+        member stops -- from the worker that trains it, with joblib's progress here -- then
+        scikit-learn's own messages follow; 2: every epoch.
 
     Attributes
     ----------
@@ -482,9 +494,9 @@ class BatchedGridSearchCV(GridSearchCV):
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters (see :meth:`GridSearchCV.fit`).
 
-        scikit-learn's ``fit``, with the members trained beforehand by :meth:`_run_search`.
-        Its evaluation loop then runs in this process (the trained members live here); the
-        members that need fitting one by one go to ``n_jobs`` workers beforehand.
+        scikit-learn's ``fit``, with the members trained beforehand by :meth:`_run_search`
+        (stacked runs and one-by-one fits on ``n_jobs`` workers). Its evaluation loop then
+        runs in this process (the trained members are offered here).
 
         Parameters
         ----------

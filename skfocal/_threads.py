@@ -20,8 +20,9 @@ ceiling: whatever set it -- ``torch.set_num_threads``, ``OMP_NUM_THREADS``, a
 network's multiply-adds per row, :math:`\times` the members of a stacked model),
 :math:`W_1` = :data:`WORK_PER_THREAD` the work that pays for one more thread, and
 :math:`n_{\text{idle}}` the CPUs this process may use (``joblib.cpu_count``: affinity and
-cgroup quota) less the tasks other programs keep running on them (Linux: the runnable count
-of ``/proc/loadavg``; elsewhere the one-minute load average). The count is restored when the
+cgroup quota) less the tasks other programs keep running on them (the larger of the tasks
+runnable now, from ``/proc/loadavg``, and the one-minute load average less this process's
+own CPU use). The count is restored when the
 call returns or raises. :func:`torch_threads` overrides the choice for the calls in its
 block: a fixed count, or None to leave torch's count alone.
 
@@ -33,6 +34,7 @@ in the last digits (about 1e-5 after five epochs of a 512-unit layer at batch 10
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import math
@@ -157,31 +159,53 @@ def usable_cpus():
 
 _LOAD_TTL = 0.1  # seconds a reading of the load serves (calls in a burst read it once)
 _load = {"at": -math.inf, "busy": 0.0}
+_own_cpu = collections.deque()  # (monotonic, process_time) of this process, every 5 s
 
 
 def busy_cpus():
     """CPUs that other running tasks keep busy, of those this process may use.
 
-    Linux: the runnable tasks of ``/proc/loadavg`` but the caller, scaled from the machine's
-    CPUs to this process's share; elsewhere the one-minute load average less one; 0 where
-    neither is known. Read at most every 0.1 s.
+    The larger of two readings, so that neither a lull of a second nor a burst of this
+    process's own work misleads it: the tasks runnable right now but the caller (Linux:
+    ``/proc/loadavg``), and the one-minute load average less this process's own share of it
+    (the CPU seconds it used per second over about the last minute). Scaled from the
+    machine's CPUs to this process's share; 0 where the system tells neither. Read at most
+    every 0.1 s.
     """
     now = time.monotonic()
     if now - _load["at"] > _LOAD_TTL:
-        _load["busy"], _load["at"] = _read_busy(), now
+        _load["busy"], _load["at"] = _read_busy(now), now
     return _load["busy"]
 
 
-def _read_busy():
+def _read_busy(now):
+    readings = []
     try:
         with open("/proc/loadavg") as fh:
-            running = int(fh.read().split()[3].split("/")[0]) - 1
+            readings.append(int(fh.read().split()[3].split("/")[0]) - 1)
     except (OSError, ValueError, IndexError):
-        try:
-            running = max(0.0, os.getloadavg()[0] - 1)
-        except (AttributeError, OSError):
-            return 0.0
-    return max(0, running) * usable_cpus() / max(os.cpu_count() or 1, usable_cpus())
+        pass
+    try:
+        readings.append(os.getloadavg()[0] - _own_cpu_rate(now))
+    except (AttributeError, OSError):
+        pass
+    if not readings:
+        return 0.0
+    return max(0.0, *readings) * usable_cpus() / max(os.cpu_count() or 1, usable_cpus())
+
+
+def _own_cpu_rate(now):
+    """This process's CPU seconds per second over about the last minute (its lifetime if
+    shorter): its share of the one-minute load average."""
+    cpu = time.process_time()
+    if not _own_cpu or now - _own_cpu[-1][0] >= 5.0:
+        _own_cpu.append((now, cpu))
+    while len(_own_cpu) > 1 and now - _own_cpu[1][0] >= 60.0:
+        _own_cpu.popleft()
+    start, start_cpu = _own_cpu[0]
+    if now - start < 1.0:  # too recent to tell: count the caller's thread as busy here
+        return 1.0
+    return (cpu - start_cpu) / (now - start)
 
 
 def choose_threads(work, current=None):
