@@ -76,11 +76,11 @@ class SkorchEngine(Engine):
 
     def _fit_one(self, plan, X):
         check_callbacks(plan.params["callbacks"])
-        data = device_data(plan, X, self.device, self.dtype)
         with fork_rng(self.device):
             module = build_member(plan, self.dtype)
-            work = batch_size(plan) * module_macs(module) * tokens_per_row(data.X)
+            work = batch_size(plan) * module_macs(module) * tokens_per_row(X)
             with threads_for(work, self.device):  # chosen for the network (skfocal._threads)
+                data = device_data(plan, X, self.device, self.dtype)
                 _inputs.check_forward(
                     module, data.X, plan.inputs, plan.kind, plan.n_outputs, self.dtype
                 )
