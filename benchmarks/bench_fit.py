@@ -36,6 +36,18 @@ Everything is measured in one run, on the same data and the same network:
    ``--ratio-seconds`` of fitting per contender); target: the median over rounds of
    fit(focal) / fit(cross-entropy) of the same round <= 1.15.
 
+5. With ``--threads-policy``: skfocal's thread policy (:mod:`skfocal._threads`: the count
+   chosen per call from the size of the work and the idle CPUs, at most torch's) against
+   torch at one thread and at all its threads (``--threads``, default: the cores visible),
+   fit and ``predict_proba`` of ``FocalClassifier`` at four sizes: 1,000 x 8, 20,000 x 20
+   and 200,000 x 100 with the default network, and a wide one (hidden 512, batch 4,096) on
+   20,000 x 100; epochs per size keep every fit to a few hundred steps. Interleaved rounds,
+   about ``--threads-seconds`` of each contender per size and call (at least
+   ``--threads-rounds``), the order cycling through every permutation; "all threads" is
+   dropped after the first rounds where it is over twice as slow as one thread. Per size:
+   the medians, the count the policy chose, the load average, and the median over rounds
+   of policy / the faster of the others in the same round. Target: <= 1.1 at every size.
+
 Run ``python benchmarks/bench_fit.py`` (about 5 minutes on 2 cores); ``--quick`` is a smoke
 run; ``--device cuda`` (or ``auto``) runs every part on a GPU; ``--profile`` prints a cProfile
 of one FocalClassifier fit; ``--loss-ratio --no-throughput --no-memory`` runs part 4 alone. On
@@ -577,6 +589,93 @@ def run_loss_ratio(args, device):
         )
 
 
+# -- thread policy -------------------------------------------------------------------------------
+THREADS_TARGET = 1.1
+# (label, rows, features, hidden_layer_sizes, batch_size, epochs)
+THREAD_SIZES = [
+    ("1,000 x 8", 1_000, 8, (64,), 256, 20),
+    ("20,000 x 20", 20_000, 20, (64,), 256, 3),
+    ("200,000 x 100", 200_000, 100, (64,), 256, 1),
+    ("wide: 20,000 x 100, hidden 512, batch 4,096", 20_000, 100, (512,), 4096, 5),
+]
+
+
+def run_threads_policy(args):
+    """Part 5: the thread policy against one thread and all threads (module docstring)."""
+    import itertools
+
+    from skfocal import FocalClassifier, _threads, torch_threads
+
+    all_threads = torch.get_num_threads()
+    every = f"all ({all_threads}) threads"
+    settings = {"1 thread": 1, every: None, "policy": "auto"}
+    chosen = []
+    choose = _threads.choose_threads
+
+    def recording(work, current=None):
+        n = choose(work, current)
+        chosen.append(n)
+        return n
+
+    _threads.choose_threads = recording  # threads_for looks it up at every call
+    sizes = THREAD_SIZES[:2] if args.quick else THREAD_SIZES
+    print(
+        f"\n== Thread policy: fit and predict_proba at 1 thread, {every} and the policy's "
+        f"choice; about {args.threads_seconds:g} s of each contender per size (at least "
+        f"{args.threads_rounds} rounds), the order cycling through every permutation; 'all' "
+        f"is dropped after {args.threads_rounds} rounds when its median is over 2x one "
+        f"thread's (it cannot be the faster one then); load at start {os.getloadavg()}"
+    )
+    header = f"{'size':<46}{'call':<8}" + "".join(f"{k:>16}" for k in settings)
+    print(header + f"{'chose':>7}{'rounds':>7}{'policy/best':>13}")
+    for label, n, d, hidden, batch, epochs in sizes:
+        if args.quick:
+            n, epochs = min(n, 2_000), 1
+        X, y = make_data(n, d)
+        est = FocalClassifier(
+            hidden_layer_sizes=hidden, batch_size=batch, max_epochs=epochs, random_state=0
+        )
+        with torch_threads(1):
+            fitted = FocalClassifier(**est.get_params()).fit(X, y)  # warm-up; fitted for predict
+        calls = {
+            "fit": lambda est=est, X=X, y=y: est.fit(X, y),
+            "predict": lambda fitted=fitted, X=X: fitted.predict_proba(X),
+        }
+        for call, fn in calls.items():
+            with torch_threads(1):
+                probe = time_once(fn, "cpu")
+            rounds = max(args.threads_rounds, min(60, int(args.threads_seconds / probe)))
+            times, picks, best = {k: [] for k in settings}, [], []
+            active = list(settings)
+            orders = itertools.cycle(list(itertools.permutations(active)))
+            for r in range(rounds):
+                if r == args.threads_rounds and statistics.median(times[every]) > 2 * (
+                    statistics.median(times["1 thread"])
+                ):
+                    active.remove(every)
+                    orders = itertools.cycle(list(itertools.permutations(active)))
+                round_times = {}
+                for name in next(orders):
+                    chosen.clear()
+                    with torch_threads(settings[name]):
+                        round_times[name] = time_once(fn, "cpu")
+                    times[name].append(round_times[name])
+                    if name == "policy":
+                        picks.append(max(chosen, default=all_threads))
+                others = [t for k, t in round_times.items() if k != "policy"]
+                best.append(round_times["policy"] / min(others))
+            ratio = statistics.median(best)
+            mark = "met" if ratio <= THREADS_TARGET else "NOT met"
+            cells = "".join(f"{statistics.median(times[k]):>15.3f}s" for k in settings)
+            picked = "/".join(str(p) for p in sorted(set(picks)))
+            print(
+                f"{label:<46}{call:<8}{cells}{picked:>7}{rounds:>7}{ratio:>12.2f}x  "
+                f"(target <= {THREADS_TARGET}: {mark}; load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
+    _threads.choose_threads = choose
+
+
 # -- main --------------------------------------------------------------------------------------
 def print_environment(args, device):
     print("== Environment")
@@ -652,6 +751,20 @@ def parse_args(argv=None):
         default="wall",
         help="wall: perf_counter; thread: CPU time of this thread (needs --threads 1, cpu)",
     )
+    p.add_argument(
+        "--threads-policy",
+        action="store_true",
+        help="also time the thread policy against 1 thread and all threads (part 5)",
+    )
+    p.add_argument(
+        "--threads-rounds", type=int, default=3, help="--threads-policy: rounds at least"
+    )
+    p.add_argument(
+        "--threads-seconds",
+        type=float,
+        default=6.0,
+        help="--threads-policy: time each contender about this long per size and call",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one repeat")
     p.add_argument("--memory-child", choices=MEMORY_CONFIGS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -663,7 +776,7 @@ def parse_args(argv=None):
     if args.quick:
         args.rows, args.epochs, args.repeats, args.warmup = 2_000, 2, 1, 1
         args.memory_rows = min(args.memory_rows, 20_000)
-        args.ratio_seconds = 0.0
+        args.ratio_seconds = args.threads_seconds = 0.0
     return args
 
 
@@ -702,6 +815,8 @@ def main(argv=None):
         run_scale(args, device)
     if args.loss_ratio:
         run_loss_ratio(args, device)
+    if args.threads_policy:
+        run_threads_policy(args)
     if args.profile:
         run_profile(args, X, y, device)
     print(f"\nload average at end (1/5/15 min): {os.getloadavg()}")

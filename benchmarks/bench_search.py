@@ -18,6 +18,17 @@ Reported per contender: wall time, peak RSS (``VmHWM`` after resetting the mark 
 whether its ``best_params_`` agree with ``GridSearchCV``'s. Targets printed for (a): the
 batched search >= 6x faster than ``GridSearchCV(n_jobs=1)``, and <= 3x one fit.
 
+With ``--jobs-ratio`` (alone: ``--cases "" --jobs-ratio``): ``BatchedGridSearchCV(n_jobs=2)``
+against ``n_jobs=1`` on case (a) (45 fits and the refit), in one process, both under
+skfocal's thread policy (torch's default count as the ceiling; ``--threads`` is ignored
+there). Both are warmed up first (the workers started, torch imported in them), then
+``--repeats`` rounds alternate the two (interleaved, the order flipped every round);
+reported: the medians of wall time and the per-round ratio, CPU seconds of this process and
+of each worker, the speed-up the CPU times allow (n_jobs=1's CPU over this process's CPU
+plus the busiest worker's: what an idle machine would show), the load average, and the
+largest difference of ``mean_test_score`` (identical in float64, rounding in float32).
+Target: n_jobs=2 >= 1.6x faster.
+
 Run ``python benchmarks/bench_search.py`` (long on 2 shared cores: ``--epochs 5`` shortens
 it); ``--quick`` is a smoke run on tiny data. ``--threads`` sets torch's intra-op threads of
 every contender (default 1: GridSearchCV(n_jobs=2) then uses the 2 cores as 2 processes).
@@ -41,7 +52,7 @@ GRID_MULTICLASS = [
     {"gamma": [0.0, 1.0, 2.0], "alpha": [None, "balanced"]},
     {"gamma": [0.0, 1.0, 2.0], "class_weight": ["balanced"]},
 ]
-SPEEDUP_TARGET, FIT_RATIO_TARGET = 6.0, 3.0
+SPEEDUP_TARGET, FIT_RATIO_TARGET, JOBS_TARGET = 6.0, 3.0, 1.6
 
 
 def make_case(case, args):
@@ -118,6 +129,108 @@ def child(args):
     print(json.dumps(result))
 
 
+def _children_cpu():
+    """CPU seconds (user + system) of each child process of this one: ``{pid: seconds}``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    me, cpu = os.getpid(), {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:  # fields[1]: the parent's pid
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / ticks
+    return cpu
+
+
+def run_jobs_ratio(args):
+    """BatchedGridSearchCV(n_jobs=2) against n_jobs=1 on case (a), interleaved (see above)."""
+    import statistics
+
+    import numpy as np
+    import torch
+    from sklearn.model_selection import StratifiedKFold
+
+    sys.path.insert(0, str(ROOT))
+    from skfocal import BatchedGridSearchCV, FocalClassifier, _threads
+
+    chosen, choose = [], _threads.choose_threads
+
+    def recording(work, current=None):  # the counts the policy picks in this process
+        n = choose(work, current)
+        chosen.append(n)
+        return n
+
+    _threads.choose_threads = recording
+    X, y = make_case("a", args)
+    cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
+    print(
+        f"\n== BatchedGridSearchCV(n_jobs=2) / (n_jobs=1): (a) {len(X):,} x {X.shape[1]}, "
+        f"{len(GRID['gamma']) * len(GRID['alpha']) * args.folds} fits + refit, {args.epochs} "
+        f"epochs, dtype {args.dtype}; torch threads (the policy's ceiling): "
+        f"{torch.get_num_threads()}; load at start {os.getloadavg()}"
+    )
+
+    def search(n_jobs, epochs=args.epochs, grid=GRID, rows=slice(None)):
+        est = FocalClassifier(max_epochs=epochs, random_state=0, dtype=args.dtype)
+        runner = BatchedGridSearchCV(est, grid, cv=cv, scoring=args.scoring, n_jobs=n_jobs)
+        return runner.fit(X[rows], y[rows])
+
+    for n_jobs in (1, 2):  # warm-up: imports, the workers started and their torch imported
+        search(n_jobs, epochs=1, rows=slice(0, 2000))
+    times, scores = {1: [], 2: []}, {}
+    cpu, picked = {1: [], 2: []}, {1: set(), 2: set()}
+    for r in range(args.repeats):
+        for n_jobs in (1, 2) if r % 2 == 0 else (2, 1):
+            before_children, before = _children_cpu(), time.process_time()
+            chosen.clear()
+            start = time.perf_counter()
+            fitted = search(n_jobs)
+            times[n_jobs].append(time.perf_counter() - start)
+            picked[n_jobs].add(max(chosen, default=0))
+            own = time.process_time() - before
+            after = _children_cpu()
+            workers = sorted((after[p] - before_children.get(p, 0.0) for p in after), reverse=True)
+            cpu[n_jobs].append((own, workers))
+            scores[n_jobs] = fitted.cv_results_["mean_test_score"]
+        print(
+            f"round {r + 1}: n_jobs=1 {times[1][-1]:.1f}s ({cpu[1][-1][0]:.1f}s CPU), "
+            f"n_jobs=2 {times[2][-1]:.1f}s ({cpu[2][-1][0]:.1f}s CPU here, "
+            f"{sum(cpu[2][-1][1][:2]):.1f}s in workers) ({times[1][-1] / times[2][-1]:.2f}x); "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    med1, med2 = statistics.median(times[1]), statistics.median(times[2])
+    per_round = statistics.median(a / b for a, b in zip(times[1], times[2], strict=True))
+    own1 = statistics.median(c[0] for c in cpu[1])
+    own2 = statistics.median(c[0] for c in cpu[2])
+    busiest = statistics.median(c[1][0] if c[1] else 0.0 for c in cpu[2])
+    workers = statistics.median(sum(c[1][:2]) for c in cpu[2])
+    ideal = own1 / (own2 + busiest)
+    diff = float(np.max(np.abs(scores[1] - scores[2])))
+    mark = "met" if per_round >= JOBS_TARGET else "missed"
+    print(f"n_jobs=1: median {med1:.2f}s wall, {own1:.2f}s CPU (this process)")
+    print(
+        f"n_jobs=2: median {med2:.2f}s wall, {own2:.2f}s CPU here + {workers:.2f}s in the "
+        f"two busiest workers (busiest {busiest:.2f}s)"
+    )
+    print(
+        f"n_jobs=2 faster than n_jobs=1: {med1 / med2:.2f}x (medians), {per_round:.2f}x "
+        f"(median of per-round ratios; target >= {JOBS_TARGET}: {mark}); the CPU times "
+        f"allow {ideal:.2f}x"
+    )
+    print(f"max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|: {diff:.2e}")
+    print(
+        f"most threads the policy chose in this process: n_jobs=1 {sorted(picked[1])}, "
+        f"n_jobs=2 {sorted(picked[2])} (the workers run at joblib's limit, 1 each here)"
+    )
+    _threads.choose_threads = choose
+    print(f"load at end {os.getloadavg()}")
+
+
 def run_child(args, case, kind):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--case", case]
     for flag in ("rows", "large_rows", "features", "epochs", "folds", "threads", "dataset"):
@@ -187,6 +300,13 @@ def main():
         "--cases", default=None, help="cases to run, of a, b, c (default: abc; --quick: ab)"
     )
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 2 epochs")
+    p.add_argument(
+        "--jobs-ratio",
+        action="store_true",
+        help="also BatchedGridSearchCV(n_jobs=2) / (n_jobs=1) on case (a), interleaved",
+    )
+    p.add_argument("--repeats", type=int, default=5, help="--jobs-ratio: rounds (medians)")
+    p.add_argument("--dtype", default="float32", help="--jobs-ratio: FocalClassifier dtype")
     p.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     p.add_argument("--case", choices=("a", "b", "c"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -198,7 +318,8 @@ def main():
         child(args)
         return
     print(
-        f"python {sys.version.split()[0]}; torch threads per contender: {args.threads}; "
+        f"python {sys.version.split()[0]}; torch threads per contender of the cases: "
+        f"{args.threads}; "
         f"cpus: {len(os.sched_getaffinity(0))}; epochs: {args.epochs}; folds: {args.folds}; "
         f"scoring: {args.scoring}; grid: {GRID} (multiclass: {GRID_MULTICLASS})"
     )
@@ -217,6 +338,10 @@ def main():
                 continue
         results = {kind: run_child(args, case, kind) for kind in contenders}
         report(case, titles[case], results)
+    if args.jobs_ratio:
+        if args.quick:
+            args.repeats = 1
+        run_jobs_ratio(args)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ Data: yeast4 (KEEL, 1,484 rows, 51 positives), out-of-fold predictions of a stra
 # ``predict_proba``.
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
 from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.model_selection import StratifiedKFold
@@ -37,10 +36,6 @@ from sklearn.preprocessing import StandardScaler
 
 from skfocal import FocalClassifier
 from skfocal.datasets import load_imbalanced
-
-# A network this small trains fastest on one thread (more threads only wait on each other,
-# and on a machine shared with other jobs they can make each fit many times slower).
-torch.set_num_threads(1)
 
 X, y = load_imbalanced("yeast4")
 proba = {"raw (sigmoid of the logit)": np.zeros(len(y))}

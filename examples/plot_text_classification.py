@@ -29,7 +29,6 @@ below unchanged; see :ref:`text` for a Hugging Face model and tokenizer.
 # five has no word of its own topic.
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     balanced_accuracy_score,
@@ -41,10 +40,6 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from skfocal import FocalClassifier
-
-# a model this small trains fastest on one CPU thread (restored at the end)
-threads = torch.get_num_threads()
-torch.set_num_threads(1)
 
 TOPICS = ["sport", "finance", "politics", "science"]
 SHARES = [0.70, 0.20, 0.07, 0.03]
@@ -212,7 +207,6 @@ for ax, (name, p) in zip(axes, proba.items()):
         ax.set_ylabel("")
 fig.tight_layout()
 plt.show()
-torch.set_num_threads(threads)
 
 # %%
 # What to use when

@@ -17,6 +17,7 @@ from ._engines._net import NonFiniteTrainingError
 from ._loss_specs import LDAM, Asymmetric, LogitAdjusted, Poly1
 from ._plotting import plot_training_curves, training_curves
 from ._search import BatchedGridSearchCV
+from ._threads import torch_threads
 from ._version import __version__
 from ._weights import ClassBalanced
 from .losses import (
@@ -79,6 +80,7 @@ __all__ = [
     "margin_loss",
     "plot_training_curves",
     "poly1_loss",
+    "torch_threads",
     "training_curves",
     "TunedDecisionClassifierCV",
 ]

@@ -13,12 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _inputs
 from ._engines import SkorchEngine
-from ._engines._net import predict_logits
+from ._engines._net import PREDICT_BATCH_ROWS, predict_logits
 from ._loss_specs import LOSSES
 from ._plan import make_plan
 from ._posterior import CLASS_PRIORS
 from ._sampling import SAMPLER_CONSTRAINT
 from ._serving import take_served
+from ._threads import module_macs, threads_for, tokens_per_row
 
 
 class FocalClassifier(ClassifierMixin, BaseEstimator):
@@ -407,15 +408,20 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             if any(True for _ in module.parameters())
             else self.device_
         )
-        return X, predict_logits(
-            module,
-            X,
-            kind=self.net_.kind,
-            device=device,
-            dtype=getattr(torch, self.dtype),
-            post=post,
-            **self._inputs_.predict_options(),
-        )
+        options = self._inputs_.predict_options()
+        rows = min(_inputs.n_rows(X), options.get("batch_rows", PREDICT_BATCH_ROWS))
+        work = rows * module_macs(module) * tokens_per_row(X)
+        with threads_for(work, device):  # chosen for the batch (skfocal._threads)
+            logits = predict_logits(
+                module,
+                X,
+                kind=self.net_.kind,
+                device=device,
+                dtype=getattr(torch, self.dtype),
+                post=post,
+                **options,
+            )
+        return X, logits
 
     def decision_function(self, X):
         r"""Decision scores of ``X``: the log-odds or log posterior behind ``predict_proba``.

@@ -8,7 +8,9 @@ before it lets scikit-learn evaluate the candidates. The schedule:
    member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows);
 2. plans that share a network shape and training schedule (:func:`group_key`) are trained
    together by the stacked engine (:class:`~skfocal._engines._stacked.StackedEngine`), one run per
-   group; with ``n_jobs`` the members that cannot be stacked are fitted through joblib;
+   group -- or, with ``n_jobs`` workers, per chunk of a group, in joblib workers (a Dask
+   cluster under ``joblib.parallel_backend("dask")``), beside the members that cannot be
+   stacked, fitted one by one;
 3. each trained member becomes a fitted :class:`~skfocal.FocalClassifier` through the one
    constructor of fitted classifiers (:func:`~skfocal._classifier.fitted_classifier`) and
    is *offered* (:mod:`skfocal._serving`) to the fit of the same parameters on the same data;
@@ -20,6 +22,7 @@ before it lets scikit-learn evaluate the candidates. The schedule:
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 
@@ -35,9 +38,17 @@ from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._classifier import FocalClassifier, fitted_classifier
-from ._engines._stacked import StackedEngine, group_key, why_not_stacked
+from ._engines._stacked import (
+    StackedEngine,
+    group_key,
+    run_cost,
+    split_members,
+    why_not_stacked,
+)
+from ._engines._stacked._progress import EpochProgress
 from ._plan import make_plan
 from ._serving import Served, data_key, fitted_state, offer, withdraw
+from ._threads import current_setting, torch_threads
 
 
 def _why_not_planned(estimator, X, fit_params):
@@ -111,6 +122,8 @@ class _Schedule:
         self.X, self.y = indexable(X, y)
         self.params = params
         self.n_jobs = search.n_jobs
+        self.n_workers = effective_n_jobs(search.n_jobs)
+        self._X_float = None  # X as the stacked runs share it (see _X_host)
         self.token = object()
         self.served = {}  # (candidate, split) -> Served
         self._folds = {}  # split -> (X, y, sample_weight) of its training rows
@@ -172,9 +185,8 @@ class _Schedule:
                 UserWarning,
                 stacklevel=5,
             )
-        self._train_stacked(planned, blocks)
-        if singles and effective_n_jobs(self.n_jobs) != 1:
-            self._train_singles(base, singles, fit_params)
+        singles = self._single_jobs(base, singles, fit_params) if self.n_workers > 1 else []
+        self._run(self._chunks(planned), singles)
 
     def _plan(self, position, base, parameters, train, fit_params, blocks):
         """Plan one member: a :class:`_Member`, a reason to fit it alone, or None (failed)."""
@@ -210,30 +222,88 @@ class _Schedule:
         return _Member(position, estimator, plan, X_train, y_train, sw, (source, rows), caught)
 
     # -- training ---------------------------------------------------------------------------
-    def _train_stacked(self, members, blocks):
+    def _chunks(self, members):
+        """The stacked runs: groups of one network shape, split into chunks for the workers.
+
+        ``[(label, [members])]``, costliest first. Each group gets a share of the workers in
+        proportion to its cost (:func:`~skfocal._engines._stacked.run_cost`) and is split
+        into that many chunks at most (:func:`~skfocal._engines._stacked.split_members`).
+        """
         groups = {}
         for member in members:
             key = (group_key(member.plan), member.plan.device)
             groups.setdefault(key, []).append(member)
-        for group in groups.values():
-            start = time.perf_counter()
-            shared, rows = self._shared_data(group)
-            plan = group[0].plan
-            fitted = StackedEngine(plan.device, plan.dtype).fit(
-                [m.plan for m in group], shared, rows=rows
+        groups = list(groups.values())
+        costs = [run_cost([m.plan for m in group]) for group in groups]
+        total = sum(costs)
+        runs = []
+        for g, (group, cost) in enumerate(zip(groups, costs, strict=True)):
+            share = max(1, round(self.n_workers * cost / total))
+            parts = split_members(len(group), share, group[0].plan.device)
+            for c, positions in enumerate(parts):
+                label = f"group {g + 1}/{len(groups)}"
+                if len(parts) > 1:
+                    label += f", chunk {c + 1}/{len(parts)}"
+                chunk = [group[i] for i in positions]
+                runs.append((run_cost([m.plan for m in chunk]), label, chunk))
+        runs.sort(key=lambda run: -run[0])  # the longest first: the workers finish together
+        return [(label, chunk) for _, label, chunk in runs]
+
+    def _run(self, chunks, singles):
+        """Train the stacked chunks and the single fits; offer every result to its fit.
+
+        In this process when one worker is asked for (or one run is all there is), else
+        through joblib with ``n_jobs`` workers (joblib's backend: processes by default, a
+        Dask cluster under ``joblib.parallel_backend("dask")``). A worker trains its chunk
+        as one stacked model and returns the trained members; the members are built into
+        fitted classifiers and offered here.
+        """
+        verbose = self.search.verbose
+        setting = current_setting()  # a torch_threads() block reaches the workers too
+        in_process = self.n_workers == 1 or len(chunks) + len(singles) <= 1
+        if verbose > 0 and chunks:
+            where = "in this process" if in_process else f"on {self.n_workers} workers"
+            print(
+                f"[BatchedGridSearchCV] training {sum(len(c) for _, c in chunks)} members in "
+                f"{len(chunks)} stacked run(s), {len(singles)} one by one, {where}",
+                flush=True,
             )
-            del shared
-            share = (time.perf_counter() - start) / len(group)
-            for member, result in zip(group, fitted, strict=True):
-                served = Served(caught=member.caught, fit_time=share)
-                if result.error is not None:
-                    served.error = result.error
-                else:
-                    estimator = fitted_classifier(
-                        member.classifier, member.plan, result, member.data
-                    )
-                    served.state = fitted_state(estimator)
-                self._offer(member.position, member.classifier, member, served)
+
+        def chunk_arguments():
+            for label, chunk in chunks:
+                shared, rows = self._shared_data(chunk)
+                progress = EpochProgress(label, verbose) if verbose > 0 else None
+                yield [m.plan for m in chunk], shared, rows, setting, progress
+
+        if in_process:  # one run after the other, each offered before the next one's data
+            for (_, chunk), arguments in zip(chunks, chunk_arguments(), strict=True):
+                self._offer_chunk(chunk, *_train_chunk(*arguments))
+            return
+        tasks = itertools.chain(
+            (delayed(_train_chunk)(*arguments) for arguments in chunk_arguments()),
+            (delayed(_fit_single)(est, X, y, sw, setting) for *_, est, X, y, sw in singles),
+        )
+        results = Parallel(
+            n_jobs=self.n_jobs, pre_dispatch=self.search.pre_dispatch, verbose=verbose
+        )(tasks)
+        for (_, chunk), (fitted, seconds) in zip(chunks, results, strict=False):
+            self._offer_chunk(chunk, fitted, seconds)
+        for (position, estimator, X, y, sw), served in zip(
+            singles, results[len(chunks) :], strict=True
+        ):
+            member = _Member(position, estimator, None, X, y, sw, None, ())
+            self._offer(position, estimator, member, served)
+
+    def _offer_chunk(self, chunk, fitted, seconds):
+        share = seconds / len(chunk)
+        for member, result in zip(chunk, fitted, strict=True):
+            served = Served(caught=member.caught, fit_time=share)
+            if result.error is not None:
+                served.error = result.error
+            else:
+                estimator = fitted_classifier(member.classifier, member.plan, result, member.data)
+                served.state = fitted_state(estimator)
+            self._offer(member.position, member.classifier, member, served)
 
     def _shared_data(self, group):
         """One host matrix every member of ``group`` trains on, and each member's rows in it.
@@ -244,9 +314,7 @@ class _Schedule:
         """
         parts, offsets, n_rows = [], {}, 0
         if any(m.rows[0] == "X" for m in group):
-            X_host = np.asarray(self.X)
-            if X_host.dtype not in (np.float32, np.float64):
-                X_host = X_host.astype(np.float32)
+            X_host = self._X_host()
             parts.append(X_host)
             n_rows = len(X_host)
         rows = []
@@ -265,20 +333,22 @@ class _Schedule:
         shared = parts[0] if len(parts) == 1 else np.concatenate([p.astype(dtype) for p in parts])
         return shared, rows
 
-    def _train_singles(self, base, singles, fit_params):
-        """Fit members that cannot be stacked through joblib (``n_jobs`` workers)."""
-        search = self.search
+    def _X_host(self):
+        """The search's ``X`` as one float ndarray (converted once, shared by every run)."""
+        if self._X_float is None:
+            X_host = np.asarray(self.X)
+            if X_host.dtype not in (np.float32, np.float64):
+                X_host = X_host.astype(np.float32)
+            self._X_float = X_host
+        return self._X_float
+
+    def _single_jobs(self, base, singles, fit_params):
+        """``(position, estimator, X, y, sample_weight)`` of each member fitted one by one."""
         jobs = []
         for position, parameters, train in singles:
             estimator = clone(base).set_params(**clone(parameters, safe=False))
             jobs.append((position, estimator, *self.fold(position[1], train, fit_params)))
-        results = Parallel(n_jobs=self.n_jobs, pre_dispatch=search.pre_dispatch)(
-            delayed(_fit_single)(estimator, X_train, y_train, sw)
-            for _, estimator, X_train, y_train, sw in jobs
-        )
-        for (position, estimator, X_train, y_train, sw), served in zip(jobs, results, strict=True):
-            member = _Member(position, estimator, None, X_train, y_train, sw, None, ())
-            self._offer(position, estimator, member, served)
+        return jobs
 
     def _offer(self, position, estimator, member, served):
         # members of one fold (or block) share its data: hash it once
@@ -304,10 +374,20 @@ class _Schedule:
                 results["std_fit_time"][cand_idx] = times.std()
 
 
-def _fit_single(estimator, X, y, sample_weight):
+def _train_chunk(plans, X, rows, threads, progress):
+    """Train ``plans`` as one stacked model (in a joblib worker): ``([Fitted], seconds)``."""
+    start = time.perf_counter()
+    with torch_threads(threads):
+        fitted = StackedEngine(plans[0].device, plans[0].dtype).fit(
+            plans, X, rows=rows, progress=progress
+        )
+    return fitted, time.perf_counter() - start
+
+
+def _fit_single(estimator, X, y, sample_weight, threads):
     """Fit one member (in a joblib worker): its :class:`Served` state or error."""
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, torch_threads(threads):
         warnings.simplefilter("always")
         try:
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -363,10 +443,20 @@ class BatchedGridSearchCV(GridSearchCV):
 
     Parameters
     ----------
-    estimator, param_grid, scoring, n_jobs, refit, cv
+    estimator, param_grid, scoring, refit, cv, pre_dispatch, error_score, return_train_score
         As in :class:`sklearn.model_selection.GridSearchCV`.
-    verbose, pre_dispatch, error_score, return_train_score
-        As in :class:`sklearn.model_selection.GridSearchCV`.
+    n_jobs : int, default=None
+        Number of joblib workers that train the stacked models and the one-by-one fits
+        beforehand (None: 1 unless in a :func:`joblib.parallel_backend` context; -1: all
+        processors). With several workers a large group is split into chunks of members,
+        each trained by one worker as one stacked model (about eight members or more per
+        chunk on a CPU; a GPU group is not split): see :ref:`scaling`. The results do not
+        depend on it. scikit-learn's evaluation of the trained members runs in this process.
+    verbose : int, default=0
+        0 prints nothing. 1: each stacked run reports its epochs (members still training,
+        stopped early and failed, time elapsed and left) at most once a second and when a
+        member stops -- from the worker that trains it, with joblib's progress here -- then
+        scikit-learn's own messages follow; 2: every epoch.
 
     Attributes
     ----------
@@ -404,9 +494,9 @@ class BatchedGridSearchCV(GridSearchCV):
     def fit(self, X, y=None, **params):
         """Run fit with all sets of parameters (see :meth:`GridSearchCV.fit`).
 
-        scikit-learn's ``fit``, with the members trained beforehand by :meth:`_run_search`.
-        Its evaluation loop then runs in this process (the trained members live here); the
-        members that need fitting one by one go to ``n_jobs`` workers beforehand.
+        scikit-learn's ``fit``, with the members trained beforehand by :meth:`_run_search`
+        (stacked runs and one-by-one fits on ``n_jobs`` workers). Its evaluation loop then
+        runs in this process (the trained members are offered here).
 
         Parameters
         ----------

@@ -16,7 +16,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 # quick-mode arguments of each script; "{tmp}" becomes a temporary directory
 QUICK_ARGS = {
-    "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast"],
+    "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast", "--threads-policy"],
+    "bench_search.py": ["--quick", "--jobs-ratio"],
     "bench_losses.py": ["--quick"],
     "bench_quality.py": [
         "--quick",
@@ -46,6 +47,7 @@ EXPECTED_OUTPUT = {
         "FocalClassifier() / loop with torch's default Adam",
         "multiclass, 8 classes (softmax losses)",
         "yeast (1,484 x 8, 10 classes)",
+        "policy/best",
     ],
     "bench_quality.py": [
         "focal_default",
@@ -70,6 +72,8 @@ EXPECTED_OUTPUT = {
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
         "best_params_ agree: True",
+        "n_jobs=2 faster than n_jobs=1",
+        "max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|",
     ],
 }
 # optional modules a script needs

@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 distributed = pytest.importorskip("distributed", reason='needs pip install "skfocal[dask]"')
 
-from skfocal import FocalClassifier  # noqa: E402
+from skfocal import BatchedGridSearchCV, FocalClassifier  # noqa: E402
 
 GRID = {"gamma": [0.0, 2.0], "alpha": [None, "balanced"]}
 
@@ -77,3 +77,33 @@ def test_fitted_estimator_comes_back_from_a_worker(client, data):
     local = estimator.fit(X, y)
     np.testing.assert_array_equal(remote.classes_, local.classes_)
     np.testing.assert_allclose(remote.predict_proba(X), local.predict_proba(X), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batched_search_on_dask_equals_one_process(client, data, dtype):
+    """The stacked members are trained on the cluster's workers, in chunks, and the search
+    finds exactly what it finds in one process (float64: identical; float32: rounding)."""
+    X, y = data
+    grid = {"gamma": [0.0, 1.0, 2.0], "alpha": [None, "balanced"]}  # 6 x 3 folds: 18 members
+
+    def search(n_jobs):
+        return BatchedGridSearchCV(
+            FocalClassifier(hidden_layer_sizes=(16,), max_epochs=5, random_state=0, dtype=dtype),
+            grid,
+            scoring="average_precision",
+            cv=StratifiedKFold(3, shuffle=True, random_state=0),
+            n_jobs=n_jobs,
+        )
+
+    in_process = search(1).fit(X, y)
+    with distributed.get_task_stream(client) as tasks:
+        with joblib.parallel_backend("dask"):
+            on_dask = search(-1).fit(X, y)
+    workers = {task["worker"] for task in tasks.data}
+    assert len(tasks.data) >= 2 and len(workers) == 2  # two chunks of 9, one per worker
+    tol = {"float64": 0.0, "float32": 1e-6}[dtype]
+    for key, value in in_process.cv_results_.items():
+        if key.startswith(("split", "mean_test", "rank_test")):
+            np.testing.assert_allclose(on_dask.cv_results_[key], value, rtol=0, atol=tol)
+    assert on_dask.best_params_ == in_process.best_params_
+    np.testing.assert_allclose(on_dask.predict_proba(X), in_process.predict_proba(X), atol=tol)

@@ -377,3 +377,93 @@ def test_nothing_stays_offered_after_a_search():
     with pytest.raises(ValueError):  # a failing search withdraws what it offered too
         BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0]}, cv=2).fit(X, y[:10])
     assert _serving._OFFERED == {}
+
+
+# -- workers and progress ----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype, atol", [("float64", 0.0), ("float32", 1e-6)])
+def test_workers_train_chunks_equal_to_one_process(monkeypatch, dtype, atol):
+    """n_jobs=2 splits the group into two chunks trained in worker processes; the members
+    (compared through their raw logits) are those of the in-process search: identical in
+    float64, equal to rounding in float32 (one chunk shares lr, the whole group does not)."""
+    X, y = _data("binary", n=120)
+    est = FocalClassifier(**{**BASE, "dtype": dtype})
+    grid = {"gamma": [0.0, 2.0], "lr": [3e-3, 1e-2], "alpha": [None, 0.25]}
+    kwargs = {"scoring": _logit_scorers(), "refit": False, "cv": 3}
+    one = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    from skfocal import _search
+
+    chunks, dispatch = [], _search._Schedule._chunks
+
+    def record(self, members):
+        out = dispatch(self, members)
+        chunks.extend(len(chunk) for _, chunk in out)
+        return out
+
+    monkeypatch.setattr(_search._Schedule, "_chunks", record)
+    two = BatchedGridSearchCV(est, grid, n_jobs=2, **kwargs).fit(X, y)
+    assert chunks == [12, 12]
+    _compare(two, one, atol=atol)
+    if dtype == "float64":
+        for key, value in one.cv_results_.items():
+            if key.startswith("split"):
+                np.testing.assert_array_equal(two.cv_results_[key], value, err_msg=key)
+
+
+def test_workers_take_chunks_and_single_fits_together():
+    X, y = _data("binary")
+    est = FocalClassifier(**BASE)
+    grid = [{"gamma": [0.0, 2.0]}, {"module": [_Net]}]
+    kwargs = {"scoring": "neg_log_loss", "cv": 2}
+    with pytest.warns(UserWarning, match="one by one"):
+        batched = BatchedGridSearchCV(est, grid, n_jobs=2, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
+def test_verbose_prints_epoch_progress_of_a_stacked_group(capsys):
+    X, y = _data("binary")
+    grid = {"gamma": [0.0, 2.0]}
+    BatchedGridSearchCV(FocalClassifier(**BASE), grid, cv=2, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "training 4 members in 1 stacked run(s), 0 one by one, in this process" in out
+    assert "[group 1/1] 4 members: MLP (8,), batch 16, max_epochs 3" in out
+    for epoch in (1, 3):  # the first and the last epoch always
+        assert f"[group 1/1] epoch {epoch}/3: 4/4 training, 0 stopped early, 0 failed |" in out
+    assert "[group 1/1] done in " in out and "4 members trained to the end" in out
+    assert "Fitting 2 folds for each of 2 candidates" in out  # scikit-learn's own line
+
+
+def test_progress_counts_early_stopping_and_failures(capsys):
+    X, y = _data("binary", n=120)
+    est = FocalClassifier(**{**BASE, "max_epochs": 30, "early_stopping": True})
+    grid = {"n_iter_no_change": [1], "lr": [0.3, 1e300]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)
+        BatchedGridSearchCV(est, grid, cv=2, verbose=2, refit=False).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    epochs = [line for line in lines if "] epoch " in line]
+    assert "2/4 training, 0 stopped early, 2 failed" in epochs[0]  # diverged at once
+    assert "0/4 training, 2 stopped early, 2 failed" in epochs[-1]
+    done = next(line for line in lines if "] done in " in line)
+    assert "0 members trained to the end, 2 stopped early, 2 failed" in done
+
+
+def test_verbose_zero_prints_nothing(capfd):
+    X, y = _data("binary")
+    for n_jobs in (1, 2):
+        BatchedGridSearchCV(
+            FocalClassifier(**BASE), {"gamma": [0.0, 2.0]}, cv=2, n_jobs=n_jobs
+        ).fit(X, y)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_threads_restored_after_a_search(one_torch_thread):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        X, y = _data("binary")
+        BatchedGridSearchCV(FocalClassifier(**BASE), {"gamma": [0.0, 2.0]}, cv=2).fit(X, y)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -14,7 +14,16 @@ import numpy as np
 import torch
 
 from .. import _inputs
-from ._members import Engine, Fitted, build_member, check_callbacks, fork_rng, make_net
+from .._threads import module_macs, threads_for, tokens_per_row
+from ._members import (
+    Engine,
+    Fitted,
+    batch_size,
+    build_member,
+    check_callbacks,
+    fork_rng,
+    make_net,
+)
 from ._net import FitData
 
 
@@ -67,14 +76,16 @@ class SkorchEngine(Engine):
 
     def _fit_one(self, plan, X):
         check_callbacks(plan.params["callbacks"])
-        data = device_data(plan, X, self.device, self.dtype)
         with fork_rng(self.device):
             module = build_member(plan, self.dtype)
-            _inputs.check_forward(
-                module, data.X, plan.inputs, plan.kind, plan.n_outputs, self.dtype
-            )
-            net = make_net(plan, module, self.device, self.dtype)
-            net.fit(data, None)
+            work = batch_size(plan) * module_macs(module) * tokens_per_row(X)
+            with threads_for(work, self.device):  # chosen for the network (skfocal._threads)
+                data = device_data(plan, X, self.device, self.dtype)
+                _inputs.check_forward(
+                    module, data.X, plan.inputs, plan.kind, plan.n_outputs, self.dtype
+                )
+                net = make_net(plan, module, self.device, self.dtype)
+                net.fit(data, None)
         posterior = plan.posteriors[kept_phase(plan, net)]
         net.predict_nonlinearity = posterior.proba  # skorch's own predict_proba agrees
         return Fitted(net, posterior)

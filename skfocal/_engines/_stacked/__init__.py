@@ -15,7 +15,14 @@ same candidate fitted alone computes.
 """
 
 from ._batches import Batch, MemberBatches
-from ._engine import StackedEngine, group_key, member_logits, why_not_stacked
+from ._engine import (
+    StackedEngine,
+    group_key,
+    member_logits,
+    run_cost,
+    split_members,
+    why_not_stacked,
+)
 from ._losses import MemberLoss, StackedLoss
 from ._mlp import StackedMLP
 from ._optim import StackedAdam, StackedAdamW
@@ -32,6 +39,8 @@ __all__ = [
     "StackedMLP",
     "group_key",
     "member_logits",
+    "run_cost",
+    "split_members",
     "train_stacked",
     "why_not_stacked",
 ]

@@ -57,10 +57,11 @@ def train_stacked(
     weight_scale : Tensor of shape (M,), default=None
         Per-member factor of shared ``weights`` (e.g. one over their mean on the member's
         training rows).
-    on_epoch_end : callable, default=None
+    on_epoch_end : callable or list of callables, default=None
         Called as ``on_epoch_end(epoch, train_loss)`` after each epoch with that epoch's
-        ``(M,)`` losses (e.g. to validate, snapshot or freeze members); training ends early
-        when it returns True (every member has stopped).
+        ``(M,)`` losses (e.g. to validate, snapshot or freeze members, or to report
+        progress); a list is called in its order. Training ends early when one returns True
+        (every member has stopped).
 
     Returns
     -------
@@ -106,6 +107,12 @@ def train_stacked(
     if per_member and weights.shape[0] != n_members:
         raise ValueError(f"weights must have {n_members} rows, got {weights.shape[0]}.")
     scale = None if weight_scale is None else weight_scale.reshape(-1, 1).to(X.dtype)
+    if on_epoch_end is None:
+        listeners = []
+    elif callable(on_epoch_end):
+        listeners = [on_epoch_end]
+    else:
+        listeners = list(on_epoch_end)
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
     for epoch in range(max_epochs):
@@ -134,6 +141,6 @@ def train_stacked(
         failed = ~torch.isfinite(epoch_loss)
         if bool(failed.any()):
             optimizer.freeze(failed)
-        if on_epoch_end is not None and on_epoch_end(epoch, epoch_loss):
+        if any([bool(listener(epoch, epoch_loss)) for listener in listeners]):
             return history[: epoch + 1]
     return history

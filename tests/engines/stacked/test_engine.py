@@ -14,7 +14,13 @@ from skfocal import FocalClassifier
 from skfocal._classifier import fitted_classifier
 from skfocal._engines import SkorchEngine
 from skfocal._engines._net import predict_logits
-from skfocal._engines._stacked import StackedEngine, group_key, why_not_stacked
+from skfocal._engines._stacked import (
+    StackedEngine,
+    group_key,
+    run_cost,
+    split_members,
+    why_not_stacked,
+)
 from skfocal._plan import make_plan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -153,3 +159,76 @@ def test_plans_that_do_not_stack_are_refused():
         )
     with pytest.raises(ValueError, match=r"rows\[0\] has 10 positions for a plan made on 120"):
         StackedEngine("cpu", torch.float64).fit([_plan(X, y)], X, rows=[np.arange(10)])
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_chunks_of_a_group_train_to_the_same_members(task):
+    """Members are independent: the chunks of a group (dealt out in turn, so that each takes
+    the code paths of the whole group) give the members of the whole group, bit for bit."""
+    X, y, members = _members(task)
+    plans = [_plan(X[train], y[train], **params) for params, train in members]
+    rows = [t for _, t in members]
+    whole = StackedEngine("cpu", torch.float64).fit(plans, X, rows=rows)
+    parts = {}
+    for chunk in split_members(len(plans), 3, "cpu"):
+        fitted = StackedEngine("cpu", torch.float64).fit(
+            [plans[i] for i in chunk], X, rows=[rows[i] for i in chunk]
+        )
+        parts.update(zip(chunk, fitted, strict=True))
+    assert sorted(parts) == list(range(len(whole)))
+    for m, result in enumerate(whole):
+        np.testing.assert_array_equal(_logits(parts[m], X), _logits(result, X))
+        assert parts[m].net.history[:, "train_loss"] == result.net.history[:, "train_loss"]
+
+
+def test_a_chunk_unlike_its_group_rounds_differently():
+    """Why chunks are dealt out in turn: a chunk of only the unweighted margin members takes
+    the loss's shared form, which the group (with alpha-weighted members) does not: its
+    members may then differ from the group's in the last digits (5.6e-17 seen here)."""
+    X, y, members = _members("binary")
+    plans = [_plan(X[train], y[train], **params) for params, train in members]
+    rows = [t for _, t in members]
+    whole = StackedEngine("cpu", torch.float64).fit(plans, X, rows=rows)
+    margin = StackedEngine("cpu", torch.float64).fit(plans[9:], X, rows=rows[9:])
+    for a, b in zip(whole[9:], margin, strict=True):
+        np.testing.assert_allclose(_logits(a, X), _logits(b, X), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "n_members, n_chunks, device, sizes",
+    [
+        (45, 1, "cpu", [45]),
+        (45, 2, "cpu", [23, 22]),
+        (45, 16, "cpu", [8, 8, 8, 7, 7, 7]),  # one chunk per eight members, rounded up
+        (12, 2, "cpu", [6, 6]),  # two workers always share
+        (1, 4, "cpu", [1]),
+        (45, 4, "cuda", [45]),  # a GPU step of 45 members costs what one costs
+    ],
+)
+def test_split_members(n_members, n_chunks, device, sizes):
+    chunks = split_members(n_members, n_chunks, device)
+    assert [len(c) for c in chunks] == sizes
+    assert sorted(i for c in chunks for i in c) == list(range(n_members))
+    if len(chunks) > 1:  # dealt out in turn
+        assert chunks[1][:2] == [1, 1 + len(chunks)]
+
+
+def test_run_cost_grows_with_members_rows_and_network():
+    X, y = _data("binary")
+    small, wide = _plan(X, y), _plan(X, y, hidden_layer_sizes=(64,))
+    assert run_cost([small] * 4) > run_cost([small] * 2) > 0
+    assert run_cost([wide]) > run_cost([small])
+    assert run_cost([_plan(X[:60], y[:60])]) < run_cost([small])
+
+
+def test_progress_reports_every_epoch_of_the_run(capsys):
+    from skfocal._engines._stacked._progress import EpochProgress
+
+    X, y = _data("binary")
+    plans = [_plan(X, y, random_state=0), _plan(X, y, random_state=0, lr=1e300)]
+    StackedEngine("cpu", torch.float64).fit(plans, X, progress=EpochProgress("run", 2))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "[run] 2 members: MLP (8,), batch 16, max_epochs 6"
+    epochs = [line for line in lines if "] epoch " in line]
+    assert len(epochs) == 6 and "1/2 training, 0 stopped early, 1 failed" in epochs[-1]
+    assert lines[-1].startswith("[run] done in ") and "1 failed" in lines[-1]

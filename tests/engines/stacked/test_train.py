@@ -223,3 +223,27 @@ def test_errors():
         train_stacked(model, opt, loss, batches, X, y, max_epochs=1, weights=torch.ones(4))
     with pytest.raises(ValueError, match="weights must have 2 rows, got 3"):
         train_stacked(model, opt, loss, batches, X, y, max_epochs=1, weights=torch.ones(3, 5))
+
+
+def test_on_epoch_end_takes_several_listeners_and_any_stops(seed):
+    X = torch.randn(40, 3)
+    y = (torch.rand(40) < 0.3).float()
+    model = StackedMLP([MLP(3, 1, (4,)) for _ in range(2)])
+    opt = StackedAdamW(model.flat_params, model.flat_grads, lr=[1e-2, 1e-2])
+    loss = StackedLoss("binary", [MemberLoss(gamma=2.0), MemberLoss(gamma=0.0)], 1)
+    folds = [torch.arange(0, 30), torch.arange(10, 40)]
+    batches = MemberBatches([make_sampler(30, s) for s in (1, 2)], folds, 8)
+    calls = []
+
+    def watcher(epoch, losses):
+        calls.append(("watch", epoch))
+
+    def stopper(epoch, losses):
+        calls.append(("stop", epoch))
+        return epoch == 1
+
+    history = train_stacked(
+        model, opt, loss, batches, X, y, max_epochs=5, on_epoch_end=[stopper, watcher]
+    )
+    assert history.shape == (2, 2)  # stopped after the second epoch
+    assert calls == [("stop", 0), ("watch", 0), ("stop", 1), ("watch", 1)]  # both, in order
