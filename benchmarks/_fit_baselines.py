@@ -65,6 +65,27 @@ def make_loss(name):
     raise ValueError(f"loss must be one of {LOSSES}, got {name!r}.")
 
 
+def fused_kwargs(device="cpu"):
+    """``{"fused": True}`` where torch has a fused Adam(W) kernel for ``device``, else ``{}``.
+
+    torch 2.1-2.3 accept ``fused=True`` only for CUDA parameters; there the baselines take
+    torch's default step (foreach), and say so through :func:`adam_label`.
+    """
+    param = torch.zeros(2, device=device, requires_grad=True)
+    try:
+        opt = torch.optim.AdamW([param], lr=1e-3, fused=True)
+        param.grad = torch.ones_like(param)
+        opt.step()
+    except (RuntimeError, NotImplementedError):
+        return {}
+    return {"fused": True}
+
+
+def adam_label(name="Adam", device="cpu"):
+    """``"Adam(fused=True)"`` or, where that is unavailable, ``"Adam (no fused kernel)"``."""
+    return f"{name}(fused=True)" if fused_kwargs(device) else f"{name} (no fused kernel)"
+
+
 def fit_minimal_loop(X, y, *, loss, optimizer, lr, epochs, batch_size, device, seed=0):
     """Train :class:`MLP` on ``X``, ``y`` with a hand-written loop; returns the module.
 

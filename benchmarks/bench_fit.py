@@ -72,7 +72,13 @@ import numpy as np
 import sklearn
 import skorch
 import torch
-from _fit_baselines import fit_minimal_loop, make_data, make_large_data, make_skorch
+from _fit_baselines import (
+    fit_minimal_loop,
+    fused_kwargs,
+    make_data,
+    make_large_data,
+    make_skorch,
+)
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "adamw": torch.optim.AdamW}
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05}
@@ -261,7 +267,12 @@ def run_defaults(args, X, y, device):
         print(f"skipped ({reason})")
         return
     common = dict(lr=1e-3, epochs=args.epochs, batch_size=args.batch_size)
-    fused_adam = functools.partial(torch.optim.Adam, fused=True)
+    fused_adam = functools.partial(torch.optim.Adam, **fused_kwargs(device))
+    if not fused_kwargs(device):
+        print(
+            "(this torch has no fused Adam kernel for this device: the rows that say "
+            "Adam(fused=True) take torch's default step)"
+        )
     est = cls(
         hidden_layer_sizes=(64,),
         max_epochs=args.epochs,

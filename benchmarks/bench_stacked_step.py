@@ -30,6 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _fit_baselines import adam_label, fused_kwargs  # noqa: E402
+
 from skfocal._engines._stacked import (  # noqa: E402
     MemberBatches,
     MemberLoss,
@@ -79,7 +81,9 @@ class SingleFit:
         self.X, self.y, self.rows, self.batch_size = X, y, rows, batch_size
         self.mlp = build_mlp(X.shape[1], seed)
         self.criterion = BinaryFocalLoss(gamma=2.0, reduction="none")
-        self.opt = torch.optim.AdamW(self.mlp.parameters(), lr=3e-3, weight_decay=1e-2, fused=True)
+        self.opt = torch.optim.AdamW(
+            self.mlp.parameters(), lr=3e-3, weight_decay=1e-2, **fused_kwargs()
+        )
         self.sampler = make_sampler(len(rows), seed)
 
     def epoch(self):
@@ -179,7 +183,7 @@ def bench_optimizer(args):
     single = MLP(args.features, 1, (64,))
     for p in single.parameters():
         p.grad = torch.randn_like(p)
-    torch_opt = torch.optim.AdamW(single.parameters(), lr=3e-3, weight_decay=1e-2, fused=True)
+    torch_opt = torch.optim.AdamW(single.parameters(), lr=3e-3, weight_decay=1e-2, **fused_kwargs())
     contenders = {"torch": torch_opt.step}
     for m in sizes:
         model = StackedMLP([build_mlp(args.features, s) for s in range(m)])
@@ -198,7 +202,7 @@ def bench_optimizer(args):
         f"\n2. optimizer step, MLP-{args.features}-64-1 ({single.layers[0].weight.numel() + 129} "
         f"params/member), {repeats} rounds of 20 steps (median)"
     )
-    print(f"torch.optim.AdamW(fused=True).step(), one model: {base * 1e6:.1f} us")
+    print(f"torch.optim.{adam_label('AdamW')}.step(), one model: {base * 1e6:.1f} us")
     print(
         f"{'StackedAdamW.step()':28s} {'M':>3s} {'us/step':>9s} {'us/member':>10s} {'/ torch':>8s}"
     )
