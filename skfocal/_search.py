@@ -5,7 +5,9 @@ subclassing hook: ``fit`` is scikit-learn's own, and ``_run_search`` schedules t
 before it lets scikit-learn evaluate the candidates. The schedule:
 
 1. the candidates x folds are planned (:func:`~skfocal._plan.make_plan`, exactly as each
-   member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows);
+   member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows),
+   ``"auto"`` resolved from the search's own sample count, which the whole ``fit`` sets for
+   every fit inside it (:func:`~skfocal._auto.samples_for_auto`);
 2. plans that share a network shape and training schedule (:func:`group_key`) are trained
    together by the stacked engine (:class:`~skfocal._engines._stacked.StackedEngine`), one run per
    group; with ``n_jobs`` the members that cannot be stacked are fitted through joblib;
@@ -33,7 +35,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import _num_samples
 
+from ._auto import samples_for_auto
 from ._classifier import FocalClassifier, fitted_classifier
 from ._engines._stacked import StackedEngine, group_key, why_not_stacked
 from ._plan import make_plan
@@ -109,6 +113,7 @@ class _Schedule:
     def __init__(self, search, X, y, params):
         self.search = search
         self.X, self.y = indexable(X, y)
+        self.n_samples = _num_samples(self.X)  # resolves every member's "auto"
         self.params = params
         self.n_jobs = search.n_jobs
         self.token = object()
@@ -200,7 +205,7 @@ class _Schedule:
             warnings.simplefilter("always")
             try:
                 estimator._validate_params()
-                plan, _ = make_plan(estimator, X_train, y_train, sw)
+                plan, _ = make_plan(estimator, X_train, y_train, sw, auto_samples=self.n_samples)
             except Exception:  # noqa: BLE001 -- its fit fails the same way in the search
                 return None
         reason = why_not_stacked(plan)
@@ -273,7 +278,7 @@ class _Schedule:
             estimator = clone(base).set_params(**clone(parameters, safe=False))
             jobs.append((position, estimator, *self.fold(position[1], train, fit_params)))
         results = Parallel(n_jobs=self.n_jobs, pre_dispatch=search.pre_dispatch)(
-            delayed(_fit_single)(estimator, X_train, y_train, sw)
+            delayed(_fit_single)(estimator, X_train, y_train, sw, self.n_samples)
             for _, estimator, X_train, y_train, sw in jobs
         )
         for (position, estimator, X_train, y_train, sw), served in zip(jobs, results, strict=True):
@@ -304,10 +309,11 @@ class _Schedule:
                 results["std_fit_time"][cand_idx] = times.std()
 
 
-def _fit_single(estimator, X, y, sample_weight):
-    """Fit one member (in a joblib worker): its :class:`Served` state or error."""
+def _fit_single(estimator, X, y, sample_weight, n_samples):
+    """Fit one member (in a joblib worker, "auto" resolved from the search's ``n_samples``):
+    its :class:`Served` state or error."""
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, samples_for_auto(n_samples):
         warnings.simplefilter("always")
         try:
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -339,9 +345,15 @@ class BatchedGridSearchCV(GridSearchCV):
     ``softness``), weights :math:`w_m` (``class_weight``, ``sample_weight``), learning rate
     :math:`\eta_m` and weight decay :math:`\lambda_m`: exactly what the same candidate fitted
     alone on that fold computes (up to floating-point rounding; dropout masks are drawn
-    differently). With ``early_stopping=True`` each member holds out its own validation
-    part, stops on its own and keeps its best epoch, like its single fit. The data are on the
-    device once; members gather their minibatches by index.
+    differently). With early stopping each member holds out its own validation part, stops
+    on its own and keeps its best epoch, like its single fit. The data are on the device
+    once; members gather their minibatches by index.
+
+    ``early_stopping="auto"`` and ``max_epochs="auto"`` (the defaults) are resolved once, from
+    the number of samples given to ``fit``, for every fold member, every candidate fitted one
+    by one and the refit: with :math:`n` above 10,000 all of them stop early, even where a
+    training fold of :math:`0.8\,n` alone would not (a plain ``GridSearchCV`` resolves them in
+    each fit, from the fold's own rows).
 
     The search itself is scikit-learn's: its ``fit`` clones, fits and scores every
     candidate x fold on the splits of ``cv``, and refits the best. The members are trained
@@ -426,7 +438,9 @@ class BatchedGridSearchCV(GridSearchCV):
         schedule = self.__dict__["_schedule"] = _Schedule(self, X, y, params)
         self.n_jobs = 1  # scikit-learn's evaluation takes the members trained in this process
         try:
-            super().fit(X, y, **params)
+            # "auto" resolved from X for every fit inside: members, unserved clones, refit
+            with samples_for_auto(schedule.n_samples):
+                super().fit(X, y, **params)
         finally:
             self.n_jobs = schedule.n_jobs
             self.__dict__.pop("_schedule", None)

@@ -49,6 +49,13 @@ EXPECTED_OUTPUT = {
     "bench_quality.py": ["focal_default", "AP W/T/L vs skorch_ce, same budget"],
     "bench_losses.py": ["lean mean, gradient at logits [fit]"],
     "bench_early_stopping.py": ["median kept epoch", "ap_skorch", "auc"],
+    "bench_defaults.py": [
+        "torch threads: 1",
+        "balanced decisions from predict_proba = refit with class_prior='balanced': 1.0000",
+        "auto / old: AP",
+        "auto / hgb: AP",
+        "training folds of 11,000 rows",
+    ],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",
