@@ -150,9 +150,9 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         more than 10,000 samples, off otherwise, so that small data train the fixed 50 epochs
         they always did and large data stop on the validation loss. On the 100,968-row
         ``fars`` set and its binarisation, which 50 epochs overfit, stopping raised average
-        precision by 5-7 % and lowered log-loss by 15-21 % at 0.2-0.3x the fit time; on two
-        synthetic sets of 120,000 rows, which 50 epochs do not overfit, it trained about as
-        long for the same quality (``benchmarks/bench_defaults.py``; user guide,
+        precision by 5-7 % and lowered log-loss by 15-21 % at 0.19-0.36x the fit time; on two
+        synthetic sets of 120,000 rows, which 50 epochs do not overfit, it trained as long or
+        longer for the same quality (``benchmarks/bench_defaults.py``; user guide,
         :ref:`early_stopping_auto`). :class:`~skfocal.BatchedGridSearchCV` resolves
         ``"auto"`` once, from the data given to its ``fit``, for every fold member and the
         refit; a plain :class:`~sklearn.model_selection.GridSearchCV` resolves it in each

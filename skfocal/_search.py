@@ -35,7 +35,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _num_samples
 
 from ._auto import samples_for_auto
 from ._classifier import FocalClassifier, fitted_classifier
@@ -113,7 +112,8 @@ class _Schedule:
     def __init__(self, search, X, y, params):
         self.search = search
         self.X, self.y = indexable(X, y)
-        self.n_samples = _num_samples(self.X)  # resolves every member's "auto"
+        # the count that resolves every member's "auto" (early_stopping, max_epochs)
+        self.n_samples = self.X.shape[0] if hasattr(self.X, "shape") else len(self.X)
         self.params = params
         self.n_jobs = search.n_jobs
         self.token = object()
