@@ -24,7 +24,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_random_state
 
-from . import _inputs
+from . import _auto, _inputs
 from ._early_stopping import warn_few_validation_rows
 from ._loss_specs import CROSS_ENTROPY, loss_spec
 from ._posterior import Posterior, emphasis, log_shift
@@ -105,7 +105,12 @@ class FitPlan:
         How ``X`` reaches the module: float features, integer ids or a dict of keyword
         arguments (:mod:`skfocal._inputs`).
     params : dict
-        The estimator's training hyperparameters (:data:`TRAINING_PARAMS`).
+        The estimator's training hyperparameters (:data:`TRAINING_PARAMS`), with
+        ``early_stopping`` and ``max_epochs`` resolved to a bool and an int
+        (:func:`skfocal._auto.resolve`): engines and the search read these, never the
+        estimator's ``"auto"``.
+    auto_samples : int
+        The sample count that resolved ``"auto"`` (the rows given, or a search's outer count).
     scorer, scorer_name : callable and str, or None
         Early-stopping scorer and the name it is recorded under (``valid_<name>``).
     device : torch.device
@@ -190,31 +195,44 @@ def normalise_weights(weights, train_rows):
     return weights / (mean if mean > 0 else 1.0)
 
 
-def make_plan(estimator, X, y, sample_weight=None):
+def make_plan(estimator, X, y, sample_weight=None, *, auto_samples=None):
     """Validate a fit of ``estimator`` on ``X``, ``y`` and plan it: ``(plan, X)``.
 
     The entry of every fit (:meth:`FocalClassifier.fit`, and each member of a batched
     search): the input is validated once (:func:`~skfocal._inputs.validate_fit`, which makes
     the fit's :class:`~skfocal._inputs.InputSpec`), the target kind is found, the training
-    device resolved, the hyperparameters the constraint table cannot express and the
-    early-stopping scorer checked, and then everything the fit decides is planned
+    device resolved, ``early_stopping="auto"`` and ``max_epochs="auto"`` resolved
+    (:func:`skfocal._auto.resolve`), the hyperparameters the constraint table cannot express
+    and the early-stopping scorer checked, and then everything the fit decides is planned
     (:class:`FitPlan`). Returns the plan and the validated ``X`` the engine trains on.
     Everything is raised here, before any training.
+
+    ``auto_samples`` is the sample count that resolves ``"auto"``: by default the count a
+    caller set for its fits (:func:`skfocal._auto.samples_for_auto`: a search's outer data),
+    else the rows given here.
     """
     X, y, sample_weight, inputs = _inputs.validate_fit(estimator, X, y, sample_weight)
     kind, y = target_kind(y)
     device = _inputs.resolve_device(estimator.device, X, estimator.accelerator)
-    check_hyperparameters(estimator)
-    scorer, scorer_name = early_stopping_scorer(estimator)
-    plan = _plan(estimator, X, y, kind, sample_weight, inputs, scorer, scorer_name)
+    if auto_samples is None:
+        auto_samples = _auto.auto_samples()
+    if auto_samples is None:
+        auto_samples = len(y)
+    settings = _auto.resolve(estimator, auto_samples)
+    check_hyperparameters(estimator, settings, auto_samples)
+    scorer, scorer_name = early_stopping_scorer(estimator, settings["early_stopping"])
+    plan = _plan(estimator, X, y, kind, sample_weight, inputs, scorer, scorer_name, settings)
     plan.device, plan.dtype = device, getattr(torch, estimator.dtype)
+    plan.auto_samples = auto_samples
     return plan, X
 
 
-def check_hyperparameters(estimator):
+def check_hyperparameters(estimator, settings, auto_samples=None):
     """Checks the constraint table cannot express, raised before any data is planned.
 
-    (Callbacks are skorch's: the skorch engine checks them, before it trains.)
+    ``settings`` holds ``early_stopping`` and ``max_epochs`` as resolved for this fit
+    (:func:`skfocal._auto.resolve`; ``auto_samples``: the count that resolved them). (Callbacks
+    are skorch's: the skorch engine checks them, before it trains.)
     """
     sizes = estimator.hidden_layer_sizes
     if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
@@ -227,17 +245,24 @@ def check_hyperparameters(estimator):
             f"weight_decay={estimator.weight_decay!r} was given but optimizer="
             f"{optimizer!r} takes no weight_decay argument; set weight_decay=0."
         )
-    if estimator.scoring is not None and not estimator.early_stopping:
+    if estimator.scoring is not None and not settings["early_stopping"]:
+        why = ""
+        if isinstance(estimator.early_stopping, str):  # "auto", resolved to False
+            why = (
+                f" (early_stopping='auto' on {auto_samples:,} samples; it is on above "
+                f"{_auto.EARLY_STOPPING_ABOVE:,})"
+            )
         warnings.warn(
-            f"scoring={estimator.scoring!r} has no effect with early_stopping=False: scoring is "
-            "the metric early stopping monitors on its held-out validation part. Set "
+            f"scoring={estimator.scoring!r} has no effect with early_stopping=False{why}: "
+            "scoring is the metric early stopping monitors on its held-out validation part. Set "
             "early_stopping=True to stop on it, or leave scoring=None.",
             UserWarning,
             stacklevel=4,
         )
-    if estimator.warmup_epochs >= estimator.max_epochs and estimator.loss != "cross_entropy":
+    max_epochs = settings["max_epochs"]
+    if estimator.warmup_epochs >= max_epochs and estimator.loss != "cross_entropy":
         warnings.warn(
-            f"warmup_epochs={estimator.warmup_epochs} >= max_epochs={estimator.max_epochs}: "
+            f"warmup_epochs={estimator.warmup_epochs} >= max_epochs={max_epochs}: "
             f"every epoch trains with cross-entropy and loss={estimator.loss!r} is never used.",
             UserWarning,
             stacklevel=4,
@@ -246,17 +271,19 @@ def check_hyperparameters(estimator):
         _inputs.import_accelerate()
 
 
-def early_stopping_scorer(estimator):
-    """``(scorer, name)`` that early stopping monitors, or Nones (the validation loss)."""
-    if not estimator.early_stopping or estimator.scoring is None:
+def early_stopping_scorer(estimator, early_stopping):
+    """``(scorer, name)`` that early stopping (``early_stopping``: resolved) monitors, or
+    Nones (the validation loss)."""
+    if not early_stopping or estimator.scoring is None:
         return None, None
     scoring = estimator.scoring
     name = scoring if isinstance(scoring, str) else "score"
     return check_scoring(estimator, scoring=scoring), name
 
 
-def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name):
-    """The :class:`FitPlan` of ``est`` on validated ``X``, ``y`` of target ``kind``."""
+def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name, settings):
+    """The :class:`FitPlan` of ``est`` on validated ``X``, ``y`` of target ``kind``
+    (``settings``: its ``early_stopping`` and ``max_epochs``, resolved)."""
     spec = loss_spec(est.loss)
     hyper = spec.hyperparameters(est)
     spec.check(kind, hyper)
@@ -278,7 +305,7 @@ def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name):
     train_idx, valid_idx = split_positions(
         kind,
         y_enc,
-        est.early_stopping,
+        settings["early_stopping"],
         est.validation_fraction,
         split_seed,
         every_class=scorer is not None,
@@ -337,7 +364,7 @@ def _plan(est, X, y, kind, sample_weight, inputs, scorer, scorer_name):
         n_features=_inputs.n_features(X),
         inputs=inputs,
         n_outputs=kind.n_outputs(len(classes)),
-        params={name: getattr(est, name) for name in TRAINING_PARAMS},
+        params={name: settings.get(name, getattr(est, name)) for name in TRAINING_PARAMS},
         scorer=scorer,
         scorer_name=scorer_name,
         emphasis=w,

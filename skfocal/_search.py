@@ -5,7 +5,9 @@ subclassing hook: ``fit`` is scikit-learn's own, and ``_run_search`` schedules t
 before it lets scikit-learn evaluate the candidates. The schedule:
 
 1. the candidates x folds are planned (:func:`~skfocal._plan.make_plan`, exactly as each
-   member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows);
+   member's single fit plans itself, on its fold's rows or a Pipeline's transformed rows),
+   ``"auto"`` resolved from the search's own sample count, which the whole ``fit`` sets for
+   every fit inside it (:func:`~skfocal._auto.samples_for_auto`);
 2. plans that share a network shape and training schedule (:func:`group_key`) are trained
    together by the stacked engine (:class:`~skfocal._engines._stacked.StackedEngine`), one run per
    group -- or, with ``n_jobs`` workers, per chunk of a group, in joblib workers (a Dask
@@ -37,6 +39,7 @@ from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.parallel import Parallel, delayed
 
+from ._auto import samples_for_auto
 from ._classifier import FocalClassifier, fitted_classifier
 from ._engines._stacked import (
     StackedEngine,
@@ -120,6 +123,8 @@ class _Schedule:
     def __init__(self, search, X, y, params):
         self.search = search
         self.X, self.y = indexable(X, y)
+        # the count that resolves every member's "auto" (early_stopping, max_epochs)
+        self.n_samples = self.X.shape[0] if hasattr(self.X, "shape") else len(self.X)
         self.params = params
         self.n_jobs = search.n_jobs
         self.n_workers = effective_n_jobs(search.n_jobs)
@@ -212,7 +217,7 @@ class _Schedule:
             warnings.simplefilter("always")
             try:
                 estimator._validate_params()
-                plan, _ = make_plan(estimator, X_train, y_train, sw)
+                plan, _ = make_plan(estimator, X_train, y_train, sw, auto_samples=self.n_samples)
             except Exception:  # noqa: BLE001 -- its fit fails the same way in the search
                 return None
         reason = why_not_stacked(plan)
@@ -281,7 +286,10 @@ class _Schedule:
             return
         tasks = itertools.chain(
             (delayed(_train_chunk)(*arguments) for arguments in chunk_arguments()),
-            (delayed(_fit_single)(est, X, y, sw, setting) for *_, est, X, y, sw in singles),
+            (
+                delayed(_fit_single)(est, X, y, sw, setting, self.n_samples)
+                for *_, est, X, y, sw in singles
+            ),
         )
         results = Parallel(
             n_jobs=self.n_jobs, pre_dispatch=self.search.pre_dispatch, verbose=verbose
@@ -384,10 +392,15 @@ def _train_chunk(plans, X, rows, threads, progress):
     return fitted, time.perf_counter() - start
 
 
-def _fit_single(estimator, X, y, sample_weight, threads):
-    """Fit one member (in a joblib worker): its :class:`Served` state or error."""
+def _fit_single(estimator, X, y, sample_weight, threads, n_samples):
+    """Fit one member (in a joblib worker, "auto" resolved from the search's ``n_samples``):
+    its :class:`Served` state or error."""
     start = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught, torch_threads(threads):
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        torch_threads(threads),
+        samples_for_auto(n_samples),
+    ):
         warnings.simplefilter("always")
         try:
             kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -419,9 +432,15 @@ class BatchedGridSearchCV(GridSearchCV):
     ``softness``), weights :math:`w_m` (``class_weight``, ``sample_weight``), learning rate
     :math:`\eta_m` and weight decay :math:`\lambda_m`: exactly what the same candidate fitted
     alone on that fold computes (up to floating-point rounding; dropout masks are drawn
-    differently). With ``early_stopping=True`` each member holds out its own validation
-    part, stops on its own and keeps its best epoch, like its single fit. The data are on the
-    device once; members gather their minibatches by index.
+    differently). With early stopping each member holds out its own validation part, stops
+    on its own and keeps its best epoch, like its single fit. The data are on the device
+    once; members gather their minibatches by index.
+
+    ``early_stopping="auto"`` and ``max_epochs="auto"`` (the defaults) are resolved once, from
+    the number of samples given to ``fit``, for every fold member, every candidate fitted one
+    by one and the refit: with :math:`n` above 10,000 all of them stop early, even where a
+    training fold of :math:`0.8\,n` alone would not (a plain ``GridSearchCV`` resolves them in
+    each fit, from the fold's own rows).
 
     The search itself is scikit-learn's: its ``fit`` clones, fits and scores every
     candidate x fold on the splits of ``cv``, and refits the best. The members are trained
@@ -516,7 +535,9 @@ class BatchedGridSearchCV(GridSearchCV):
         schedule = self.__dict__["_schedule"] = _Schedule(self, X, y, params)
         self.n_jobs = 1  # scikit-learn's evaluation takes the members trained in this process
         try:
-            super().fit(X, y, **params)
+            # "auto" resolved from X for every fit inside: members, unserved clones, refit
+            with samples_for_auto(schedule.n_samples):
+                super().fit(X, y, **params)
         finally:
             self.n_jobs = schedule.n_jobs
             self.__dict__.pop("_schedule", None)

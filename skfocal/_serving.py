@@ -8,10 +8,12 @@ loop's clone calls :meth:`FocalClassifier.fit` with those parameters on that dat
 takes the offered result (:func:`take_served`) instead of training again: the same fitted
 attributes, the warnings the planning raised, or the error the training ended with.
 
-A fit is decided by its parameters and its data alone (seeds come from ``random_state``), so
-a result trained for equal parameters on equal data is the result of that fit. Keys hash the
-data's bytes (numeric arrays and DataFrames; anything else is never served), results are
-taken once, and a search withdraws what it offered when it ends.
+A fit is decided by its parameters, its data (seeds come from ``random_state``) and the sample
+count that resolves ``"auto"`` (:func:`skfocal._auto.samples_for_auto`: a search's outer
+count, set around its whole ``fit``), so a result trained for equal parameters on equal data
+under the same count is the result of that fit. Keys hash the data's bytes (numeric arrays
+and DataFrames; anything else is never served), results are taken once, and a search
+withdraws what it offered when it ends.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import threading
 import warnings
 
 import numpy as np
+
+from ._auto import auto_samples
 
 _LOCK = threading.Lock()
 _OFFERED = {}  # key -> (token, Served)
@@ -109,11 +113,12 @@ def data_key(X, y, sample_weight):
 
 def offer(token, estimator, data, served):
     """Offer ``served`` for a fit of ``estimator``'s parameters on the data whose
-    :func:`data_key` is ``data``; False (nothing offered) when the data have no key."""
+    :func:`data_key` is ``data``, under the current :func:`~skfocal._auto.auto_samples`;
+    False (nothing offered) when the data have no key."""
     if data is None:
         return False
     with _LOCK:
-        _OFFERED[(_params_key(estimator), data)] = (token, served)
+        _OFFERED[(_params_key(estimator), data, auto_samples())] = (token, served)
     return True
 
 
@@ -125,7 +130,7 @@ def take_served(estimator, X, y, sample_weight):
     if data is None:
         return None
     with _LOCK:
-        entry = _OFFERED.pop((_params_key(estimator), data), None)
+        entry = _OFFERED.pop((_params_key(estimator), data, auto_samples()), None)
     if entry is None:
         return None
     entry[1].taken = True

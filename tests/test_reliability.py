@@ -203,8 +203,11 @@ def test_multiclass_alpha_that_trains_no_class():
 
 
 def test_warmup_covering_every_epoch_warns():
+    SETTINGS = {"early_stopping": False, "max_epochs": FAST["max_epochs"]}
     with pytest.warns(UserWarning, match=r"warmup_epochs=3 >= max_epochs=3: .* never used"):
-        check_hyperparameters(FocalClassifier(warmup_epochs=3, **FAST))
+        check_hyperparameters(FocalClassifier(warmup_epochs=3, **FAST), SETTINGS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_hyperparameters(FocalClassifier(warmup_epochs=3, loss="cross_entropy", **FAST))
+        check_hyperparameters(
+            FocalClassifier(warmup_epochs=3, loss="cross_entropy", **FAST), SETTINGS
+        )

@@ -467,3 +467,66 @@ def test_threads_restored_after_a_search(one_torch_thread):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# -- "auto" resolved once, from the search's data ------------------------------------------------
+AUTO = {"hidden_layer_sizes": (4,), "batch_size": 512, "max_epochs": 2, "random_state": 0}
+
+
+def _resolved(estimator, X, y):
+    """A scorer: whether the fitted classifier (a Pipeline's last step) stopped early."""
+    return float(getattr(estimator, "steps", [[None, estimator]])[-1][1].early_stopping_)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_auto_is_resolved_from_the_data_given_to_the_search(n_jobs):
+    """12,000 rows, 2 folds of 6,000: every member stops early, like the refit on 12,000 --
+    stacked members, members fitted one by one (warmup_epochs: in workers with n_jobs=2, by
+    scikit-learn's loop otherwise) and Pipelines alike; a plain GridSearchCV resolves "auto"
+    in each fit, from the fold's own rows."""
+    X, y = _data("binary", n=12_000)
+    grid = {"warmup_epochs": [0, 1]}
+    for estimator in (
+        FocalClassifier(**AUTO),
+        make_pipeline(StandardScaler(), FocalClassifier(**AUTO)),
+    ):
+        if not isinstance(estimator, FocalClassifier):
+            grid = {f"focalclassifier__{k}": v for k, v in grid.items()}
+        with pytest.warns(UserWarning, match=r"one by one \(not stacked\) because its training"):
+            batched = BatchedGridSearchCV(estimator, grid, cv=2, scoring=_resolved, n_jobs=n_jobs)
+            batched.fit(X, y)
+        assert batched.cv_results_["mean_test_score"].tolist() == [1.0, 1.0]
+        assert _resolved(batched.best_estimator_, X, y) == 1.0
+        plain = GridSearchCV(estimator, grid, cv=2, scoring=_resolved).fit(X, y)
+        assert plain.cv_results_["mean_test_score"].tolist() == [0.0, 0.0]
+        assert _resolved(plain.best_estimator_, X, y) == 1.0
+
+
+def test_large_search_with_the_default_stays_stacked_and_equals_single_fits(monkeypatch):
+    """50,000 rows with early_stopping="auto": one stacked run (no fallback warning, no single
+    fit), members that stop early on their own, each equal to its single fit to 1e-12."""
+    X, y = _data("binary", n=50_000, seed=4)
+    est = FocalClassifier(
+        hidden_layer_sizes=(4,), max_epochs=8, n_iter_no_change=1, dtype="float64", random_state=0
+    )
+    grid = {"gamma": [0.0, 2.0], "lr": [3e-3, 0.1]}
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+
+    def epochs(estimator, X_test, y_test):
+        assert estimator.early_stopping_ and estimator.max_epochs_ == 8
+        return float(estimator.n_iter_)
+
+    def mean_score(estimator, X_test, y_test):
+        return float(np.mean(estimator.decision_function(X_test)))
+
+    scoring = {**_logit_scorers(), "epochs": epochs, "mean_score": mean_score}
+    seen = _count_trainings(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no fallback warning
+        batched = BatchedGridSearchCV(est, grid, cv=cv, scoring=scoring, refit=False).fit(X, y)
+    assert seen == {"single": [], "stacked": [8]}
+    reference = GridSearchCV(est, grid, cv=cv, scoring=scoring, refit=False).fit(X, y)
+    assert len(seen["single"]) == 8  # the reference: one single fit per member
+    _compare(batched, reference, atol=1e-12)
+    trained = np.concatenate([batched.cv_results_[f"split{s}_test_epochs"] for s in range(2)])
+    assert trained.min() < 8  # some members stopped on their own
