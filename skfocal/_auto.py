@@ -9,9 +9,10 @@ a large fit). Both are resolved once per fit, in :func:`skfocal._plan.make_plan`
 and an int (:func:`resolve`); everything after the plan reads the resolved values.
 
 Which sample count decides: the rows given to ``fit``, unless a caller that fits several
-members on parts of one data set -- :class:`~skfocal.BatchedGridSearchCV`, whose fold members
-and refit would otherwise fall on both sides of the threshold (training folds of 0.8 n and a
-refit on n) -- sets the count of its outer data for every fit it runs
+members on parts of one data set -- :class:`~skfocal.BatchedGridSearchCV` and
+:class:`~skfocal.TunedDecisionClassifierCV`, whose fold members and refit would otherwise fall
+on both sides of the threshold (training folds of 0.8 n and a refit on n) -- sets the count of
+its outer data for every fit it runs (an enclosing one's count wins)
 (:func:`samples_for_auto`, a context variable: it reaches the clones scikit-learn's loop fits,
 in this thread).
 """

@@ -145,7 +145,10 @@ class TunedDecisionClassifierCV(ClassifierMixin, MetaEstimatorMixin, BaseEstimat
     refit : bool, default=True
         Whether ``estimator_`` is refitted on all the data once the decision is chosen.
         ``refit=False`` needs a single split (the member trained on it is kept) or
-        ``cv="prefit"``; ``refit=True`` cannot go with ``cv="prefit"``.
+        ``cv="prefit"``; ``refit=True`` cannot go with ``cv="prefit"``. The fold members
+        and the refit member of a :class:`~skfocal.FocalClassifier` resolve its ``"auto"``
+        defaults (``early_stopping``, ``max_epochs``) once, from the rows given to ``fit``,
+        so that they are trained alike.
 
     n_jobs : int, default=None
         Jobs training the members in parallel (``None`` means 1 unless in a

@@ -24,6 +24,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.parallel import Parallel, delayed
 
 from . import _inputs
+from ._auto import auto_samples, samples_for_auto
 from ._decision_metrics import Fold
 
 MULTILABEL = "multilabel-indicator"
@@ -34,7 +35,9 @@ def fit_members(estimator, X, y, splits, fit_params, *, refit=True, n_jobs=None)
 
     This is the only function of the meta-estimator that trains; everything after it reads
     the members' predictions on their held-out rows. A faster route (the members trained
-    together, e.g. as one stacked run) can replace it with the same contract.
+    together, e.g. as one stacked run) can replace it with the same contract. Every member
+    resolves a ``FocalClassifier``'s ``"auto"`` defaults from the same count: the rows of
+    ``X``, or an enclosing search's (:func:`~skfocal._auto.samples_for_auto`).
 
     Parameters
     ----------
@@ -56,16 +59,19 @@ def fit_members(estimator, X, y, splits, fit_params, *, refit=True, n_jobs=None)
     """
     rows = [train for train, _ in splits] + ([None] if refit else [])
     n_samples = n_rows(X)
-    stacked = _fit_stacked(estimator, X, y, rows, fit_params, n_samples)
+    # "auto" (early_stopping, max_epochs) resolved once, from the data given to the outer fit
+    # (or from an enclosing search's), so that fold members and the refit member agree
+    auto = auto_samples() or n_samples
+    stacked = _fit_stacked(estimator, X, y, rows, fit_params, n_samples, auto)
     if stacked is not None:
         return stacked[: len(splits)], (stacked[-1] if refit else None)
     members = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_one)(clone(estimator), X, y, r, fit_params, n_samples) for r in rows
+        delayed(_fit_one)(clone(estimator), X, y, r, fit_params, n_samples, auto) for r in rows
     )
     return members[: len(splits)], (members[-1] if refit else None)
 
 
-def _fit_stacked(estimator, X, y, rows, fit_params, n_samples):
+def _fit_stacked(estimator, X, y, rows, fit_params, n_samples, auto):
     """The members fitted as one stacked run, or None when they do not stack.
 
     Each member is planned on its rows as its single fit plans itself (a Pipeline's
@@ -100,7 +106,7 @@ def _fit_stacked(estimator, X, y, rows, fit_params, n_samples):
             X_m = member[:-1].fit_transform(X_m, y_m)
             if not isinstance(X_m, np.ndarray):
                 return None
-        plan, X_valid = make_plan(classifier, X_m, y_m, sw)
+        plan, X_valid = make_plan(classifier, X_m, y_m, sw, auto_samples=auto)
         if why_not_stacked(plan) is not None:
             return None
         members.append((member, classifier, X_m))
@@ -130,11 +136,13 @@ def _validated(X):
     return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
 
 
-def _fit_one(estimator, X, y, rows, fit_params, n_samples):
+def _fit_one(estimator, X, y, rows, fit_params, n_samples, auto):
+    """Fit one member on ``rows`` (in a joblib worker: "auto" resolved from ``auto`` samples)."""
     if rows is not None:
         X, y = take(X, rows), take(y, rows)
         fit_params = {k: take_param(v, rows, n_samples) for k, v in fit_params.items()}
-    return estimator.fit(X, y, **fit_params)
+    with samples_for_auto(auto):
+        return estimator.fit(X, y, **fit_params)
 
 
 # -- out-of-fold responses ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from sklearn.datasets import make_classification
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skfocal import FocalClassifier, TunedDecisionClassifierCV
+from skfocal import FocalClassifier, TunedDecisionClassifierCV, _decision
 from skfocal import _decision_members as members_module
 from skfocal._engines import SkorchEngine, StackedEngine
 
@@ -103,3 +103,45 @@ def test_members_that_do_not_stack_are_fitted_one_by_one(monkeypatch, data, para
     seen = _count(monkeypatch)
     TunedDecisionClassifierCV(FocalClassifier(**{**FAST, **params}), cv=3).fit(X, y)
     assert seen == {"single": 4, "stacked": []}
+
+
+# -- "auto" resolved once, from the data given to the meta-estimator ----------------------------
+AUTO = dict(hidden_layer_sizes=(4,), batch_size=512, max_epochs=2, random_state=0)
+
+
+def _final(estimator):
+    return getattr(estimator, "steps", [[None, estimator]])[-1][1]
+
+
+@pytest.mark.parametrize("route", ["stacked", "generic", "generic-two-jobs"])
+@pytest.mark.parametrize("pipeline", [False, True], ids=["plain", "pipeline"])
+def test_auto_resolved_from_the_outer_data(monkeypatch, route, pipeline):
+    """12,000 rows in 2 folds: training parts of 6,000 rows stop early like the refit on
+    12,000, on every route (a fold member fitted alone would not: 6,000 <= 10,000)."""
+    X, y = make_classification(n_samples=12_000, n_features=5, weights=[0.8], random_state=0)
+    estimator = FocalClassifier(**AUTO)
+    if pipeline:
+        estimator = make_pipeline(StandardScaler(), estimator)
+    if route != "stacked":
+        _generic(monkeypatch)
+    seen = _count(monkeypatch)
+    trained = []
+    fit_members = _decision.fit_members
+
+    def record(*args, **kwargs):
+        folds, refitted = fit_members(*args, **kwargs)
+        trained.extend([*folds, refitted])
+        return folds, refitted
+
+    monkeypatch.setattr(_decision, "fit_members", record)
+    tuned = TunedDecisionClassifierCV(
+        estimator, cv=2, n_jobs=2 if route == "generic-two-jobs" else None
+    ).fit(X, y)
+    if route == "stacked":
+        assert seen == {"single": 0, "stacked": [3]}
+    assert len(trained) == 3 and trained[-1] is tuned.estimator_
+    assert [_final(m).early_stopping_ for m in trained] == [True, True, True]
+    assert [_final(m).max_epochs_ for m in trained] == [2, 2, 2]
+    # the same member fitted alone on a fold's 6,000 rows resolves "auto" to False
+    alone = FocalClassifier(**AUTO).fit(X[:6000], y[:6000])
+    assert not alone.early_stopping_
