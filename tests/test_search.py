@@ -530,3 +530,26 @@ def test_large_search_with_the_default_stays_stacked_and_equals_single_fits(monk
     _compare(batched, reference, atol=1e-12)
     trained = np.concatenate([batched.cv_results_[f"split{s}_test_epochs"] for s in range(2)])
     assert trained.min() < 8  # some members stopped on their own
+
+
+def _epochs(estimator, X_test, y_test):
+    return float(estimator.n_iter_)
+
+
+@pytest.mark.parametrize("class_prior", ["balanced", [0.3, 0.7]])
+def test_early_stopping_on_a_label_metric_under_a_class_prior_equals_single_fits(class_prior):
+    """A binary member's validation logits are one column: the prior's shift is the class
+    pair's difference on it (as in its single fit), not one column per class."""
+    X, y = _data("binary", n=150, seed=5)
+    est = FocalClassifier(
+        **BASE,
+        early_stopping=True,
+        n_iter_no_change=1,
+        scoring="balanced_accuracy",
+        class_prior=class_prior,
+    )
+    grid = {"gamma": [0.0, 2.0]}
+    kwargs = {"scoring": {**_logit_scorers(), "epochs": _epochs}, "refit": False, "cv": 3}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
