@@ -572,7 +572,9 @@ class BatchedGridSearchCV(GridSearchCV):
     ``warmup_epochs``, a loss without a stacked form, another optimizer, a sampler that
     synthesises rows such as SMOTE, non-tabular ``X``, fit parameters other than
     ``sample_weight``, a cached Pipeline, an estimator that is neither a ``FocalClassifier``
-    nor a :class:`~sklearn.pipeline.Pipeline` ending in one) are fitted one by one, with a
+    nor a :class:`~sklearn.pipeline.Pipeline` ending in one -- a
+    :class:`~skfocal.TunedDecisionClassifierCV` too, whose fits each stack their own inner
+    folds) are fitted one by one, with a
     warning that says why: ``FocalClassifier`` candidates through joblib beforehand when
     ``n_jobs`` asks for workers, the others by scikit-learn's evaluation, which runs in this
     process. A Pipeline's preprocessing is fitted per fold (once per setting of its

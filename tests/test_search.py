@@ -696,3 +696,24 @@ def test_an_offer_serves_only_equal_data():
     finally:
         _serving.withdraw(token)
     assert _serving._OFFERED == {}
+
+
+def test_tuned_decision_estimator_falls_back_with_warning_and_equals_grid_search():
+    """A TunedDecisionClassifierCV(FocalClassifier()) candidate is not stacked across the
+    outer folds (it stacks its own inner folds): the search says so once, fits each
+    candidate x fold as GridSearchCV does and gives its answers."""
+    from skfocal import TunedDecisionClassifierCV
+
+    X, y = _data("binary", n=150, seed=6)
+    est = TunedDecisionClassifierCV(FocalClassifier(**BASE), scoring="f1", cv=2)
+    grid = {"estimator__gamma": [0.0, 2.0], "estimator__alpha": [None, 0.25]}
+    kwargs = {"scoring": {"f1": "f1", "decisions": _decisions}, "refit": "f1", "cv": 3}
+    match = r"one by one \(not stacked\) because the estimator is a TunedDecisionClassifierCV"
+    with pytest.warns(UserWarning, match=match) as record:
+        batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert sum("one by one" in str(w.message) for w in record) == 1
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+    assert batched.best_params_ == reference.best_params_
+    assert batched.best_estimator_.best_threshold_ == reference.best_estimator_.best_threshold_
+    np.testing.assert_array_equal(batched.predict(X), reference.predict(X))
