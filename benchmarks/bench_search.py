@@ -29,6 +29,17 @@ plus the busiest worker's: what an idle machine would show), the load average, a
 largest difference of ``mean_test_score`` (identical in float64, rounding in float32).
 Target: n_jobs=2 >= 1.6x faster.
 
+With ``--class-prior`` (alone: ``--cases "" --class-prior``): on case (a), the grid above x
+four ``class_prior`` values ("training", "data", "balanced", [0.5, 0.5]: 36 candidates, 180
+fits + refit) against the grid alone (9 candidates), both ``BatchedGridSearchCV(n_jobs=1)`` in
+one process under ``--threads`` torch threads, ``--dtype``; warmed up, then ``--repeats``
+rounds alternating the two (interleaved, the order flipped every round). Candidates that
+differ only in ``class_prior`` share one trained member per fold, so the larger grid trains
+the same 45 members. Reported: the medians of wall time, the median per-round ratio, the
+members each search trained (counted at the stacked engine), and the largest difference
+between the ``class_prior="training"`` candidates' ``mean_test_score`` and the grid alone's.
+Target: the grid x four class_prior values <= 1.1x the grid alone.
+
 Run ``python benchmarks/bench_search.py`` (long on 2 shared cores: ``--epochs 5`` shortens
 it); ``--quick`` is a smoke run on tiny data. ``--threads`` sets torch's intra-op threads of
 every contender (default 1: GridSearchCV(n_jobs=2) then uses the 2 cores as 2 processes).
@@ -52,7 +63,8 @@ GRID_MULTICLASS = [
     {"gamma": [0.0, 1.0, 2.0], "alpha": [None, "balanced"]},
     {"gamma": [0.0, 1.0, 2.0], "class_weight": ["balanced"]},
 ]
-SPEEDUP_TARGET, FIT_RATIO_TARGET, JOBS_TARGET = 6.0, 3.0, 1.6
+CLASS_PRIORS = ["training", "data", "balanced", [0.5, 0.5]]
+SPEEDUP_TARGET, FIT_RATIO_TARGET, JOBS_TARGET, PRIOR_TARGET = 6.0, 3.0, 1.6, 1.1
 
 
 def make_case(case, args):
@@ -233,6 +245,97 @@ def run_jobs_ratio(args):
     print(f"load at end {os.getloadavg()}")
 
 
+def run_class_prior(args):
+    """The grid x four class_prior values against the grid alone on case (a), interleaved."""
+    import statistics
+
+    import numpy as np
+    import torch
+    from sklearn.model_selection import StratifiedKFold
+
+    sys.path.insert(0, str(ROOT))
+    from skfocal import BatchedGridSearchCV, FocalClassifier
+    from skfocal._engines._stacked import StackedEngine
+
+    torch.set_num_threads(args.threads)
+    trained, stacked_fit = [], StackedEngine.fit
+
+    def counting(self, plans, X, **kwargs):  # the members each search trains
+        trained.append(len(plans))
+        return stacked_fit(self, plans, X, **kwargs)
+
+    StackedEngine.fit = counting
+    X, y = make_case("a", args)
+    cv = StratifiedKFold(args.folds, shuffle=True, random_state=0)
+    grids = {"grid": GRID, "grid x class_prior": {**GRID, "class_prior": CLASS_PRIORS}}
+    n_fits = {name: len(list(_candidates(grid))) * args.folds for name, grid in grids.items()}
+    print(
+        f"\n== BatchedGridSearchCV, grid x class_prior {CLASS_PRIORS} / grid alone: (a) "
+        f"{len(X):,} x {X.shape[1]}, {n_fits['grid x class_prior']} / {n_fits['grid']} fits "
+        f"+ refit, {args.epochs} epochs, dtype {args.dtype}, n_jobs=1; torch threads: "
+        f"{torch.get_num_threads()}; load at start {os.getloadavg()}"
+    )
+
+    def search(grid, epochs=args.epochs, rows=slice(None)):
+        est = FocalClassifier(
+            max_epochs=epochs, early_stopping=False, random_state=0, dtype=args.dtype
+        )
+        runner = BatchedGridSearchCV(est, grid, cv=cv, scoring=args.scoring)
+        return runner.fit(X[rows], y[rows])
+
+    for grid in grids.values():  # warm-up: imports and one-time allocations
+        search(grid, epochs=1, rows=slice(0, 2000))
+    times, members, results = {name: [] for name in grids}, {}, {}
+    for r in range(args.repeats):
+        for name in grids if r % 2 == 0 else reversed(grids):
+            trained.clear()
+            start = time.perf_counter()
+            fitted = search(grids[name])
+            times[name].append(time.perf_counter() - start)
+            members[name], results[name] = sum(trained), fitted.cv_results_
+        alone, prior = times["grid"][-1], times["grid x class_prior"][-1]
+        print(
+            f"round {r + 1}: grid {alone:.1f}s, grid x class_prior {prior:.1f}s "
+            f"({prior / alone:.3f}x); load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    StackedEngine.fit = stacked_fit
+    med = {name: statistics.median(t) for name, t in times.items()}
+    per_round = statistics.median(
+        b / a for a, b in zip(times["grid"], times["grid x class_prior"], strict=True)
+    )
+    training = [p["class_prior"] == "training" for p in results["grid x class_prior"]["params"]]
+    diff = float(
+        np.max(
+            np.abs(
+                results["grid x class_prior"]["mean_test_score"][training]
+                - results["grid"]["mean_test_score"]
+            )
+        )
+    )
+    mark = "met" if per_round <= PRIOR_TARGET else "missed"
+    for name in grids:
+        print(
+            f"{name}: {n_fits[name]} fits, {members[name]} members trained, median "
+            f"{med[name]:.2f}s wall"
+        )
+    print(
+        f"grid x class_prior / grid alone: {med['grid x class_prior'] / med['grid']:.3f}x "
+        f"(medians), {per_round:.3f}x (median of per-round ratios; target <= {PRIOR_TARGET}: "
+        f"{mark})"
+    )
+    print(
+        f"max |mean_test_score(class_prior='training') - mean_test_score(grid alone)|: {diff:.2e}"
+    )
+    print(f"load at end {os.getloadavg()}")
+
+
+def _candidates(grid):
+    from sklearn.model_selection import ParameterGrid
+
+    return ParameterGrid(grid)
+
+
 def run_child(args, case, kind):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--case", case]
     for flag in ("rows", "large_rows", "features", "epochs", "folds", "threads", "dataset"):
@@ -307,8 +410,17 @@ def main():
         action="store_true",
         help="also BatchedGridSearchCV(n_jobs=2) / (n_jobs=1) on case (a), interleaved",
     )
-    p.add_argument("--repeats", type=int, default=5, help="--jobs-ratio: rounds (medians)")
-    p.add_argument("--dtype", default="float32", help="--jobs-ratio: FocalClassifier dtype")
+    p.add_argument(
+        "--class-prior",
+        action="store_true",
+        help="also the grid x four class_prior values / the grid alone on case (a), interleaved",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=5, help="--jobs-ratio, --class-prior: rounds (medians)"
+    )
+    p.add_argument(
+        "--dtype", default="float32", help="--jobs-ratio, --class-prior: FocalClassifier dtype"
+    )
     p.add_argument("--child", choices=CONTENDERS, help=argparse.SUPPRESS)
     p.add_argument("--case", choices=("a", "b", "c"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -344,6 +456,10 @@ def main():
         if args.quick:
             args.repeats = 1
         run_jobs_ratio(args)
+    if args.class_prior:
+        if args.quick:
+            args.repeats = 1
+        run_class_prior(args)
 
 
 if __name__ == "__main__":

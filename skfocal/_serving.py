@@ -11,9 +11,9 @@ attributes, the warnings the planning raised, or the error the training ended wi
 A fit is decided by its parameters, its data (seeds come from ``random_state``) and the sample
 count that resolves ``"auto"`` (:func:`skfocal._auto.samples_for_auto`: a search's outer
 count, set around its whole ``fit``), so a result trained for equal parameters on equal data
-under the same count is the result of that fit. Keys hash the data's bytes (numeric arrays
-and DataFrames; anything else is never served), results are taken once, and a search
-withdraws what it offered when it ends.
+under the same count is the result of that fit. Keys hash a sample of the data's rows and
+an offer keeps the data to compare whole (numeric arrays and DataFrames; anything else is
+never served), results are taken once, and a search withdraws what it offered when it ends.
 """
 
 from __future__ import annotations
@@ -64,20 +64,39 @@ class Served:
 
 def fitted_state(estimator):
     """The fitted attributes of ``estimator``: everything in its ``__dict__`` but parameters."""
-    params = estimator.get_params(deep=False)
+    params = set(_param_names(estimator))
     return {k: v for k, v in vars(estimator).items() if k not in params}
 
 
+_PARAM_NAMES = {}  # estimator class -> its parameters' names, sorted
+
+
+def _param_names(estimator):
+    """The names of ``estimator``'s parameters, read once per class (``get_params`` inspects
+    ``__init__``'s signature on every call)."""
+    names = _PARAM_NAMES.get(type(estimator))
+    if names is None:
+        names = _PARAM_NAMES[type(estimator)] = sorted(estimator.get_params(deep=False))
+    return names
+
+
 def _params_key(estimator):
+    """What identifies ``estimator``'s parameters (as scikit-learn's convention has them,
+    its attributes of their names): a key."""
     items = []
-    for name, value in sorted(estimator.get_params(deep=False).items()):
-        if isinstance(value, np.ndarray):
-            value = (value.dtype.str, value.shape, value.tobytes())
-        else:
-            with np.printoptions(threshold=np.inf):
+    with np.printoptions(threshold=np.inf):  # entered once: it costs more than a repr
+        for name in _param_names(estimator):
+            value = getattr(estimator, name)
+            if isinstance(value, np.ndarray):
+                value = (value.dtype.str, value.shape, value.tobytes())
+            else:
                 value = repr(value)
-        items.append((name, value))
+            items.append((name, value))
     return type(estimator), tuple(items)
+
+
+#: rows of ``X`` a key hashes at most: the offer keeps ``X`` and compares it whole
+SAMPLED_ROWS = 64
 
 
 def _array_bytes(a, digest):
@@ -86,10 +105,33 @@ def _array_bytes(a, digest):
     digest.update(memoryview(a).cast("B"))
 
 
-def data_key(X, y, sample_weight):
-    """A digest of the content of ``X``, ``y`` and ``sample_weight``, or None.
+class DataKey:
+    """What identifies the data of a fit: a digest, and ``X`` to compare whole.
 
-    Numeric ndarrays and DataFrames (their columns' names and values) are hashed; any other
+    ``digest`` hashes ``X``'s dtype, shape and at most :data:`SAMPLED_ROWS` of its rows
+    (evenly spaced; a DataFrame: its columns' names and dtypes too) and the whole of ``y``
+    and ``sample_weight``. Two keys match when their digests are equal and their ``X`` are
+    equal bit for bit (:meth:`matches`): comparing ``X`` costs a tenth of hashing it, and a
+    search offers and takes one fit per candidate x fold.
+    """
+
+    def __init__(self, digest, X):
+        self.digest, self.X = digest, X
+
+    def matches(self, other):
+        a, b = self.X, other.X
+        if a is b:
+            return True
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        bits = f"u{a.dtype.itemsize}"  # bitwise: -0.0 and 0.0 differ, NaN equals itself
+        return bool(np.array_equal(a.view(bits), b.view(bits)))
+
+
+def data_key(X, y, sample_weight):
+    """The :class:`DataKey` of ``X``, ``y`` and ``sample_weight``, or None.
+
+    Numeric ndarrays and DataFrames (their columns' names and values) have one; any other
     ``X`` gives None: such fits are never served.
     """
     digest = hashlib.blake2b(digest_size=20)
@@ -97,9 +139,10 @@ def data_key(X, y, sample_weight):
         digest.update(repr(list(X.columns)).encode())
         digest.update(repr([str(d) for d in X.dtypes]).encode())
         X = X.to_numpy()
-    if not isinstance(X, np.ndarray) or X.dtype.kind not in "biuf":
+    if not isinstance(X, np.ndarray) or X.dtype.kind not in "biuf" or X.ndim == 0:
         return None
-    _array_bytes(X, digest)
+    digest.update(f"{X.dtype.str}{X.shape}".encode())
+    _array_bytes(X[:: max(1, len(X) // SAMPLED_ROWS)], digest)
     y = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
     if y.dtype.kind in "biufUS":
         _array_bytes(y, digest)
@@ -108,17 +151,17 @@ def data_key(X, y, sample_weight):
     if sample_weight is not None:
         digest.update(b"w")
         _array_bytes(np.asarray(sample_weight, dtype=np.float64), digest)
-    return digest.digest()
+    return DataKey(digest.digest(), X)
 
 
 def offer(token, estimator, data, served):
-    """Offer ``served`` for a fit of ``estimator``'s parameters on the data whose
-    :func:`data_key` is ``data``, under the current :func:`~skfocal._auto.auto_samples`;
+    """Offer ``served`` for a fit of ``estimator``'s parameters on the data of
+    :class:`DataKey` ``data``, under the current :func:`~skfocal._auto.auto_samples`;
     False (nothing offered) when the data have no key."""
     if data is None:
         return False
     with _LOCK:
-        _OFFERED[(_params_key(estimator), data, auto_samples())] = (token, served)
+        _OFFERED[(_params_key(estimator), data.digest, auto_samples())] = (token, served, data)
     return True
 
 
@@ -129,10 +172,12 @@ def take_served(estimator, X, y, sample_weight):
     data = data_key(X, y, sample_weight)
     if data is None:
         return None
+    key = (_params_key(estimator), data.digest, auto_samples())
     with _LOCK:
-        entry = _OFFERED.pop((_params_key(estimator), data, auto_samples()), None)
-    if entry is None:
-        return None
+        entry = _OFFERED.get(key)
+        if entry is None or not entry[2].matches(data):
+            return None
+        del _OFFERED[key]
     entry[1].taken = True
     return entry[1]
 
@@ -140,5 +185,5 @@ def take_served(estimator, X, y, sample_weight):
 def withdraw(token):
     """Drop every result ``token`` offered that no fit took."""
     with _LOCK:
-        for key in [k for k, (t, _) in _OFFERED.items() if t is token]:
+        for key in [k for k, (t, *_) in _OFFERED.items() if t is token]:
             del _OFFERED[key]

@@ -17,7 +17,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 # quick-mode arguments of each script; "{tmp}" becomes a temporary directory
 QUICK_ARGS = {
     "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast", "--threads-policy"],
-    "bench_search.py": ["--quick", "--jobs-ratio"],
+    "bench_search.py": ["--quick", "--jobs-ratio", "--class-prior"],
     "bench_losses.py": ["--quick"],
     "bench_quality.py": [
         "--quick",
@@ -81,6 +81,9 @@ EXPECTED_OUTPUT = {
         "best_params_ agree: True",
         "n_jobs=2 faster than n_jobs=1",
         "max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|",
+        "grid x class_prior: 108 fits, 27 members trained",
+        "grid x class_prior / grid alone: ",
+        "max |mean_test_score(class_prior='training') - mean_test_score(grid alone)|: 0.00e+00",
     ],
 }
 # optional modules a script needs

@@ -530,3 +530,190 @@ def test_large_search_with_the_default_stays_stacked_and_equals_single_fits(monk
     _compare(batched, reference, atol=1e-12)
     trained = np.concatenate([batched.cv_results_[f"split{s}_test_epochs"] for s in range(2)])
     assert trained.min() < 8  # some members stopped on their own
+
+
+# -- decision-only parameters: class_prior shares one trained member per fold ------------------
+PRIORS = {
+    "binary": ["training", "data", "balanced", [0.7, 0.3]],
+    "multiclass": ["training", "data", "balanced", {0: 0.2, 1: 0.3, 2: 0.5}],
+    "multilabel": ["training", "data", "balanced", [0.2, 0.3, 0.4]],
+}
+
+
+def _decisions(estimator, X_test, y_test):
+    """A scorer: the mean predicted label (decisions under the candidate's class_prior)."""
+    return float(np.mean(estimator.predict(X_test)))
+
+
+@pytest.mark.parametrize("task", list(PRIORS))
+def test_class_prior_candidates_share_one_training_per_fold(monkeypatch, task):
+    """Candidates that differ only in class_prior train one member per fold (counted at the
+    stacked engine: trained separately, 4x as many) and score as GridSearchCV, which trains
+    every one of them, to 1e-12 in float64: logits under each prior, probabilities, labels."""
+    X, y = _data(task, n=120)
+    est = FocalClassifier(**BASE)
+    grid = {"gamma": [0.0, 2.0], "alpha": [None, "balanced"], "class_prior": PRIORS[task]}
+    scoring = {**_logit_scorers(), "decisions": _decisions}
+    if task != "multilabel":
+        scoring["log_loss"] = "neg_log_loss"
+    kwargs = {"scoring": scoring, "refit": False, "cv": 3}
+    seen = _count_trainings(monkeypatch)
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert seen == {"single": [], "stacked": [4 * 3]}
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+    by_prior = batched.cv_results_["mean_test_z0_0"].reshape(2, 4, 2)  # alpha, prior, gamma
+    assert np.ptp(by_prior, axis=1).min() > 0  # every prior changes the decision scores
+    fit_time = batched.cv_results_["mean_fit_time"]
+    assert np.all(fit_time > 0) and np.ptp(fit_time) < 1e-12  # a quarter of a member's share
+
+
+def test_class_prior_in_a_pipeline_shares_and_equals_grid_search(monkeypatch):
+    X, y = _data("multiclass", n=120)
+    pipe = make_pipeline(StandardScaler(), FocalClassifier(**BASE))
+    grid = {
+        "standardscaler__with_mean": [True, False],
+        "focalclassifier__class_prior": PRIORS["multiclass"][:3],
+    }
+    kwargs = {"scoring": {**_logit_scorers(), "decisions": _decisions}, "cv": 3}
+    seen = _count_trainings(monkeypatch)
+    batched = BatchedGridSearchCV(pipe, grid, **kwargs, refit="decisions").fit(X, y)
+    assert seen["stacked"] == [2 * 3] and len(seen["single"]) == 1  # the refit
+    reference = GridSearchCV(pipe, grid, **kwargs, refit="decisions").fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+    assert batched.best_params_ == reference.best_params_
+
+
+@pytest.mark.parametrize(
+    "settings, trained",
+    [
+        ({"early_stopping": True, "n_iter_no_change": 1}, 3),  # on the validation loss
+        ({"early_stopping": True, "n_iter_no_change": 1, "scoring": "balanced_accuracy"}, 9),
+    ],
+)
+def test_early_stopping_on_a_scorer_keeps_class_prior_candidates_apart(
+    monkeypatch, settings, trained
+):
+    """Early stopping on a scorer scores decisions under class_prior, so the epoch kept
+    depends on it: those candidates train apart; on the validation loss they share."""
+    X, y = _data("binary", n=150, seed=5)
+    est = FocalClassifier(**{**BASE, "max_epochs": 8, **settings})
+    grid = {"class_prior": ["training", "balanced", "data"]}
+    kwargs = {"scoring": {**_logit_scorers(), "epochs": _epochs}, "refit": False, "cv": 3}
+    seen = _count_trainings(monkeypatch)
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert seen == {"single": [], "stacked": [trained]}
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+
+
+def _epochs(estimator, X_test, y_test):
+    return float(estimator.n_iter_)
+
+
+def test_a_class_prior_that_fails_fails_alone():
+    """class_prior='balanced' cannot undo alpha's zero weight: that candidate fails in the
+    search (error_score) as in GridSearchCV; the other candidates sharing its folds do not."""
+    X, y = _data("multiclass", n=120)
+    est = FocalClassifier(**{**BASE, "alpha": [0.0, 0.5, 0.5]})
+    grid = {"class_prior": ["training", "balanced", "data"]}
+    kwargs = {"scoring": _logit_scorers(), "refit": False, "cv": 3}
+    with pytest.warns(FitFailedWarning, match="undoes the training emphasis"):
+        batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    with pytest.warns(FitFailedWarning, match="undoes the training emphasis"):
+        reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+    assert np.isnan(batched.cv_results_["mean_test_z0_0"][1:]).all()
+    assert np.isfinite(batched.cv_results_["mean_test_z0_0"][0])
+
+
+def test_members_sharing_a_training_share_no_state(monkeypatch):
+    """Fitted classifiers served from one trained network each hold their own copy (module,
+    optimizer, history): changing one's weights leaves the other's outputs as they were."""
+    X, y = _data("binary")
+    kept = []
+
+    def keep(estimator, X_test, y_test):
+        kept.append((estimator, X_test))
+        return 0.0
+
+    grid = {"class_prior": ["training", "balanced"]}
+    BatchedGridSearchCV(FocalClassifier(**BASE), grid, cv=2, scoring=keep, refit=False).fit(X, y)
+    (first, X_test), (second, _) = kept[0], kept[2]  # candidates 0 and 1 on split 0
+    assert first.class_prior == "training" and second.class_prior == "balanced"
+    a, b = first.net_, second.net_
+    assert a.module_ is not b.module_ and a.history is not b.history
+    assert b.optimizer_.param_groups[0]["params"][0] is next(b.module_.parameters())
+    np.testing.assert_array_equal(first.predict_logits(X_test), second.predict_logits(X_test))
+    before = second.predict_proba(X_test)
+    with torch.no_grad():
+        for parameter in a.module_.parameters():
+            parameter.add_(1.0)
+    np.testing.assert_array_equal(second.predict_proba(X_test), before)
+    assert not np.array_equal(first.predict_logits(X_test), second.predict_logits(X_test))
+
+
+@pytest.mark.parametrize("class_prior", ["balanced", [0.3, 0.7]])
+def test_early_stopping_on_a_label_metric_under_a_class_prior_equals_single_fits(class_prior):
+    """A binary member's validation logits are one column: the prior's shift is the class
+    pair's difference on it (as in its single fit), not one column per class."""
+    X, y = _data("binary", n=150, seed=5)
+    est = FocalClassifier(
+        **BASE,
+        early_stopping=True,
+        n_iter_no_change=1,
+        scoring="balanced_accuracy",
+        class_prior=class_prior,
+    )
+    grid = {"gamma": [0.0, 2.0]}
+    kwargs = {"scoring": {**_logit_scorers(), "epochs": _epochs}, "refit": False, "cv": 3}
+    batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+
+
+def test_an_offer_serves_only_equal_data():
+    """A key hashes a sample of X's rows; an offer is taken only by X equal bit for bit
+    (a row the sample skips, or -0.0 for 0.0, makes other data: nothing served)."""
+    from skfocal import _serving
+
+    X, y = _data("binary", n=1000)
+    est, token = FocalClassifier(**BASE), object()
+    served = _serving.Served(state={})
+    assert _serving.offer(token, est, _serving.data_key(X, y, None), served)
+    try:
+        other = X.copy()
+        other[1, 0] += 1.0  # row 1: not among the rows hashed (every 15th)
+        assert _serving.data_key(other, y, None).digest == _serving.data_key(X, y, None).digest
+        assert _serving.take_served(est, other, y, None) is None
+        signed = X.copy()
+        signed[1, 0] = 0.0
+        zero = signed.copy()
+        zero[1, 0] = -0.0
+        assert not _serving.data_key(signed, y, None).matches(_serving.data_key(zero, y, None))
+        assert _serving.take_served(clone(est), X.copy(), y, None) is served and served.taken
+        assert _serving.take_served(est, X, y, None) is None  # taken once
+    finally:
+        _serving.withdraw(token)
+    assert _serving._OFFERED == {}
+
+
+def test_tuned_decision_estimator_falls_back_with_warning_and_equals_grid_search():
+    """A TunedDecisionClassifierCV(FocalClassifier()) candidate is not stacked across the
+    outer folds (it stacks its own inner folds): the search says so once, fits each
+    candidate x fold as GridSearchCV does and gives its answers."""
+    from skfocal import TunedDecisionClassifierCV
+
+    X, y = _data("binary", n=150, seed=6)
+    est = TunedDecisionClassifierCV(FocalClassifier(**BASE), scoring="f1", cv=2)
+    grid = {"estimator__gamma": [0.0, 2.0], "estimator__alpha": [None, 0.25]}
+    kwargs = {"scoring": {"f1": "f1", "decisions": _decisions}, "refit": "f1", "cv": 3}
+    match = r"one by one \(not stacked\) because the estimator is a TunedDecisionClassifierCV"
+    with pytest.warns(UserWarning, match=match) as record:
+        batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
+    assert sum("one by one" in str(w.message) for w in record) == 1
+    reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
+    _compare(batched, reference, atol=1e-12)
+    assert batched.best_params_ == reference.best_params_
+    assert batched.best_estimator_.best_threshold_ == reference.best_estimator_.best_threshold_
+    np.testing.assert_array_equal(batched.predict(X), reference.predict(X))

@@ -264,7 +264,10 @@ class _Stopping:
             plan = self.plans[m]
             if plan.scorer is not None:
                 frozen = FrozenPredictions(
-                    z.double().cpu().numpy(), plan.classes, plan.kind, plan.posteriors[0]
+                    plan.kind.squeeze(z).double().cpu().numpy(),
+                    plan.classes,
+                    plan.kind,
+                    plan.posteriors[0],
                 )
                 kwargs = {} if plan.sw_valid is None else {"sample_weight": plan.sw_valid}
                 score = plan.scorer(frozen, np.zeros((len(rows), 1)), plan.y_valid, **kwargs)
