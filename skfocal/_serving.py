@@ -27,7 +27,7 @@ import numpy as np
 from ._auto import auto_samples
 
 _LOCK = threading.Lock()
-_OFFERED = {}  # key -> (token, Served)
+_OFFERED = {}  # key -> (token, Served, DataKey)
 
 
 class Served:

@@ -672,32 +672,6 @@ def test_early_stopping_on_a_label_metric_under_a_class_prior_equals_single_fits
     _compare(batched, reference, atol=1e-12)
 
 
-def test_an_offer_serves_only_equal_data():
-    """A key hashes a sample of X's rows; an offer is taken only by X equal bit for bit
-    (a row the sample skips, or -0.0 for 0.0, makes other data: nothing served)."""
-    from skfocal import _serving
-
-    X, y = _data("binary", n=1000)
-    est, token = FocalClassifier(**BASE), object()
-    served = _serving.Served(state={})
-    assert _serving.offer(token, est, _serving.data_key(X, y, None), served)
-    try:
-        other = X.copy()
-        other[1, 0] += 1.0  # row 1: not among the rows hashed (every 15th)
-        assert _serving.data_key(other, y, None).digest == _serving.data_key(X, y, None).digest
-        assert _serving.take_served(est, other, y, None) is None
-        signed = X.copy()
-        signed[1, 0] = 0.0
-        zero = signed.copy()
-        zero[1, 0] = -0.0
-        assert not _serving.data_key(signed, y, None).matches(_serving.data_key(zero, y, None))
-        assert _serving.take_served(clone(est), X.copy(), y, None) is served and served.taken
-        assert _serving.take_served(est, X, y, None) is None  # taken once
-    finally:
-        _serving.withdraw(token)
-    assert _serving._OFFERED == {}
-
-
 def test_tuned_decision_estimator_falls_back_with_warning_and_equals_grid_search():
     """A TunedDecisionClassifierCV(FocalClassifier()) candidate is not stacked across the
     outer folds (it stacks its own inner folds): the search says so once, fits each
