@@ -14,6 +14,7 @@ data-dependent settings, then hand over to the worker.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from numbers import Integral
@@ -407,6 +408,30 @@ def _schedule(est, spec, hyper):
     if deferred:
         return [(1, spec, None)] + [(epoch, spec, weights) for epoch, weights in deferred]
     return None
+
+
+def with_class_prior(plan, estimator):
+    """The plan of ``estimator``'s fit, which equals ``plan``'s but for ``class_prior``.
+
+    ``class_prior`` acts on decisions alone, so a search plans a candidate that differs from
+    a planned one only in it from that plan: the training part is ``plan``'s (the same
+    objects); the decision part -- the posterior of each phase, with its log shift -- is
+    ``estimator``'s, raised as :func:`make_plan` raises for a ``class_prior`` the data or the
+    emphasis cannot take.
+    """
+    derived = copy.copy(plan)
+    derived.params = {**plan.params, "class_prior": estimator.class_prior}
+    derived.posteriors = [
+        Posterior(
+            p.kind,
+            p.spec,
+            p.hyper,
+            _checked_shift(plan.kind, estimator, plan.classes, p.emphasis, plan.data_prior),
+            p.emphasis,
+        )
+        for p in plan.posteriors
+    ]
+    return derived
 
 
 def _checked_shift(kind, est, classes, w, data_prior):

@@ -10,7 +10,8 @@ before it lets scikit-learn evaluate the candidates. The schedule:
    every fit inside it (:func:`~skfocal._auto.samples_for_auto`);
 2. a candidate that differs from an earlier one only in ``class_prior`` is not trained
    again on that fold: it takes the earlier member's training under its own decisions
-   (:func:`_training_key`, :func:`_decision_plan`), unless early stopping scores decisions;
+   (:func:`_training_key`, :func:`~skfocal._plan.with_class_prior`), unless early stopping
+   scores decisions;
    plans that share a network shape and training schedule (:func:`group_key`) are trained
    together by the stacked engine (:class:`~skfocal._engines._stacked.StackedEngine`), one run per
    group -- or, with ``n_jobs`` workers, per chunk of a group, in joblib workers (a Dask
@@ -55,8 +56,7 @@ from ._engines._stacked import (
     why_not_stacked,
 )
 from ._engines._stacked._progress import EpochProgress
-from ._plan import _checked_shift, make_plan
-from ._posterior import Posterior
+from ._plan import make_plan, with_class_prior
 from ._serving import Served, data_key, fitted_state, offer, withdraw
 from ._threads import current_setting, torch_threads
 
@@ -144,28 +144,6 @@ def _training_key(estimator, parameters, split_idx):
     with np.printoptions(threshold=np.inf):
         training = sorted((k, repr(v)) for k, v in parameters.items() if k != prior)
     return split_idx, tuple(training)
-
-
-def _decision_plan(plan, estimator):
-    """The plan of ``estimator``'s fit, which equals ``plan``'s but for ``class_prior``.
-
-    The training part is ``plan``'s (the same objects); the decision part -- the posterior of
-    each phase, with its log shift -- is ``estimator``'s, raised as :func:`make_plan` raises
-    for a ``class_prior`` the data or the emphasis cannot take.
-    """
-    derived = copy.copy(plan)
-    derived.params = {**plan.params, "class_prior": estimator.class_prior}
-    derived.posteriors = [
-        Posterior(
-            p.kind,
-            p.spec,
-            p.hyper,
-            _checked_shift(plan.kind, estimator, plan.classes, p.emphasis, plan.data_prior),
-            p.emphasis,
-        )
-        for p in plan.posteriors
-    ]
-    return derived
 
 
 def _shared_results(result, members):
@@ -321,7 +299,7 @@ class _Schedule:
         estimator, _ = _final_step(clone(base).set_params(**clone(parameters, safe=False)))
         try:
             estimator._validate_params()
-            plan = _decision_plan(trained.plan, estimator)
+            plan = with_class_prior(trained.plan, estimator)
         except Exception:  # noqa: BLE001 -- its fit fails the same way in the search
             return None
         member = _Member(position, estimator, plan, *_data_of(trained), trained.caught)

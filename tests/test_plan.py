@@ -165,3 +165,32 @@ def test_plan_needs_no_torch_device():
     # the plan is host-side: numpy arrays and plain values, no tensors
     plan = _plan(Y_IMB, sampler="oversample", alpha=0.25, early_stopping=True)
     assert not any(isinstance(v, torch.Tensor) for v in vars(plan).values())
+
+
+@pytest.mark.parametrize("class_prior", ["data", "balanced", [0.3, 0.7]])
+@pytest.mark.parametrize("params", [{}, {"alpha": "balanced"}, {"warmup_epochs": 2}])
+def test_with_class_prior_equals_the_plan_of_that_prior(class_prior, params):
+    """A search plans a candidate that differs only in class_prior from the planned one: the
+    training part is shared, the posteriors are those make_plan gives for its prior."""
+    from skfocal._plan import with_class_prior
+
+    y = np.array([0] * 30 + [1] * 10)
+    base = _plan(y, **params)
+    est = FocalClassifier(**params, class_prior=class_prior)
+    derived = with_class_prior(base, est)
+    direct = make_plan(est, np.zeros((len(y), 2)), y)[0]
+    assert derived.params == direct.params and derived.weights is base.weights
+    assert len(derived.posteriors) == len(direct.posteriors)
+    for got, want in zip(derived.posteriors, direct.posteriors, strict=True):
+        np.testing.assert_array_equal(got.shift, want.shift)
+        np.testing.assert_array_equal(got.emphasis, want.emphasis)
+    assert base.params["class_prior"] == "training"  # the planned one is left alone
+
+
+def test_with_class_prior_raises_as_make_plan_does():
+    from skfocal._plan import with_class_prior
+
+    y = np.array([0] * 30 + [1] * 10)
+    base = _plan(y, alpha=[0.0, 1.0])
+    with pytest.raises(ValueError, match="undoes the training emphasis"):
+        with_class_prior(base, FocalClassifier(alpha=[0.0, 1.0], class_prior="balanced"))
