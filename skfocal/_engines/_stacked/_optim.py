@@ -277,42 +277,33 @@ class StackedAdamW:
                 full.index_copy_(0, device_rows, part)
 
     def _fused_rows(self, rows):
-        """torch's fused Adam(W) kernel on the members ``rows`` (shared lr and weight decay),
-        each member's row a tensor of its own with its own step count."""
+        """torch's fused Adam(W) kernel on the members ``rows`` (a slice or an index tensor;
+        shared lr and weight decay), each member's row a tensor of its own with its own step
+        count."""
         if self._row_views is None:  # views stay valid: every update is in place
             self._row_views = [
                 (self.params[m], self.grads[m], self.exp_avg[m], self.exp_avg_sq[m])
                 for m in range(self.n_members)
             ]
-        members = range(self.n_members) if rows is None else _indices(rows, self.n_members)
+        members = _indices(rows, self.n_members)
         counts = self.steps.to(device=self.params.device, dtype=torch.float32)
         views = [self._row_views[m] for m in members]
-        self._fused(
-            [v[0] for v in views],
-            [v[1] for v in views],
-            [v[2] for v in views],
-            [v[3] for v in views],
-            [],
-            [counts[m] for m in members],
-            lr=float(self.lr[0]),
-            beta1=self.beta1,
-            beta2=self.beta2,
-            weight_decay=float(self.weight_decay[0]),
-            eps=self.eps,
-            amsgrad=False,
-            maximize=False,
-        )
+        self._call_fused(*(list(t) for t in zip(*views, strict=True)), [counts[m] for m in members])
 
     def _fused_step(self, param, grad, exp_avg, exp_avg_sq, step):
         """torch's fused Adam(W) kernel: all rows share lr, weight decay and step count."""
         state_step = torch.tensor(float(step), dtype=torch.float32, device=param.device)
+        self._call_fused([param], [grad], [exp_avg], [exp_avg_sq], [state_step])
+
+    def _call_fused(self, params, grads, exp_avgs, exp_avg_sqs, state_steps):
+        """One call of the fused kernel on lists of tensors, with the shared hyperparameters."""
         self._fused(
-            [param],
-            [grad],
-            [exp_avg],
-            [exp_avg_sq],
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
             [],
-            [state_step],
+            state_steps,
             lr=float(self.lr[0]),
             beta1=self.beta1,
             beta2=self.beta2,
