@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from _trainings import count_trainings
 from sklearn.datasets import make_classification
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skfocal import FocalClassifier, TunedDecisionClassifierCV, _decision
 from skfocal import _decision_members as members_module
-from skfocal._engines import SkorchEngine, StackedEngine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,23 +29,6 @@ def data():
     return X, y
 
 
-def _count(monkeypatch):
-    seen = {"single": 0, "stacked": []}
-    single_fit, stacked_fit = SkorchEngine.fit, StackedEngine.fit
-
-    def single(self, plans, X):
-        seen["single"] += len(plans)
-        return single_fit(self, plans, X)
-
-    def stacked(self, plans, X, **kwargs):
-        seen["stacked"].append(len(plans))
-        return stacked_fit(self, plans, X, **kwargs)
-
-    monkeypatch.setattr(SkorchEngine, "fit", single)
-    monkeypatch.setattr(StackedEngine, "fit", stacked)
-    return seen
-
-
 def _generic(monkeypatch):
     monkeypatch.setattr(members_module, "_fit_stacked", lambda *args, **kwargs: None)
 
@@ -63,10 +46,10 @@ def _generic(monkeypatch):
 def test_stacked_members_equal_clone_and_fit(monkeypatch, data, estimator, cv, refit):
     X, y = data
     params = dict(scoring="f1_macro", cv=cv, refit=refit, random_state=0)
-    seen = _count(monkeypatch)
+    seen = count_trainings(monkeypatch)
     stacked = TunedDecisionClassifierCV(estimator, **params).fit(X, y)
     n_members = (3 if cv == 3 else 1) + int(refit)
-    assert seen == {"single": 0, "stacked": [n_members]}  # one run, no single fit
+    assert seen == {"single": [], "stacked": [n_members]}  # one run, no single fit
     with monkeypatch.context() as m:
         _generic(m)
         reference = TunedDecisionClassifierCV(estimator, **params).fit(X, y)
@@ -81,12 +64,12 @@ def test_stacked_members_equal_clone_and_fit(monkeypatch, data, estimator, cv, r
 def test_sample_weight_reaches_every_stacked_member(monkeypatch, data):
     X, y = data
     w = np.random.default_rng(0).uniform(0.5, 2.0, size=len(y))
-    seen = _count(monkeypatch)
+    seen = count_trainings(monkeypatch)
     est = FocalClassifier(**FAST)
     stacked = TunedDecisionClassifierCV(est, scoring="balanced_accuracy", cv=3).fit(
         X, y, sample_weight=w
     )
-    assert seen["single"] == 0 and seen["stacked"] == [4]
+    assert seen == {"single": [], "stacked": [4]}
     with monkeypatch.context() as m:
         _generic(m)
         reference = TunedDecisionClassifierCV(est, scoring="balanced_accuracy", cv=3)
@@ -100,9 +83,9 @@ def test_sample_weight_reaches_every_stacked_member(monkeypatch, data):
 )
 def test_members_that_do_not_stack_are_fitted_one_by_one(monkeypatch, data, params):
     X, y = data
-    seen = _count(monkeypatch)
+    seen = count_trainings(monkeypatch)
     TunedDecisionClassifierCV(FocalClassifier(**{**FAST, **params}), cv=3).fit(X, y)
-    assert seen == {"single": 4, "stacked": []}
+    assert seen == {"single": [1, 1, 1, 1], "stacked": []}
 
 
 # -- "auto" resolved once, from the data given to the meta-estimator ----------------------------
@@ -124,7 +107,7 @@ def test_auto_resolved_from_the_outer_data(monkeypatch, route, pipeline):
         estimator = make_pipeline(StandardScaler(), estimator)
     if route != "stacked":
         _generic(monkeypatch)
-    seen = _count(monkeypatch)
+    seen = count_trainings(monkeypatch)
     trained = []
     fit_members = _decision.fit_members
 
@@ -138,7 +121,7 @@ def test_auto_resolved_from_the_outer_data(monkeypatch, route, pipeline):
         estimator, cv=2, n_jobs=2 if route == "generic-two-jobs" else None
     ).fit(X, y)
     if route == "stacked":
-        assert seen == {"single": 0, "stacked": [3]}
+        assert seen == {"single": [], "stacked": [3]}
     assert len(trained) == 3 and trained[-1] is tuned.estimator_
     assert [_final(m).early_stopping_ for m in trained] == [True, True, True]
     assert [_final(m).max_epochs_ for m in trained] == [2, 2, 2]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
+from _trainings import count_trainings
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import make_scorer
@@ -308,27 +309,6 @@ def test_losses_without_a_stacked_form_fall_back_and_agree():
     )
 
 
-def _count_trainings(monkeypatch):
-    """Record the plans every engine trains: ``{"single": [...], "stacked": [...]}``."""
-    from skfocal._engines import SkorchEngine
-    from skfocal._engines._stacked import StackedEngine
-
-    seen = {"single": [], "stacked": []}
-    single_fit, stacked_fit = SkorchEngine.fit, StackedEngine.fit
-
-    def single(self, plans, X):
-        seen["single"].append(len(plans))
-        return single_fit(self, plans, X)
-
-    def stacked(self, plans, X, **kwargs):
-        seen["stacked"].append(len(plans))
-        return stacked_fit(self, plans, X, **kwargs)
-
-    monkeypatch.setattr(SkorchEngine, "fit", single)
-    monkeypatch.setattr(StackedEngine, "fit", stacked)
-    return seen
-
-
 @pytest.mark.parametrize(
     "grid",
     [
@@ -340,7 +320,7 @@ def test_a_stackable_grid_trains_no_single_fit(monkeypatch, grid):
     """A silent fallback to one fit per candidate x fold fails here (both sides of the other
     comparisons would then run the same code)."""
     X, y = _data("binary", n=120)
-    seen = _count_trainings(monkeypatch)
+    seen = count_trainings(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no fallback warning either
         # roc_auc on folds of 120 rows sees about 2 validation positives: warned, rightly
@@ -520,7 +500,7 @@ def test_large_search_with_the_default_stays_stacked_and_equals_single_fits(monk
         return float(np.mean(estimator.decision_function(X_test)))
 
     scoring = {**_logit_scorers(), "epochs": epochs, "mean_score": mean_score}
-    seen = _count_trainings(monkeypatch)
+    seen = count_trainings(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # no fallback warning
         batched = BatchedGridSearchCV(est, grid, cv=cv, scoring=scoring, refit=False).fit(X, y)
@@ -557,7 +537,7 @@ def test_class_prior_candidates_share_one_training_per_fold(monkeypatch, task):
     if task != "multilabel":
         scoring["log_loss"] = "neg_log_loss"
     kwargs = {"scoring": scoring, "refit": False, "cv": 3}
-    seen = _count_trainings(monkeypatch)
+    seen = count_trainings(monkeypatch)
     batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
     assert seen == {"single": [], "stacked": [4 * 3]}
     reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
@@ -576,7 +556,7 @@ def test_class_prior_in_a_pipeline_shares_and_equals_grid_search(monkeypatch):
         "focalclassifier__class_prior": PRIORS["multiclass"][:3],
     }
     kwargs = {"scoring": {**_logit_scorers(), "decisions": _decisions}, "cv": 3}
-    seen = _count_trainings(monkeypatch)
+    seen = count_trainings(monkeypatch)
     batched = BatchedGridSearchCV(pipe, grid, **kwargs, refit="decisions").fit(X, y)
     assert seen["stacked"] == [2 * 3] and len(seen["single"]) == 1  # the refit
     reference = GridSearchCV(pipe, grid, **kwargs, refit="decisions").fit(X, y)
@@ -600,7 +580,7 @@ def test_early_stopping_on_a_scorer_keeps_class_prior_candidates_apart(
     est = FocalClassifier(**{**BASE, "max_epochs": 8, **settings})
     grid = {"class_prior": ["training", "balanced", "data"]}
     kwargs = {"scoring": {**_logit_scorers(), "epochs": _epochs}, "refit": False, "cv": 3}
-    seen = _count_trainings(monkeypatch)
+    seen = count_trainings(monkeypatch)
     batched = BatchedGridSearchCV(est, grid, **kwargs).fit(X, y)
     assert seen == {"single": [], "stacked": [trained]}
     reference = GridSearchCV(est, grid, **kwargs).fit(X, y)
