@@ -848,11 +848,19 @@ class _StackedFocal(StackedForm):
         return bind_focal(params.to(dtype)[:, 0].reshape(shape))
 
     def sigmoid_loss(self, key, input, target, params, shared, pos_w, neg_w):
-        if shared is not None:
-            gamma = shared[0]
-        else:
-            gamma = params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
+        gamma = _gamma_column(input, params, shared)
         return run(_stacked_sigmoid, input, target, gamma, pos_w, neg_w)
+
+    def sigmoid_value_and_grad(self, key, input, target, params, shared, pos_w, neg_w):
+        gamma = _gamma_column(input, params, shared)
+        return _stacked_sigmoid(input, target, gamma, pos_w, neg_w, True)
+
+
+def _gamma_column(input, params, shared):
+    """The members' ``gamma``: the shared float, or a column broadcasting over ``input``."""
+    if shared is not None:
+        return shared[0]
+    return params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
 
 
 STACKED = _StackedFocal()

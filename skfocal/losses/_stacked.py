@@ -105,3 +105,10 @@ class StackedForm:
         shape = (-1,) + (1,) * (input.dim() - 1)
         kernel = self.kernel(key, params, shape, input.dtype)
         return run(stacked_sigmoid, input, target, pos_w, neg_w, kernel)
+
+    def sigmoid_value_and_grad(self, key, input, target, params, shared, pos_w, neg_w):
+        """What :meth:`sigmoid_loss` computes, and its gradient in the logits, without autograd:
+        ``(loss, d loss / d input)``, for a loop that backpropagates by hand."""
+        shape = (-1,) + (1,) * (input.dim() - 1)
+        kernel = self.kernel(key, params, shape, input.dtype)
+        return stacked_sigmoid(input, target, pos_w, neg_w, kernel, True)

@@ -216,6 +216,7 @@ class StackedLoss(nn.Module):
             group_members.append(m)
             group_values.append(values)
         self.task = kind
+        self._windows = {}  # value_and_grad's per-window hyperparameters and weights
         self.n_members = len(specs)
         self.n_outputs = n_outputs
         self.specs = specs
@@ -271,6 +272,49 @@ class StackedLoss(nn.Module):
             return self._group_loss(self.groups[0], input, target)
         parts = [self._group_loss(g, g.take(input), g.take(target)) for g in self.groups]
         return torch.cat(parts).index_select(0, self.inverse)
+
+    @property
+    def has_value_and_grad(self):
+        """Whether :meth:`value_and_grad` serves this stack: binary members of one group."""
+        return self.task is BINARY and len(self.groups) == 1
+
+    def value_and_grad(self, input, target, members=slice(None)):
+        r"""Per-sample losses of the members ``members`` and their gradients in the logits.
+
+        The values :meth:`forward` computes (by the group's kernel, as a group with per-member
+        weights or hyperparameters is computed there) and :math:`\partial \ell_{m,b} /
+        \partial z_{m,b}`, without autograd: for a training step that backpropagates by hand.
+        Only where :attr:`has_value_and_grad`.
+
+        Parameters
+        ----------
+        input : Tensor of shape (k, B)
+            Logits of the ``k`` members ``members``.
+        target : Tensor of shape (k, B)
+            Their 0/1 labels.
+        members : slice, default=slice(None)
+            A contiguous run of the stack's members (a step that computes only those).
+
+        Returns
+        -------
+        loss, grad : Tensor of shape (k, B)
+        """
+        key = (members.start, members.stop)
+        cached = self._windows.get(key)
+        if cached is None:
+            group = self.groups[0]
+            pos_w = neg_w = None
+            if self.weighted:
+                pos_w = self.pos_w[members].to(input.dtype).reshape(-1, 1)
+                neg_w = self.neg_w[members].to(input.dtype).reshape(-1, 1)
+            shared = group.values[0] if group.shared else None
+            cached = self._windows[key] = (group, group.params[members], shared, pos_w, neg_w)
+        group, params, shared, pos_w, neg_w = cached
+        if target.dtype != input.dtype:
+            target = target.to(input.dtype)
+        return group.form.sigmoid_value_and_grad(
+            group.key, input, target, params, shared, pos_w, neg_w
+        )
 
     def _check_shapes(self, input, target):
         if self.task is BINARY and input.dim() == 3 and input.shape[-1] == 1:

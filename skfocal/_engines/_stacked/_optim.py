@@ -60,13 +60,6 @@ def _per_member(name, value, n_members, allowed, low_open):
     return values
 
 
-def _indices(rows, n_members):
-    """Member indices of ``rows``: a slice or an index tensor."""
-    if isinstance(rows, slice):
-        return range(*rows.indices(n_members))
-    return rows.tolist()
-
-
 class StackedAdamW:
     r"""AdamW over ``M`` stacked members with per-member learning rate and weight decay.
 
@@ -138,9 +131,12 @@ class StackedAdamW:
         )
         self.exp_avg = torch.zeros_like(params)
         self.exp_avg_sq = torch.zeros_like(params)
-        self.steps = torch.zeros(n_members, dtype=torch.long)
-        self.frozen = torch.zeros(n_members, dtype=torch.bool)
-        self._row_views = None
+        # per-step bookkeeping in Python lists: a step's few decisions cost less than the
+        # torch calls on tiny tensors they replace (``steps`` / ``frozen`` give tensors)
+        self._counts = [0] * n_members
+        self._frozen = [False] * n_members
+        self._step_t = torch.zeros(n_members, dtype=torch.float32, device=params.device)
+        self._runs = None  # (rows, runs of equal counts) of the last fused step
         self._fused = _fastpaths.fused_adam_kernel(
             self.decoupled_weight_decay, params.device, params.dtype
         )
@@ -159,9 +155,17 @@ class StackedAdamW:
         self._shared = bool((self.lr == self.lr[0]).all()) and bool(
             (self.weight_decay == self.weight_decay[0]).all()
         )
-        self._uniform_step = (
-            int(self.steps[0]) if bool((self.steps == self.steps[0]).all()) else None
-        )
+        self._lr0, self._wd0 = float(self.lr[0]), float(self.weight_decay[0])
+
+    @property
+    def steps(self):
+        """LongTensor of shape (M,): the number of updates each member has taken."""
+        return torch.tensor(self._counts, dtype=torch.long)
+
+    @property
+    def frozen(self):
+        """BoolTensor of shape (M,): the members that are no longer updated."""
+        return torch.tensor(self._frozen, dtype=torch.bool)
 
     def set_hyperparameters(self, lr=None, weight_decay=None):
         """Change the per-member learning rates and/or weight decays (e.g. a schedule)."""
@@ -179,11 +183,18 @@ class StackedAdamW:
 
     def freeze(self, members):
         """Stop updating ``members`` (indices or a boolean mask of shape (M,))."""
-        self.frozen[self._index(members)] = True
+        self._set_frozen(members, True)
 
     def unfreeze(self, members):
         """Resume updating ``members``."""
-        self.frozen[self._index(members)] = False
+        self._set_frozen(members, False)
+
+    def _set_frozen(self, members, value):
+        mask = torch.zeros(self.n_members, dtype=torch.bool)
+        mask[self._index(members)] = True
+        for m, selected in enumerate(mask.tolist()):
+            if selected:
+                self._frozen[m] = value
 
     def _index(self, members):
         index = torch.as_tensor(members).cpu()
@@ -207,7 +218,6 @@ class StackedAdamW:
         """Zero the gradients in place."""
         self.grads.zero_()
 
-    @torch.no_grad()
     def step(self, active=None):
         """Update every member that is not frozen and, if given, is in ``active``.
 
@@ -216,84 +226,89 @@ class StackedAdamW:
         active : BoolTensor of shape (M,), default=None
             Members that had a batch in this step (the others are skipped like frozen ones).
         """
-        update = ~self.frozen
-        if active is not None:
-            update &= torch.as_tensor(active, dtype=torch.bool).cpu()
-        if bool(update.all()):
-            self._step_rows(None)
-            return
-        rows = update.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            return
-        first, last = int(rows[0]), int(rows[-1])
-        if last - first + 1 == rows.numel():  # a contiguous run of members: views, no copies
-            self._step_rows(slice(first, last + 1))
+        frozen = self._frozen
+        if active is None:
+            rows = [m for m, f in enumerate(frozen) if not f]
         else:
-            self._step_rows(rows)
+            flags = active.tolist() if isinstance(active, torch.Tensor) else list(active)
+            rows = [m for m, (a, f) in enumerate(zip(flags, frozen, strict=True)) if a and not f]
+        if not rows:
+            return
+        counts = self._counts
+        for m in rows:
+            counts[m] += 1
+        with torch.no_grad():
+            if self._shared and self._fused is not None:
+                self._fused_runs(rows)
+            else:
+                self._step_rows(rows)
+
+    def _fused_runs(self, rows):
+        """torch's fused Adam(W) kernel (shared lr and weight decay) on ``rows``: one tensor
+        per run of consecutive members at one step count (a view of their rows), each with
+        its count. The runs are kept while the same members step (their counts move
+        together)."""
+        cached = self._runs
+        if cached is None or cached[0] != rows:
+            counts, runs, start = self._counts, [], 0
+            for i in range(1, len(rows) + 1):
+                if (
+                    i == len(rows)
+                    or rows[i] != rows[i - 1] + 1
+                    or counts[rows[i]] != counts[rows[start]]
+                ):
+                    runs.append(slice(rows[start], rows[i - 1] + 1))
+                    start = i
+            views = [
+                (self.params[r], self.grads[r], self.exp_avg[r], self.exp_avg_sq[r], r.start)
+                for r in runs
+            ]
+            cached = self._runs = (rows, runs, views)
+        _, runs, views = cached
+        step_t = self._step_t
+        for r in runs:  # one count per run: the run's first member's
+            step_t[r.start] = self._counts[r.start]
+        params, grads, exp_avgs, exp_avg_sqs, firsts = zip(*views, strict=True)
+        self._call_fused(
+            list(params),
+            list(grads),
+            list(exp_avgs),
+            list(exp_avg_sqs),
+            [step_t[m] for m in firsts],
+        )
 
     def _step_rows(self, rows):
-        """Step ``rows``: None (all members), a slice (a contiguous run) or an index tensor."""
-        if rows is None:
-            self.steps += 1
-            if self._uniform_step is not None:
-                self._uniform_step += 1
-            step, rows = self._uniform_step, slice(None)
+        """Step ``rows`` (member indices, their counts already advanced) op by op."""
+        n_rows = len(rows)
+        first = rows[0]
+        counts = [self._counts[m] for m in rows]
+        step = counts[0] if all(c == counts[0] for c in counts) else None
+        if n_rows == self.n_members:
+            index = slice(None)
+        elif rows[-1] - first + 1 == n_rows:
+            index = slice(first, first + n_rows)  # a contiguous run: views, no copies
         else:
-            self.steps[rows] += 1
-            self._uniform_step = None
-            selected = self.steps[rows]
-            step = int(selected[0]) if bool((selected == selected[0]).all()) else None
-        if (
-            self._shared
-            and self._fused is not None
-            and (step is None or isinstance(rows, torch.Tensor))
-        ):
-            # members at different step counts, or a subset of them: one fused call over the
-            # members' rows as separate tensors, each with its own count
-            self._fused_rows(rows)
-            return
-        if isinstance(rows, slice):  # views of contiguous rows: updated in place
+            index = None
+        if index is not None:
             tensors = (
-                self.params[rows],
-                self.grads[rows],
-                self.exp_avg[rows],
-                self.exp_avg_sq[rows],
+                self.params[index],
+                self.grads[index],
+                self.exp_avg[index],
+                self.exp_avg_sq[index],
             )
-            if self._shared and step is not None and self._fused is not None:
-                self._fused_step(*tensors, step)
-            else:
-                self._update(*tensors, rows, step)
+            self._update(*tensors, index, step, counts)
             return
-        device_rows = rows.to(self.params.device)
+        device_rows = torch.tensor(rows, device=self.params.device)
         tensors = [
             t.index_select(0, device_rows)
             for t in (self.params, self.grads, self.exp_avg, self.exp_avg_sq)
         ]
-        self._update(*tensors, device_rows, step)
+        self._update(*tensors, device_rows, step, counts)
         for full, part in zip(
             (self.params, None, self.exp_avg, self.exp_avg_sq), tensors, strict=True
         ):
             if full is not None:
                 full.index_copy_(0, device_rows, part)
-
-    def _fused_rows(self, rows):
-        """torch's fused Adam(W) kernel on the members ``rows`` (a slice or an index tensor;
-        shared lr and weight decay), each member's row a tensor of its own with its own step
-        count."""
-        if self._row_views is None:  # views stay valid: every update is in place
-            self._row_views = [
-                (self.params[m], self.grads[m], self.exp_avg[m], self.exp_avg_sq[m])
-                for m in range(self.n_members)
-            ]
-        members = _indices(rows, self.n_members)
-        counts = self.steps.to(device=self.params.device, dtype=torch.float32)
-        views = [self._row_views[m] for m in members]
-        self._call_fused(*(list(t) for t in zip(*views, strict=True)), [counts[m] for m in members])
-
-    def _fused_step(self, param, grad, exp_avg, exp_avg_sq, step):
-        """torch's fused Adam(W) kernel: all rows share lr, weight decay and step count."""
-        state_step = torch.tensor(float(step), dtype=torch.float32, device=param.device)
-        self._call_fused([param], [grad], [exp_avg], [exp_avg_sq], [state_step])
 
     def _call_fused(self, params, grads, exp_avgs, exp_avg_sqs, state_steps):
         """One call of the fused kernel on lists of tensors, with the shared hyperparameters."""
@@ -304,17 +319,18 @@ class StackedAdamW:
             exp_avg_sqs,
             [],
             state_steps,
-            lr=float(self.lr[0]),
+            lr=self._lr0,
             beta1=self.beta1,
             beta2=self.beta2,
-            weight_decay=float(self.weight_decay[0]),
+            weight_decay=self._wd0,
             eps=self.eps,
             amsgrad=False,
             maximize=False,
         )
 
-    def _update(self, param, grad, exp_avg, exp_avg_sq, rows, step):
-        """One Adam(W) step of the given rows; ``step`` is their common count, or None."""
+    def _update(self, param, grad, exp_avg, exp_avg_sq, rows, step, counts):
+        """One Adam(W) step of the given rows; ``step`` is their common count, or None
+        (``counts``: each row's)."""
         beta1, beta2 = self.beta1, self.beta2
         lr = self._lr_col[rows]
         if self._any_decay:
@@ -330,8 +346,7 @@ class StackedAdamW:
             neg_step_size = torch.div(lr, -bias_correction1)
             denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
         else:
-            count = self.steps[rows.cpu() if isinstance(rows, torch.Tensor) else rows]
-            count = count.to(device=param.device, dtype=torch.float64).unsqueeze(1)
+            count = torch.tensor(counts, dtype=torch.float64, device=param.device).unsqueeze(1)
             bias_correction1 = 1 - torch.pow(beta1, count)
             bias_correction2_sqrt = (1 - torch.pow(beta2, count)).sqrt_().to(param.dtype)
             neg_step_size = torch.div(lr, bias_correction1).neg_()

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from ._lean import LeanBinaryStep, lean_applies, window
+
 
 def train_stacked(
     model,
@@ -31,6 +33,7 @@ def train_stacked(
     weights=None,
     weight_scale=None,
     on_epoch_end=None,
+    lean=True,
 ):
     r"""Train a :class:`StackedMLP` for ``max_epochs`` epochs; return the training losses.
 
@@ -62,13 +65,19 @@ def train_stacked(
         ``(M,)`` losses (e.g. to validate, snapshot or freeze members, or to report
         progress); a list is called in its order. Training ends early when one returns True
         (every member has stopped).
+    lean : bool, default=True
+        Take the autograd-free step (:mod:`~skfocal._engines._stacked._lean`) where it
+        applies (binary members of one hidden layer without dropout, one loss group); it
+        then also computes only the run of members that train in a step. False: autograd's
+        step for every stack (the reference the tests compare the lean step with).
 
     Returns
     -------
     history : Tensor of shape (n_epochs, M)
         Every member's mean weighted training loss per epoch trained (skorch's
         ``train_loss``; ``n_epochs <= max_epochs``). A member whose loss is not finite is
-        frozen at the end of that epoch.
+        frozen at the end of that epoch. With the lean step, a member frozen for a whole
+        epoch (from the second on) is not computed, and its last recorded loss is repeated.
 
     Examples
     --------
@@ -115,28 +124,47 @@ def train_stacked(
         listeners = list(on_epoch_end)
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
+    lean = LeanBinaryStep(model, loss) if lean and lean_applies(model, loss) else None
+    spans = _Spans(n_members)
+    weighting = None if weights is None else (weights, per_member, scale)
     for epoch in range(max_epochs):
         total = torch.zeros(n_members, dtype=X.dtype, device=X.device)
-        for batch in batches.epoch():
-            idx = batch.idx
-            flat = idx.reshape(-1)
-            yb = y.index_select(0, flat).view(*idx.shape, *y.shape[1:])
-            per_sample = loss(model(X, rows=idx, reuse_buffers=True), yb)
-            if weights is not None:
-                if per_member:
-                    wb = weights.gather(1, idx)
-                else:
-                    wb = weights.index_select(0, flat).view(idx.shape)
-                    if scale is not None:
-                        wb = wb * scale
-                per_sample = per_sample * wb
-            scaled = per_sample * batch.row_weight
-            model.zero_grad()
-            scaled.sum().backward()
-            optimizer.step(active=batch.active)
-            with torch.no_grad():
-                total += scaled.sum(1) * batch.counts
+        if lean is not None:
+            # members frozen for the whole epoch are not computed (from the second epoch on,
+            # so that every member has a recorded loss to repeat)
+            spans.start_epoch([True] * n_members if epoch == 0 else (~optimizer.frozen).tolist())
+            for k, batch in enumerate(batches.epoch()):
+                span = spans.of_step(k, batch.active)
+                if span is None:  # nobody trains in this step
+                    continue
+                lo, hi = span
+                rows = slice(None) if hi - lo == n_members else slice(lo, hi)
+                idx = batch.idx[rows]
+                row_weight = batch.row_weight
+                if isinstance(row_weight, torch.Tensor):
+                    row_weight = row_weight[rows]
+                scaled = lean(X, y, idx, row_weight, _batch_weights(weighting, idx, rows), lo, hi)
+                optimizer.step(active=batch.active)
+                total[rows] += scaled.sum(1) * batch.counts[rows]
+        else:
+            for batch in batches.epoch():
+                idx = batch.idx
+                yb = y.index_select(0, idx.reshape(-1)).view(*idx.shape, *y.shape[1:])
+                per_sample = loss(model(X, rows=idx, reuse_buffers=True), yb)
+                wb = _batch_weights(weighting, idx, slice(None))
+                if wb is not None:
+                    per_sample = per_sample * wb
+                scaled = per_sample * batch.row_weight
+                model.zero_grad()
+                scaled.sum().backward()
+                optimizer.step(active=batch.active)
+                with torch.no_grad():
+                    total += scaled.sum(1) * batch.counts
         epoch_loss = (total / torch.tensor(batches.n_rows, device=X.device)).double().cpu()
+        if lean is not None and epoch:
+            skipped = torch.tensor([not c for c in spans.computed])
+            if bool(skipped.any()):  # not computed this epoch: repeat the last recorded loss
+                epoch_loss[skipped] = history[epoch - 1, skipped]
         history[epoch] = epoch_loss
         failed = ~torch.isfinite(epoch_loss)
         if bool(failed.any()):
@@ -144,3 +172,43 @@ def train_stacked(
         if any([bool(listener(epoch, epoch_loss)) for listener in listeners]):
             return history[: epoch + 1]
     return history
+
+
+def _batch_weights(weighting, idx, rows):
+    """Per-sample weights of a step's ``(k, B)`` rows ``idx`` (members ``rows``), or None."""
+    if weighting is None:
+        return None
+    weights, per_member, scale = weighting
+    if per_member:
+        return weights[rows].gather(1, idx)
+    wb = weights.index_select(0, idx.reshape(-1)).view(idx.shape)
+    return wb if scale is None else wb * scale[rows]
+
+
+class _Spans:
+    """Per step of an epoch, the run of members that a lean step computes (cached)."""
+
+    def __init__(self, n_members):
+        self.n_members = n_members
+        self.live = None
+        self.spans = {}
+        self.computed = [False] * n_members
+
+    def start_epoch(self, live):
+        """The members not frozen for this epoch; the cache holds while they stay the same."""
+        if live != self.live:
+            self.live, self.spans = live, {}
+        self.computed = [False] * self.n_members
+
+    def of_step(self, k, active):
+        """``(lo, hi)`` of step ``k`` (whose members with a batch are ``active``), or None."""
+        span = self.spans.get(k, False)
+        if span is False:
+            members = self.live
+            if active is not None:
+                members = [a and m for a, m in zip(active.tolist(), members, strict=True)]
+            span = self.spans[k] = window(members)
+        if span is not None:
+            lo, hi = span
+            self.computed[lo:hi] = [True] * (hi - lo)
+        return span
