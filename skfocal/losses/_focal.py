@@ -848,19 +848,40 @@ class _StackedFocal(StackedForm):
         return bind_focal(params.to(dtype)[:, 0].reshape(shape))
 
     def sigmoid_loss(self, key, input, target, params, shared, pos_w, neg_w):
-        gamma = _gamma_column(input, params, shared)
+        if shared is not None:
+            gamma = shared[0]
+        else:
+            gamma = params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
         return run(_stacked_sigmoid, input, target, gamma, pos_w, neg_w)
 
-    def sigmoid_value_and_grad(self, key, input, target, params, shared, pos_w, neg_w):
-        gamma = _gamma_column(input, params, shared)
-        return _stacked_sigmoid(input, target, gamma, pos_w, neg_w, True)
+    def sigmoid_value_and_grad(self, key, params, shared, pos_w, neg_w, dtype):
+        # hard labels: the signed-logit form, half the operations of the two-sided one
+        device = params.device
+        consts = signed_constants(pos_w, neg_w, dtype, device)
+        if shared is not None:
+            gamma = float(shared[0])
+            return lambda input, target: _sigmoid_signed(input, target, gamma, consts, False, True)
+        gamma = params[:, :1].to(dtype)  # (k, 1): a column per member
+        return lambda input, target: _stacked_signed(input, target, gamma, consts)
 
 
-def _gamma_column(input, params, shared):
-    """The members' ``gamma``: the shared float, or a column broadcasting over ``input``."""
-    if shared is not None:
-        return shared[0]
-    return params[:, 0].to(input.dtype).reshape((-1,) + (1,) * (input.dim() - 1))
+def _stacked_signed(x, y, gamma, consts):
+    r""":func:`~skfocal.losses._sigmoid._sigmoid_signed` (per-element losses and their
+    gradient, hard labels) with ``gamma`` a tensor: a ``(k, 1)`` column of the members' values.
+
+    On :math:`-z = x - 2xy`, :math:`q = \sigma(-z)`, :math:`s = \operatorname{softplus}(-z)`:
+    loss :math:`a_t q^\gamma s`, gradient :math:`(1 - 2y)\, a_t q^\gamma (q + \gamma (1 - q)
+    s)`.
+    """
+    _, one, threshold, neg, pos, _ = consts
+    nz = torch.addcmul(x, x, y, value=-2.0)  # -z, exactly -x or x
+    q = torch.sigmoid(nz)
+    s = F.softplus(nz) if threshold == 20.0 else F.softplus(nz, 1.0, threshold)
+    u = q.pow(gamma)
+    if neg is not None:
+        u = u.mul_(torch.lerp(neg, pos, y))
+    g = torch.sub(one, q).mul_(s).mul_(gamma).add_(q).mul_(u)
+    return u * s, torch.addcmul(g, g, y, value=-2.0)
 
 
 STACKED = _StackedFocal()

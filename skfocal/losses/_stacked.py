@@ -106,9 +106,10 @@ class StackedForm:
         kernel = self.kernel(key, params, shape, input.dtype)
         return run(stacked_sigmoid, input, target, pos_w, neg_w, kernel)
 
-    def sigmoid_value_and_grad(self, key, input, target, params, shared, pos_w, neg_w):
-        """What :meth:`sigmoid_loss` computes, and its gradient in the logits, without autograd:
-        ``(loss, d loss / d input)``, for a loop that backpropagates by hand."""
-        shape = (-1,) + (1,) * (input.dim() - 1)
-        kernel = self.kernel(key, params, shape, input.dtype)
-        return stacked_sigmoid(input, target, pos_w, neg_w, kernel, True)
+    def sigmoid_value_and_grad(self, key, params, shared, pos_w, neg_w, dtype):
+        """``f(input, target) -> (loss, d loss / d input)``: what :meth:`sigmoid_loss`
+        computes for ``(k, B)`` logits and hard 0/1 labels, and its gradient in the logits,
+        without autograd (for a loop that backpropagates by hand); its constants are made
+        here, once."""
+        kernel = self.kernel(key, params, (-1, 1), dtype)
+        return lambda input, target: stacked_sigmoid(input, target, pos_w, neg_w, kernel, True)

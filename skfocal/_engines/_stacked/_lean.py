@@ -80,14 +80,14 @@ class LeanBinaryStep:
             self._views[(lo, hi)] = views
         return views
 
-    @torch.no_grad()
     def __call__(self, X, y, idx, row_weight, weights, lo, hi):
         """Forward, loss and gradients of members ``lo:hi`` on their rows ``idx`` of ``X``.
 
         Parameters
         ----------
         X : Tensor of shape (N, n_features)
-            The shared data.
+            The shared data (no gradient: every tensor of the step is detached, so that no
+            autograd scope is needed).
         y : Tensor of shape (N,)
             Its 0/1 labels.
         idx : LongTensor of shape (k, B)

@@ -291,7 +291,8 @@ class StackedLoss(nn.Module):
         input : Tensor of shape (k, B)
             Logits of the ``k`` members ``members``.
         target : Tensor of shape (k, B)
-            Their 0/1 labels.
+            Their labels, exactly 0 or 1 (as the engine's are: the signed-logit form of
+            the focal loss relies on it).
         members : slice, default=slice(None)
             A contiguous run of the stack's members (a step that computes only those).
 
@@ -299,22 +300,21 @@ class StackedLoss(nn.Module):
         -------
         loss, grad : Tensor of shape (k, B)
         """
-        key = (members.start, members.stop)
-        cached = self._windows.get(key)
-        if cached is None:
+        key = (members.start, members.stop, input.dtype)
+        compute = self._windows.get(key)
+        if compute is None:
             group = self.groups[0]
             pos_w = neg_w = None
             if self.weighted:
                 pos_w = self.pos_w[members].to(input.dtype).reshape(-1, 1)
                 neg_w = self.neg_w[members].to(input.dtype).reshape(-1, 1)
             shared = group.values[0] if group.shared else None
-            cached = self._windows[key] = (group, group.params[members], shared, pos_w, neg_w)
-        group, params, shared, pos_w, neg_w = cached
+            compute = self._windows[key] = group.form.sigmoid_value_and_grad(
+                group.key, group.params[members], shared, pos_w, neg_w, input.dtype
+            )
         if target.dtype != input.dtype:
             target = target.to(input.dtype)
-        return group.form.sigmoid_value_and_grad(
-            group.key, input, target, params, shared, pos_w, neg_w
-        )
+        return compute(input, target)
 
     def _check_shapes(self, input, target):
         if self.task is BINARY and input.dim() == 3 and input.shape[-1] == 1:

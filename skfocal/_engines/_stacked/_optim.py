@@ -122,7 +122,8 @@ class StackedAdamW:
         if not 0.0 <= float(eps) < math.inf:
             raise ValueError(f"eps must be a finite float >= 0, got {eps!r}.")
         n_members = params.shape[0]
-        self.params, self.grads = params, grads
+        # updated in place through a detached alias: no autograd recording, no no_grad scope
+        self.params, self.grads = params.detach(), grads
         self.n_members = n_members
         self.beta1, self.beta2, self.eps = beta1, beta2, float(eps)
         self.lr = _per_member("lr", lr, n_members, "a float > 0 or one per member", True)
@@ -156,6 +157,7 @@ class StackedAdamW:
             (self.weight_decay == self.weight_decay[0]).all()
         )
         self._lr0, self._wd0 = float(self.lr[0]), float(self.weight_decay[0])
+        self._runs = None
 
     @property
     def steps(self):
@@ -237,11 +239,10 @@ class StackedAdamW:
         counts = self._counts
         for m in rows:
             counts[m] += 1
-        with torch.no_grad():
-            if self._shared and self._fused is not None:
-                self._fused_runs(rows)
-            else:
-                self._step_rows(rows)
+        if self._shared and self._fused is not None:
+            self._fused_runs(rows)
+        else:
+            self._step_rows(rows)
 
     def _fused_runs(self, rows):
         """torch's fused Adam(W) kernel (shared lr and weight decay) on ``rows``: one tensor
@@ -249,7 +250,9 @@ class StackedAdamW:
         its count. The runs are kept while the same members step (their counts move
         together)."""
         cached = self._runs
+        step_t = self._step_t
         if cached is None or cached[0] != rows:
+            step_t.copy_(torch.tensor(self._counts, dtype=step_t.dtype))
             counts, runs, start = self._counts, [], 0
             for i in range(1, len(rows) + 1):
                 if (
@@ -259,23 +262,17 @@ class StackedAdamW:
                 ):
                     runs.append(slice(rows[start], rows[i - 1] + 1))
                     start = i
-            views = [
-                (self.params[r], self.grads[r], self.exp_avg[r], self.exp_avg_sq[r], r.start)
-                for r in runs
-            ]
-            cached = self._runs = (rows, runs, views)
-        _, runs, views = cached
-        step_t = self._step_t
-        for r in runs:  # one count per run: the run's first member's
-            step_t[r.start] = self._counts[r.start]
-        params, grads, exp_avgs, exp_avg_sqs, firsts = zip(*views, strict=True)
-        self._call_fused(
-            list(params),
-            list(grads),
-            list(exp_avgs),
-            list(exp_avg_sqs),
-            [step_t[m] for m in firsts],
-        )
+            lists = (
+                [self.params[r] for r in runs],
+                [self.grads[r] for r in runs],
+                [self.exp_avg[r] for r in runs],
+                [self.exp_avg_sq[r] for r in runs],
+                [step_t[r.start] for r in runs],  # one count per run: its first member's
+            )
+            cached = self._runs = (rows, runs, lists)
+        else:  # the same members as the last step: every count moved by one
+            step_t.add_(1)
+        self._call_fused(*cached[2])
 
     def _step_rows(self, rows):
         """Step ``rows`` (member indices, their counts already advanced) op by op."""

@@ -125,6 +125,8 @@ def train_stacked(
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
     lean = LeanBinaryStep(model, loss) if lean and lean_applies(model, loss) else None
+    if lean is not None:
+        X, y = X.detach(), y.detach()
     spans = _Spans(n_members)
     weighting = None if weights is None else (weights, per_member, scale)
     for epoch in range(max_epochs):
@@ -145,7 +147,7 @@ def train_stacked(
                     row_weight = row_weight[rows]
                 scaled = lean(X, y, idx, row_weight, _batch_weights(weighting, idx, rows), lo, hi)
                 optimizer.step(active=batch.active)
-                total[rows] += scaled.sum(1) * batch.counts[rows]
+                total[rows].addcmul_(scaled.sum(1), batch.counts[rows])
         else:
             for batch in batches.epoch():
                 idx = batch.idx

@@ -68,14 +68,29 @@ def _problem():
     return X, y, w, folds
 
 
-def _train(lean, weighting, hyper, stop_at):
+def _specs(loss, hyper, n):
+    """One loss group: shared hyperparameters, or each member its own (and its alpha)."""
+    alphas = [None, 0.25, 0.75, None, 0.5, 0.1]
+    if loss == "focal":
+        if hyper == "shared":
+            return [MemberLoss(gamma=2.0, alpha=0.25)] * n
+        return [MemberLoss(gamma=0.5 * m, alpha=alphas[m]) for m in range(n)]
+    softness = 2.0 if loss == "soft margin" else None
+    if hyper == "shared":
+        return [MemberLoss("margin", margin=0.6, softness=softness)] * n
+    return [
+        MemberLoss("margin", margin=0.5 + 0.05 * m, softness=softness, alpha=alphas[m])
+        for m in range(n)
+    ]
+
+
+def _train(lean, weighting, hyper, stop_at, loss_name="focal"):
     X, y, w, folds = _problem()
     n = len(folds)
+    specs = _specs(loss_name, hyper, n)
     if hyper == "shared":
-        specs, lr, wd = [MemberLoss(gamma=2.0, alpha=0.25)] * n, 1e-2, 1e-2
+        lr, wd = 1e-2, 1e-2
     else:
-        alphas = [None, 0.25, 0.75, None, 0.5, 0.1]
-        specs = [MemberLoss(gamma=0.5 * m, alpha=alphas[m]) for m in range(n)]
         lr, wd = [1e-2 * (1 + m % 3) for m in range(n)], [0.0, 1e-2, 1e-1, 0.0, 1e-2, 1e-3]
     model = StackedMLP(make_members(n, N_FEATURES, 1, (8,)))
     opt = StackedAdamW(model.flat_params, model.flat_grads, lr=lr, weight_decay=wd)
@@ -115,3 +130,13 @@ def test_lean_step_equals_autograd_step(weighting, hyper, stop_at, seed):
             history[:trained, m], ref_history[:trained, m], rtol=1e-12, atol=1e-12
         )
         assert torch.isfinite(history[:, m]).all()
+
+
+@pytest.mark.parametrize("loss_name", ["hard margin", "soft margin"])
+@pytest.mark.parametrize("hyper", ["shared", "per-member"])
+def test_lean_step_equals_autograd_step_for_the_margin_loss(loss_name, hyper, seed):
+    stop_at = [9, 9, 1, 0, 9, 3]
+    params, history, _ = _train(True, "per-member", hyper, stop_at, loss_name)
+    ref_params, ref_history, _ = _train(False, "per-member", hyper, stop_at, loss_name)
+    torch.testing.assert_close(params, ref_params, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(history[:2], ref_history[:2], rtol=1e-12, atol=1e-12)
