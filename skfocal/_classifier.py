@@ -21,6 +21,8 @@ from ._sampling import SAMPLER_CONSTRAINT
 from ._serving import take_served
 from ._threads import module_macs, threads_for, tokens_per_row
 
+_PARAM_NAMES = {}  # estimator class -> its constructor's parameter names, sorted
+
 
 class FocalClassifier(ClassifierMixin, BaseEstimator):
     r"""Neural-network classifier whose class-imbalance handling is a set of hyperparameters.
@@ -361,6 +363,35 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.accelerator = accelerator
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator: scikit-learn's ``get_params``.
+
+        The parameters' names are read from the constructor's signature once per class
+        (scikit-learn reads the signature at every call, a search's largest cost per
+        candidate besides training and scoring).
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also the parameters of contained objects that have ``get_params`` (e.g. a
+            ``sampler``), as ``<name>__<parameter>``.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        names = _PARAM_NAMES.get(type(self))
+        if names is None:
+            names = _PARAM_NAMES[type(self)] = tuple(super().get_params(deep=False))
+        out = {}
+        for key in names:
+            value = getattr(self, key)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((key + "__" + k, val) for k, val in value.get_params().items())
+            out[key] = value
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

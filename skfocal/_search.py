@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils.metadata_routing import process_routing
 from sklearn.utils.parallel import Parallel, delayed
+from skorch.history import History
 
 from ._auto import samples_for_auto
 from ._classifier import FocalClassifier, fitted_classifier
@@ -150,8 +151,8 @@ def _shared_results(result, members):
     """What each of ``members`` gets from the training ``result`` of the first one.
 
     The first takes ``result``; every other one its own copy of the trained net (module,
-    optimizer, history: nothing done to one fitted classifier reaches another; about 0.5 ms
-    for a stacked member of the default MLP after 50 epochs) under its own plan's posterior.
+    optimizer, history: nothing done to one fitted classifier reaches another; about 1 ms
+    for a member of the default MLP after 50 epochs) under its own plan's posterior.
     """
     yield result
     if result.error is not None:
@@ -170,12 +171,37 @@ def _own_copy(net):
     """A copy of a trained skorch net that shares no mutable state with it.
 
     Its attributes deep-copied together (one memo: the copy's optimizer steps the copy's
-    module); skorch's pickling route (``copy.deepcopy(net)``, through ``torch.save``) gives
-    the same at about three times the cost.
+    module), its history by :func:`_history_copy` (a generic deep copy of 50 epochs' records
+    was 0.6 of the 1.4 ms); skorch's pickling route (``copy.deepcopy(net)``, through
+    ``torch.save``) gives the same at about three times the cost.
     """
+    memo = {}
+    history = vars(net).get("history_")
+    if type(history) is History:  # most of the cost: copied as what it holds, dicts of scalars
+        memo[id(history)] = _history_copy(history)
     copied = object.__new__(type(net))
-    vars(copied).update(copy.deepcopy(vars(net)))
+    vars(copied).update(copy.deepcopy(vars(net), memo))
     return copied
+
+
+_SCALARS = (int, float, bool, str, bytes, type(None), np.generic)
+
+
+def _history_copy(history):
+    """A copy of a skorch ``History`` sharing nothing mutable: its epochs' dicts (and their
+    batches' dicts) copied, their scalar values shared, anything else deep-copied."""
+
+    def value_copy(key, value):
+        if isinstance(value, _SCALARS):
+            return value
+        if key == "batches" and type(value) is list:
+            return [record(batch) for batch in value]
+        return copy.deepcopy(value)
+
+    def record(entry):
+        return {key: value_copy(key, value) for key, value in entry.items()}
+
+    return History(record(epoch) for epoch in history)
 
 
 class _Schedule:

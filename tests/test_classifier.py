@@ -79,6 +79,18 @@ def test_every_loss_trains_and_outputs_probabilities(loss, task, binary_data, mu
     assert history[-1] < history[0]
 
 
+@pytest.mark.parametrize("deep", [True, False])
+def test_get_params_is_scikit_learns(deep):
+    """The names read once per class give what BaseEstimator.get_params gives, nested
+    parameters of a sampler included."""
+    from imblearn.under_sampling import RandomUnderSampler
+    from sklearn.base import BaseEstimator
+
+    clf = FocalClassifier(gamma=1.0, sampler=RandomUnderSampler(random_state=3))
+    assert clf.get_params(deep=deep) == BaseEstimator.get_params(clf, deep=deep)
+    assert clf.set_params(sampler__random_state=5).sampler.random_state == 5
+
+
 def test_decision_function_is_one_logit_for_binary(binary_data):
     X, y = binary_data
     clf = FocalClassifier(**FAST).fit(X, y)

@@ -623,6 +623,9 @@ def test_members_sharing_a_training_share_no_state(monkeypatch):
     assert first.class_prior == "training" and second.class_prior == "balanced"
     a, b = first.net_, second.net_
     assert a.module_ is not b.module_ and a.history is not b.history
+    assert a.history == b.history and a.history[0] is not b.history[0]
+    b.history.record("extra", 1.0)  # one's history grows, the other's does not
+    assert "extra" not in a.history[-1]
     assert b.optimizer_.param_groups[0]["params"][0] is next(b.module_.parameters())
     np.testing.assert_array_equal(first.predict_logits(X_test), second.predict_logits(X_test))
     before = second.predict_proba(X_test)
