@@ -20,19 +20,41 @@ from ._fused import run
 from ._softmax import log_softmax
 
 
+def _softmax_terms(input, target, weight_t, kernel, need_grad):
+    """``(loss, log_softmax(input), d loss / d ell)`` of ``weight_t * kernel(ell)``, with
+    ``ell = log_softmax(input)[target]`` (the last None without ``need_grad``)."""
+    logp = log_softmax(input, input.dtype, dim=-1)  # the single fits' log-softmax
+    ell = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    loss, grad = kernel(ell, ell.exp(), torch.expm1(ell).neg_(), need_grad)
+    if weight_t is not None:
+        loss = loss * weight_t
+        if need_grad:
+            grad = grad.mul_(weight_t)
+    return loss, logp, grad
+
+
+def _softmax_input_grad(logp, target, dloss_dell):
+    """The logit gradient from ``d loss / d ell``: ``d ell / d input = onehot(target) -
+    softmax(input)``."""
+    g = dloss_dell.unsqueeze(-1)
+    grad_input = torch.exp(logp).mul_(g.neg())
+    return grad_input.scatter_add_(-1, target.unsqueeze(-1), g)
+
+
+def stacked_softmax(input, target, weight_t, kernel):
+    """``(loss, d loss / d input)`` of :class:`_StackedSoftmaxLoss` over (k, B, C) logits,
+    without autograd (for a loop that backpropagates by hand)."""
+    loss, logp, dloss_dell = _softmax_terms(input, target, weight_t, kernel, True)
+    return loss, _softmax_input_grad(logp, target, dloss_dell)
+
+
 class _StackedSoftmaxLoss(torch.autograd.Function):
     """``weight_t * kernel(log_softmax(input)[target])`` over (k, B, C) logits."""
 
     @staticmethod
     def forward(ctx, input, target, weight_t, kernel):
         need_grad = ctx.needs_input_grad[0]
-        logp = log_softmax(input, input.dtype, dim=-1)  # the single fits' log-softmax
-        ell = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-        loss, grad = kernel(ell, ell.exp(), torch.expm1(ell).neg_(), need_grad)
-        if weight_t is not None:
-            loss = loss * weight_t
-            if need_grad:
-                grad = grad.mul_(weight_t)
+        loss, logp, grad = _softmax_terms(input, target, weight_t, kernel, need_grad)
         if need_grad:
             ctx.save_for_backward(logp, target, grad)
         return loss
@@ -41,11 +63,7 @@ class _StackedSoftmaxLoss(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output):
         logp, target, dloss_dell = ctx.saved_tensors
-        g = (dloss_dell * grad_output).unsqueeze(-1)
-        # d ell / d input = onehot(target) - softmax(input)
-        grad_input = torch.exp(logp).mul_(g.neg())
-        grad_input.scatter_add_(-1, target.unsqueeze(-1), g)
-        return grad_input, None, None, None
+        return _softmax_input_grad(logp, target, dloss_dell * grad_output), None, None, None
 
 
 def stacked_sigmoid(input, target, pos_w, neg_w, kernel, need_grad):
@@ -105,6 +123,13 @@ class StackedForm:
         shape = (-1,) + (1,) * (input.dim() - 1)
         kernel = self.kernel(key, params, shape, input.dtype)
         return run(stacked_sigmoid, input, target, pos_w, neg_w, kernel)
+
+    def softmax_value_and_grad(self, key, params, shared, dtype):
+        """``f(input, target, weight_t) -> (loss, d loss / d input)`` for ``(k, B, C)`` logits
+        and class indices, ``weight_t`` each sample's class factor or None: what the stacked
+        engine's softmax groups compute, without autograd; the kernel is made here, once."""
+        kernel = self.kernel(key, params, (-1, 1), dtype)
+        return lambda input, target, weight_t: stacked_softmax(input, target, weight_t, kernel)
 
     def sigmoid_value_and_grad(self, key, params, shared, pos_w, neg_w, dtype):
         """``f(input, target) -> (loss, d loss / d input)``: what :meth:`sigmoid_loss`

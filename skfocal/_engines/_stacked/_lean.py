@@ -1,22 +1,25 @@
-r"""The stacked training step without autograd, for binary members of one hidden layer.
+r"""The stacked training step without autograd, for members of one hidden layer.
 
-For the default network on a binary target (``Linear -> ReLU -> Linear(1)``, no dropout) a
-step of :func:`~skfocal._engines._stacked.train_stacked` needs no autograd graph: the loss's
-stacked form gives each member's per-sample loss :math:`\ell_{m,b}` and its derivative in the
-logit (:meth:`~skfocal._engines._stacked.StackedLoss.value_and_grad`), and the closed-form
-gradients of :func:`~skfocal._engines._stacked._mlp._single_output_grads` take the logit
-gradient
+For the default network (``Linear -> ReLU -> Linear``, no dropout) on a binary or multiclass
+target, a step of :func:`~skfocal._engines._stacked.train_stacked` needs no autograd graph:
+the loss's stacked form gives each member's per-sample loss :math:`\ell_{m,b}` and its
+gradient in the logits (:meth:`~skfocal._engines._stacked.StackedLoss.value_and_grad`), and
+the closed-form gradients of the two layers take the logit gradient
 
 .. math::
 
     g_{m,b} = r_{m,b}\, w_{m,b}\, \frac{\partial \ell_{m,b}}{\partial z_{m,b}}
 
 (:math:`r` the batch's ``row_weight``, :math:`w` the per-sample weights) straight to every
-parameter, written into the rows of ``flat_grads`` that the optimizer then reads. This is the
-gradient autograd computes for :math:`\sum_{m,b} r_{m,b} w_{m,b} \ell_{m,b}` (the same
-operations, in another order: equal to rounding), without the graph's recording, the engine's
-dispatch, the gradient accumulation and the zeroing that cost more than the arithmetic at a
-small network's batch sizes (``benchmarks/bench_stacked_step.py`` times both).
+parameter, written into the rows of ``flat_grads`` that the optimizer then reads: with
+:math:`a = \mathrm{ReLU}([x, 1] W_0)` and :math:`P = [a > 0]`, :math:`\partial L / \partial
+W_1 = a^\top g`, :math:`\partial L / \partial b_1 = \sum_b g` and :math:`\partial L /
+\partial [W_0; b_0] = [x, 1]^\top ((g W_1^\top) \circ P)`; one output (binary) needs only
+the ReLU pattern (as :func:`~skfocal._engines._stacked._mlp._single_output_grads`). This is
+the gradient autograd computes for :math:`\sum_{m,b} r_{m,b} w_{m,b} \ell_{m,b}` (the same
+operations, in another order: equal to rounding), without the graph's recording, the
+engine's dispatch, the gradient accumulation and the zeroing that cost more than the
+arithmetic at a small network's batch sizes.
 
 A step computes only a contiguous run of members (a *window*) when the members that train in it
 (those with a batch, not frozen) are a run narrower than the stack: the last batches of a refit
@@ -32,30 +35,27 @@ from ._mlp import _layer_views
 
 
 def lean_applies(model, loss):
-    """Whether :class:`LeanBinaryStep` serves ``model`` and ``loss`` (else autograd's step)."""
-    return (
-        len(model.shapes) == 2
-        and model.n_outputs == 1
-        and model.generators is None
-        and loss.has_value_and_grad
-    )
+    """Whether :class:`LeanStackedStep` serves ``model`` and ``loss`` (else autograd's step)."""
+    return len(model.shapes) == 2 and model.generators is None and loss.has_value_and_grad
 
 
-class LeanBinaryStep:
-    """One training step of a binary one-hidden-layer stack, on a window of its members.
+class LeanStackedStep:
+    """One training step of a one-hidden-layer stack, on a window of its members.
 
     Parameters
     ----------
     model : StackedMLP
-        Two layers, one output, no dropout (:func:`lean_applies`).
+        Two layers, no dropout (:func:`lean_applies`).
     loss : StackedLoss
-        Binary, one group of members (:attr:`StackedLoss.has_value_and_grad`).
+        Binary or multiclass, one group of members
+        (:attr:`StackedLoss.has_value_and_grad`).
     """
 
     def __init__(self, model, loss):
         self.model, self.loss = model, loss
         self.n_members = model.n_members
         self.n_features = model.n_features
+        self.binary = model.n_outputs == 1
         self._views = {}  # window -> (layers, grad_layers) of its rows
         self._buffers = {}  # (name, shape) -> workspace tensor
 
@@ -89,7 +89,7 @@ class LeanBinaryStep:
             The shared data (no gradient: every tensor of the step is detached, so that no
             autograd scope is needed).
         y : Tensor of shape (N,)
-            Its 0/1 labels.
+            Its labels: 0/1 in ``X``'s dtype (binary) or class indices.
         idx : LongTensor of shape (k, B)
             The window's rows of ``X`` (``k = hi - lo`` members).
         row_weight : float or Tensor of shape (k, B)
@@ -108,6 +108,7 @@ class LeanBinaryStep:
         k, width = idx.shape
         layers, grad_layers = self._layers(lo, hi)
         (block_in, _, _), (_, weight_out, bias_out) = layers
+        (g_block_in, _, _), (_, g_weight_out, g_bias_out) = grad_layers
         n_in = self.n_features + 1
         inputs = self._buffer("inputs", (k * width, n_in), fill=1.0)  # the last column stays 1
         flat = idx.reshape(-1)
@@ -115,22 +116,30 @@ class LeanBinaryStep:
         x = inputs.view(k, width, n_in)
         hidden = torch.bmm(x, block_in, out=self._buffer("hidden", (k, width, block_in.shape[2])))
         hidden.relu_()
-        z = torch.bmm(hidden, weight_out).add_(bias_out.unsqueeze(1)).squeeze(2)
+        z = torch.bmm(hidden, weight_out).add_(bias_out.unsqueeze(1))
+        if self.binary:
+            z = z.squeeze(2)
         target = y.index_select(0, flat).view(k, width)
         loss, dloss = self.loss.value_and_grad(z, target, slice(lo, hi))
         if weights is not None:
             loss = loss.mul_(weights)
-            dloss = dloss.mul_(weights)
+            dloss = dloss.mul_(weights if self.binary else weights.unsqueeze(2))
         scaled = loss.mul_(row_weight)
-        grad = dloss.mul_(row_weight).unsqueeze(2)
-        # the gradients of _single_output_grads (folded inputs), each written once into its
-        # rows of flat_grads: G = (x o g)^T P into the first layer's block, where it is scaled
-        pattern = torch.sign(hidden, out=self._buffer("pattern", hidden.shape))
-        xg = torch.mul(x, grad, out=self._buffer("xg", x.shape))
-        (g_block_in, _, _), (_, g_weight_out, g_bias_out) = grad_layers
-        G = torch.bmm(xg.transpose(1, 2), pattern, out=self._buffer("G", block_in.shape))
-        torch.sum(block_in * G, dim=1, keepdim=True, out=g_weight_out.transpose(1, 2))
-        torch.mul(G, weight_out.transpose(1, 2), out=g_block_in)
+        if isinstance(row_weight, torch.Tensor) and not self.binary:
+            row_weight = row_weight.unsqueeze(2)
+        grad = dloss.mul_(row_weight)
+        if self.binary:  # as _single_output_grads (folded inputs): G = (x o g)^T P, scaled
+            grad = grad.unsqueeze(2)
+            pattern = torch.sign(hidden, out=self._buffer("pattern", hidden.shape))
+            xg = torch.mul(x, grad, out=self._buffer("xg", x.shape))
+            G = torch.bmm(xg.transpose(1, 2), pattern, out=self._buffer("G", block_in.shape))
+            torch.sum(block_in * G, dim=1, keepdim=True, out=g_weight_out.transpose(1, 2))
+            torch.mul(G, weight_out.transpose(1, 2), out=g_block_in)
+        else:  # the output layer's gradients, then the hidden layer's through the ReLU
+            torch.bmm(hidden.transpose(1, 2), grad, out=g_weight_out)
+            back = torch.bmm(grad, weight_out.transpose(1, 2))
+            back = torch.ops.aten.threshold_backward(back, hidden, 0)
+            torch.bmm(x.transpose(1, 2), back, out=g_block_in)
         torch.sum(grad, dim=1, out=g_bias_out)
         return scaled
 

@@ -275,8 +275,9 @@ class StackedLoss(nn.Module):
 
     @property
     def has_value_and_grad(self):
-        """Whether :meth:`value_and_grad` serves this stack: binary members of one group."""
-        return self.task is BINARY and len(self.groups) == 1
+        """Whether :meth:`value_and_grad` serves this stack: binary or multiclass members of
+        one group."""
+        return (self.task is BINARY or self.task.softmax) and len(self.groups) == 1
 
     def value_and_grad(self, input, target, members=slice(None)):
         r"""Per-sample losses of the members ``members`` and their gradients in the logits.
@@ -288,33 +289,46 @@ class StackedLoss(nn.Module):
 
         Parameters
         ----------
-        input : Tensor of shape (k, B)
-            Logits of the ``k`` members ``members``.
+        input : Tensor of shape (k, B) or (k, B, C)
+            Logits of the ``k`` members ``members`` (binary; multiclass).
         target : Tensor of shape (k, B)
-            Their labels, exactly 0 or 1 (as the engine's are: the signed-logit form of
-            the focal loss relies on it).
+            Their labels: exactly 0 or 1 (as the engine's are: the signed-logit form of the
+            focal loss relies on it), or class indices.
         members : slice, default=slice(None)
             A contiguous run of the stack's members (a step that computes only those).
 
         Returns
         -------
-        loss, grad : Tensor of shape (k, B)
+        loss : Tensor of shape (k, B)
+        grad : Tensor of ``input``'s shape
         """
         key = (members.start, members.stop, input.dtype)
         compute = self._windows.get(key)
         if compute is None:
-            group = self.groups[0]
-            pos_w = neg_w = None
-            if self.weighted:
-                pos_w = self.pos_w[members].to(input.dtype).reshape(-1, 1)
-                neg_w = self.neg_w[members].to(input.dtype).reshape(-1, 1)
-            shared = group.values[0] if group.shared else None
-            compute = self._windows[key] = group.form.sigmoid_value_and_grad(
-                group.key, group.params[members], shared, pos_w, neg_w, input.dtype
-            )
-        if target.dtype != input.dtype:
-            target = target.to(input.dtype)
+            compute = self._windows[key] = self._window_compute(members, input.dtype)
         return compute(input, target)
+
+    def _window_compute(self, members, dtype):
+        """``f(input, target)`` of :meth:`value_and_grad` for the members ``members``."""
+        group = self.groups[0]
+        shared = group.values[0] if group.shared else None
+        params = group.params[members]
+        if self.task.softmax:
+            compute = group.form.softmax_value_and_grad(group.key, params, shared, dtype)
+            if not self.weighted:
+                return lambda input, target: compute(input, target, None)
+            alpha = self.alpha[members].to(dtype)  # (k, C): each sample's factor by its class
+            return lambda input, target: compute(input, target, alpha.gather(1, target))
+        pos_w = neg_w = None
+        if self.weighted:
+            pos_w = self.pos_w[members].to(dtype).reshape(-1, 1)
+            neg_w = self.neg_w[members].to(dtype).reshape(-1, 1)
+        compute = group.form.sigmoid_value_and_grad(group.key, params, shared, pos_w, neg_w, dtype)
+
+        def binary(input, target):
+            return compute(input, target if target.dtype == dtype else target.to(dtype))
+
+        return binary
 
     def _check_shapes(self, input, target):
         if self.task is BINARY and input.dim() == 3 and input.shape[-1] == 1:

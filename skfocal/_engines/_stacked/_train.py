@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._lean import LeanBinaryStep, lean_applies, window
+from ._lean import LeanStackedStep, lean_applies, window
 
 
 def train_stacked(
@@ -67,9 +67,10 @@ def train_stacked(
         (every member has stopped).
     lean : bool, default=True
         Take the autograd-free step (:mod:`~skfocal._engines._stacked._lean`) where it
-        applies (binary members of one hidden layer without dropout, one loss group); it
-        then also computes only the run of members that train in a step. False: autograd's
-        step for every stack (the reference the tests compare the lean step with).
+        applies (binary or multiclass members of one hidden layer without dropout, one
+        loss group); it then also computes only the run of members that train in a step.
+        False: autograd's step for every stack (the reference the tests compare the lean
+        step with).
 
     Returns
     -------
@@ -124,7 +125,7 @@ def train_stacked(
         listeners = list(on_epoch_end)
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
-    lean = LeanBinaryStep(model, loss) if lean and lean_applies(model, loss) else None
+    lean = LeanStackedStep(model, loss) if lean and lean_applies(model, loss) else None
     if lean is not None:
         X, y = X.detach(), y.detach()
     spans = _Spans(n_members)

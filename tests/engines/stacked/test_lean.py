@@ -32,11 +32,12 @@ def _stack(specs, hidden=(8,), dropout=0.0, n_outputs=1, task="binary"):
         ({}, True),
         ({"hidden": (8, 4)}, False),
         ({"dropout": 0.2}, False),
-        ({"task": "multiclass", "n_outputs": 3}, False),
+        ({"task": "multiclass", "n_outputs": 3}, True),
+        ({"task": "multilabel", "n_outputs": 3}, False),
         ({"specs": [MemberLoss(gamma=2.0), MemberLoss("margin")]}, False),
     ],
 )
-def test_lean_applies_to_binary_one_hidden_layer_one_loss_group(case, expected, seed):
+def test_lean_applies_to_one_hidden_layer_one_loss_group_binary_or_multiclass(case, expected, seed):
     case = dict(case)
     specs = case.pop("specs", [MemberLoss(gamma=g) for g in (0.0, 2.0)])
     model, loss = _stack(specs, **case)
@@ -138,5 +139,54 @@ def test_lean_step_equals_autograd_step_for_the_margin_loss(loss_name, hyper, se
     stop_at = [9, 9, 1, 0, 9, 3]
     params, history, _ = _train(True, "per-member", hyper, stop_at, loss_name)
     ref_params, ref_history, _ = _train(False, "per-member", hyper, stop_at, loss_name)
+    torch.testing.assert_close(params, ref_params, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(history[:2], ref_history[:2], rtol=1e-12, atol=1e-12)
+
+
+def _train_multiclass(lean, weighting, hyper, stop_at, loss_name):
+    X, _, w, folds = _problem()
+    y = torch.randint(0, 3, (N_ROWS,), generator=torch.Generator().manual_seed(1))
+    n = len(folds)
+    alphas = [None, [0.2, 0.5, 0.3], [1.0, 2.0, 3.0], None, [0.5, 0.5, 1.0], None]
+    if loss_name == "focal":
+        specs = [MemberLoss(gamma=0.5 * m, alpha=alphas[m]) for m in range(n)]
+        if hyper == "shared":
+            specs = [MemberLoss(gamma=2.0, alpha=[0.2, 0.5, 0.3])] * n
+    else:
+        specs = [MemberLoss("margin", margin=0.5 + 0.05 * m, softness=2.0) for m in range(n)]
+        if hyper == "shared":
+            specs = [MemberLoss("margin", margin=0.6)] * n
+    model = StackedMLP(make_members(n, N_FEATURES, 3, (8,)))
+    opt = StackedAdamW(model.flat_params, model.flat_grads, lr=1e-2, weight_decay=1e-2)
+    loss = StackedLoss("multiclass", specs, 3, dtype=torch.float64)
+    samplers = [make_sampler(len(f), 3 * m + 1) for m, f in enumerate(folds)]
+    batches = MemberBatches(samplers, folds, BATCH, dtype=torch.float64)
+    weights = torch.stack([w / w[f].mean() for f in folds]) if weighting else None
+
+    def freeze(epoch, losses):
+        opt.freeze([m for m in range(n) if epoch >= stop_at[m]])
+
+    history = train_stacked(
+        model,
+        opt,
+        loss,
+        batches,
+        X,
+        y,
+        max_epochs=EPOCHS,
+        weights=weights,
+        on_epoch_end=freeze,
+        lean=lean,
+    )
+    return model.flat_params.detach().clone(), history
+
+
+@pytest.mark.parametrize("loss_name", ["focal", "margin"])
+@pytest.mark.parametrize("hyper", ["shared", "per-member"])
+@pytest.mark.parametrize("weighting", [False, True])
+def test_lean_step_equals_autograd_step_for_multiclass_members(loss_name, hyper, weighting, seed):
+    stop_at = [9, 9, 1, 0, 9, 3]
+    params, history = _train_multiclass(True, weighting, hyper, stop_at, loss_name)
+    ref_params, ref_history = _train_multiclass(False, weighting, hyper, stop_at, loss_name)
     torch.testing.assert_close(params, ref_params, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(history[:2], ref_history[:2], rtol=1e-12, atol=1e-12)
