@@ -18,10 +18,8 @@ from ._loss_specs import LOSSES
 from ._plan import make_plan
 from ._posterior import CLASS_PRIORS
 from ._sampling import SAMPLER_CONSTRAINT
-from ._serving import take_served
+from ._serving import param_names, take_served
 from ._threads import module_macs, threads_for, tokens_per_row
-
-_PARAM_NAMES = {}  # estimator class -> its constructor's parameter names, sorted
 
 
 class FocalClassifier(ClassifierMixin, BaseEstimator):
@@ -382,11 +380,8 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         params : dict
             Parameter names mapped to their values.
         """
-        names = _PARAM_NAMES.get(type(self))
-        if names is None:
-            names = _PARAM_NAMES[type(self)] = tuple(super().get_params(deep=False))
         out = {}
-        for key in names:
+        for key in param_names(self):
             value = getattr(self, key)
             if deep and hasattr(value, "get_params") and not isinstance(value, type):
                 out.update((key + "__" + k, val) for k, val in value.get_params().items())

@@ -23,6 +23,7 @@ import threading
 import warnings
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from ._auto import auto_samples
 
@@ -64,19 +65,21 @@ class Served:
 
 def fitted_state(estimator):
     """The fitted attributes of ``estimator``: everything in its ``__dict__`` but parameters."""
-    params = set(_param_names(estimator))
+    params = set(param_names(estimator))
     return {k: v for k, v in vars(estimator).items() if k not in params}
 
 
 _PARAM_NAMES = {}  # estimator class -> its parameters' names, sorted
 
 
-def _param_names(estimator):
-    """The names of ``estimator``'s parameters, read once per class (``get_params`` inspects
-    ``__init__``'s signature on every call)."""
+def param_names(estimator):
+    """The names of ``estimator``'s parameters, read once per class (scikit-learn's
+    ``get_params`` inspects ``__init__``'s signature on every call)."""
     names = _PARAM_NAMES.get(type(estimator))
     if names is None:
-        names = _PARAM_NAMES[type(estimator)] = sorted(estimator.get_params(deep=False))
+        names = _PARAM_NAMES[type(estimator)] = sorted(
+            BaseEstimator.get_params(estimator, deep=False)
+        )
     return names
 
 
@@ -85,7 +88,7 @@ def _params_key(estimator):
     its attributes of their names): a key."""
     items = []
     with np.printoptions(threshold=np.inf):  # entered once: it costs more than a repr
-        for name in _param_names(estimator):
+        for name in param_names(estimator):
             value = getattr(estimator, name)
             if isinstance(value, np.ndarray):
                 value = (value.dtype.str, value.shape, value.tobytes())

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ._mlp import _layer_views
+from ._mlp import _layer_views, _single_output_grads
 
 
 def lean_applies(model, loss):
@@ -53,7 +53,6 @@ class LeanStackedStep:
 
     def __init__(self, model, loss):
         self.model, self.loss = model, loss
-        self.n_members = model.n_members
         self.n_features = model.n_features
         self.binary = model.n_outputs == 1
         self._views = {}  # window -> (layers, grad_layers) of its rows
@@ -128,19 +127,15 @@ class LeanStackedStep:
         if isinstance(row_weight, torch.Tensor) and not self.binary:
             row_weight = row_weight.unsqueeze(2)
         grad = dloss.mul_(row_weight)
-        if self.binary:  # as _single_output_grads (folded inputs): G = (x o g)^T P, scaled
-            grad = grad.unsqueeze(2)
-            pattern = torch.sign(hidden, out=self._buffer("pattern", hidden.shape))
-            xg = torch.mul(x, grad, out=self._buffer("xg", x.shape))
-            G = torch.bmm(xg.transpose(1, 2), pattern, out=self._buffer("G", block_in.shape))
-            torch.sum(block_in * G, dim=1, keepdim=True, out=g_weight_out.transpose(1, 2))
-            torch.mul(G, weight_out.transpose(1, 2), out=g_block_in)
+        if self.binary:  # from the ReLU pattern alone, as autograd's step (folded inputs)
+            buffers = self._buffer("pattern", hidden.shape), self._buffer("xg", x.shape)
+            _single_output_grads(x, hidden, grad.unsqueeze(2), layers, grad_layers, True, *buffers)
         else:  # the output layer's gradients, then the hidden layer's through the ReLU
             torch.bmm(hidden.transpose(1, 2), grad, out=g_weight_out)
+            torch.sum(grad, dim=1, out=g_bias_out)
             back = torch.bmm(grad, weight_out.transpose(1, 2))
             back = torch.ops.aten.threshold_backward(back, hidden, 0)
             torch.bmm(x.transpose(1, 2), back, out=g_block_in)
-        torch.sum(grad, dim=1, out=g_bias_out)
         return scaled
 
 

@@ -100,15 +100,15 @@ def _single_output_grads(x, a, g, layers, grads, folded, pattern, xg):
     pattern = torch.sign(a, out=pattern)
     scale = weight_out.transpose(1, 2)  # (M, 1, hidden)
     G = torch.bmm(torch.mul(x, g, out=xg).transpose(1, 2), pattern)
-    if folded:
-        g_weight_out.copy_((block_in * G).sum(dim=1).unsqueeze(2))
-        g_block_in.copy_(G.mul_(scale))
+    if folded:  # written into the gradient's rows (no temporaries to copy)
+        torch.sum(block_in * G, dim=1, keepdim=True, out=g_weight_out.transpose(1, 2))
+        torch.mul(G, scale, out=g_block_in)
     else:
         Gb = torch.bmm(g.transpose(1, 2), pattern)  # (M, 1, hidden)
         g_weight_out.copy_(((weight_in * G).sum(dim=1) + bias_in * Gb.squeeze(1)).unsqueeze(2))
         g_weight_in.copy_(G.mul_(scale))
         g_bias_in.copy_(Gb.mul_(scale).squeeze(1))
-    g_bias_out.copy_(g.sum(dim=1))
+    torch.sum(g, dim=1, out=g_bias_out)
 
 
 class _StackedMLPFunction(torch.autograd.Function):

@@ -137,7 +137,7 @@ class StackedAdamW:
         self._counts = [0] * n_members
         self._frozen = [False] * n_members
         self._step_t = torch.zeros(n_members, dtype=torch.float32, device=params.device)
-        self._runs = None  # (rows, runs of equal counts) of the last fused step
+        self._runs = None  # (rows, the fused kernel's lists) of the last fused step
         self._fused = _fastpaths.fused_adam_kernel(
             self.decoupled_weight_decay, params.device, params.dtype
         )
@@ -269,17 +269,16 @@ class StackedAdamW:
                 [self.exp_avg_sq[r] for r in runs],
                 [step_t[r.start] for r in runs],  # one count per run: its first member's
             )
-            cached = self._runs = (rows, runs, lists)
+            cached = self._runs = (rows, lists)
         else:  # the same members as the last step: every count moved by one
             step_t.add_(1)
-        self._call_fused(*cached[2])
+        self._call_fused(*cached[1])
 
     def _step_rows(self, rows):
         """Step ``rows`` (member indices, their counts already advanced) op by op."""
         n_rows = len(rows)
         first = rows[0]
         counts = [self._counts[m] for m in rows]
-        step = counts[0] if all(c == counts[0] for c in counts) else None
         if n_rows == self.n_members:
             index = slice(None)
         elif rows[-1] - first + 1 == n_rows:
@@ -293,14 +292,14 @@ class StackedAdamW:
                 self.exp_avg[index],
                 self.exp_avg_sq[index],
             )
-            self._update(*tensors, index, step, counts)
+            self._update(*tensors, index, counts)
             return
         device_rows = torch.tensor(rows, device=self.params.device)
         tensors = [
             t.index_select(0, device_rows)
             for t in (self.params, self.grads, self.exp_avg, self.exp_avg_sq)
         ]
-        self._update(*tensors, device_rows, step, counts)
+        self._update(*tensors, device_rows, counts)
         for full, part in zip(
             (self.params, None, self.exp_avg, self.exp_avg_sq), tensors, strict=True
         ):
@@ -325,10 +324,10 @@ class StackedAdamW:
             maximize=False,
         )
 
-    def _update(self, param, grad, exp_avg, exp_avg_sq, rows, step, counts):
-        """One Adam(W) step of the given rows; ``step`` is their common count, or None
-        (``counts``: each row's)."""
+    def _update(self, param, grad, exp_avg, exp_avg_sq, rows, counts):
+        """One Adam(W) step of the given rows, whose step counts are ``counts``."""
         beta1, beta2 = self.beta1, self.beta2
+        step = counts[0] if all(c == counts[0] for c in counts) else None
         lr = self._lr_col[rows]
         if self._any_decay:
             if self.decoupled_weight_decay:

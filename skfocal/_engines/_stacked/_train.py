@@ -125,14 +125,14 @@ def train_stacked(
         listeners = list(on_epoch_end)
     history = torch.zeros(max_epochs, n_members, dtype=torch.float64)
     model.train()
-    lean = LeanStackedStep(model, loss) if lean and lean_applies(model, loss) else None
-    if lean is not None:
+    lean_step = LeanStackedStep(model, loss) if lean and lean_applies(model, loss) else None
+    if lean_step is not None:
         X, y = X.detach(), y.detach()
     spans = _Spans(n_members)
     weighting = None if weights is None else (weights, per_member, scale)
     for epoch in range(max_epochs):
         total = torch.zeros(n_members, dtype=X.dtype, device=X.device)
-        if lean is not None:
+        if lean_step is not None:
             # members frozen for the whole epoch are not computed (from the second epoch on,
             # so that every member has a recorded loss to repeat)
             spans.start_epoch([True] * n_members if epoch == 0 else (~optimizer.frozen).tolist())
@@ -146,7 +146,8 @@ def train_stacked(
                 row_weight = batch.row_weight
                 if isinstance(row_weight, torch.Tensor):
                     row_weight = row_weight[rows]
-                scaled = lean(X, y, idx, row_weight, _batch_weights(weighting, idx, rows), lo, hi)
+                wb = _batch_weights(weighting, idx, rows)
+                scaled = lean_step(X, y, idx, row_weight, wb, lo, hi)
                 optimizer.step(active=batch.active)
                 total[rows].addcmul_(scaled.sum(1), batch.counts[rows])
         else:
@@ -164,7 +165,7 @@ def train_stacked(
                 with torch.no_grad():
                     total += scaled.sum(1) * batch.counts
         epoch_loss = (total / torch.tensor(batches.n_rows, device=X.device)).double().cpu()
-        if lean is not None and epoch:
+        if lean_step is not None and epoch:
             skipped = torch.tensor([not c for c in spans.computed])
             if bool(skipped.any()):  # not computed this epoch: repeat the last recorded loss
                 epoch_loss[skipped] = history[epoch - 1, skipped]
