@@ -28,7 +28,10 @@ which is what ``class_prior="balanced"`` predicts from the same fit -- ``--quick
 against a refit; HGB: its ``predict``, balanced by its class weights), log-loss of
 ``predict_proba`` as each model gives it (HGB's balanced weights inflate the rare classes'
 probabilities, hence its log-loss), and the wall time of ``fit``. ``epochs``: epochs trained
-(mean over folds) and whether every fit stopped before its budget.
+(mean over folds) and whether every fit stopped before its budget; per fold, ``best``: the
+epoch of the lowest validation loss, whose weights are kept. ``break-even``: how many of
+``auto``'s epochs ``old``'s fit time buys -- ``auto`` can only be faster on a set whose
+validation loss is lowest well before that (it stops 10 epochs after the lowest).
 
 Printed: a table per set (means over folds) and the ratios ``auto / old`` and
 ``auto / hgb`` of AP, balanced accuracy, log-loss (lower is better) and fit time.
@@ -172,6 +175,8 @@ def run_set(name, models, folds, n_rows, seed):
                 row["epochs"] = clf.n_iter_
                 row["budget"] = clf.max_epochs_
                 row["stopped"] = clf.early_stopping_ and clf.n_iter_ < clf.max_epochs_
+                stopper = dict(clf.net_.callbacks_).get("early_stopping")
+                row["best_epoch"] = stopper.best_epoch_ if clf.early_stopping_ else None
             else:
                 row["epochs"] = clf.n_iter_
                 row["budget"] = clf.max_iter
@@ -180,7 +185,8 @@ def run_set(name, models, folds, n_rows, seed):
             print(
                 f"  fold {fold} {model:<5} ap {row['ap']:.4f} bacc {row['bacc']:.4f} "
                 f"log-loss {row['log_loss']:.4f} fit {seconds:7.1f} s "
-                f"epochs {row['epochs']}/{row['budget']}",
+                f"epochs {row['epochs']}/{row['budget']}"
+                + (f" (best {row['best_epoch']})" if row.get("best_epoch") else ""),
                 flush=True,
             )
     report(name, rows)
@@ -218,6 +224,25 @@ def report(name, rows):
             and mean(a, "fit_s") < mean(b, "fit_s")
         )
         print(f"  auto at least as good as old on AP and log-loss, and faster: {verdict}")
+        print(break_even(a, b))
+
+
+def break_even(auto, old):
+    """Where stopping on the validation loss can beat the fixed budget's time.
+
+    ``auto`` is faster than ``old`` only when it trains fewer epochs than ``old``'s fit time
+    buys at ``auto``'s own time per epoch (which holds out the validation rows and validates
+    every epoch); a stop on the validation loss comes ``n_iter_no_change`` epochs after the
+    validation loss was lowest (the best epoch), so it is faster only when that minimum comes
+    sooner still.
+    """
+    per_epoch = sum(r["fit_s"] for r in auto) / sum(r["epochs"] for r in auto)
+    epochs = mean(old, "fit_s") / per_epoch
+    best = [r["best_epoch"] for r in auto]
+    return (
+        f"  break-even: old's fit time buys {epochs:.0f} of auto's epochs; auto's validation "
+        f"loss was lowest at epochs {best} (the stop comes after the lowest epoch)"
+    )
 
 
 def check_balanced_decisions(seed):

@@ -24,10 +24,12 @@ skfocal's thread policy (torch's default count as the ceiling; ``--threads`` is 
 there). Both are warmed up first (the workers started, torch imported in them), then
 ``--repeats`` rounds alternate the two (interleaved, the order flipped every round);
 reported: the medians of wall time and the per-round ratio, CPU seconds of this process and
-of each worker, the speed-up the CPU times allow (n_jobs=1's CPU over this process's CPU
-plus the busiest worker's: what an idle machine would show), the load average, and the
+of each worker, what the CPU times allow n_jobs=2 (n_jobs=1's wall time over this
+process's CPU plus the busiest worker's: the calling process's planning, evaluation and refit
+and the longest chunk run mostly one after the other, whatever the load), the load average, and the
 largest difference of ``mean_test_score`` (identical in float64, rounding in float32).
-Target: n_jobs=2 >= 1.6x faster.
+Target: n_jobs=2 >= 1.6x faster. When the machine is idle, the thread policy gives n_jobs=1
+both cores, and that bound (not the load) is what n_jobs=2 reaches.
 
 With ``--class-prior`` (alone: ``--cases "" --class-prior``): on case (a), the grid above x
 four ``class_prior`` values ("training", "data", "balanced", [0.5, 0.5]: 36 candidates, 180
@@ -223,7 +225,7 @@ def run_jobs_ratio(args):
     own2 = statistics.median(c[0] for c in cpu[2])
     busiest = statistics.median(c[1][0] if c[1] else 0.0 for c in cpu[2])
     workers = statistics.median(sum(c[1][:2]) for c in cpu[2])
-    ideal = own1 / (own2 + busiest)
+    ideal = med1 / (own2 + busiest)  # n_jobs=2's serial part and its longest chunk
     diff = float(np.max(np.abs(scores[1] - scores[2])))
     mark = "met" if per_round >= JOBS_TARGET else "missed"
     print(f"n_jobs=1: median {med1:.2f}s wall, {own1:.2f}s CPU (this process)")
@@ -233,8 +235,9 @@ def run_jobs_ratio(args):
     )
     print(
         f"n_jobs=2 faster than n_jobs=1: {med1 / med2:.2f}x (medians), {per_round:.2f}x "
-        f"(median of per-round ratios; target >= {JOBS_TARGET}: {mark}); the CPU times "
-        f"allow {ideal:.2f}x"
+        f"(median of per-round ratios; target >= {JOBS_TARGET}: {mark}); n_jobs=2's CPU "
+        f"times allow about {ideal:.2f}x (this process's {own2:.2f}s + the busiest "
+        f"worker's {busiest:.2f}s, mostly one after the other)"
     )
     print(f"max |mean_test_score(n_jobs=1) - mean_test_score(n_jobs=2)|: {diff:.2e}")
     print(
