@@ -19,6 +19,8 @@ QUICK_ARGS = {
     "bench_fit.py": ["--quick", "--loss-ratio", "--loss-ratio-sets", "yeast", "--threads-policy"],
     "bench_search.py": ["--quick", "--jobs-ratio", "--class-prior"],
     "bench_losses.py": ["--quick"],
+    "bench_defaults.py": ["--quick", "--models", "auto", "old", "hgb", "patience5", "plateau"]
+    + ["decay", "averaged"],
     "bench_quality.py": [
         "--quick",
         "--datasets",
@@ -74,6 +76,9 @@ EXPECTED_OUTPUT = {
         "auto / old: AP",
         "auto / hgb: AP",
         "training folds of 11,000 rows",
+        "break-even: old's fit time buys",
+        "plateau / old: AP",
+        "averaged / old: AP",
     ],
     "bench_search.py": [
         "BatchedGridSearchCV / one fit",
