@@ -51,6 +51,7 @@ TRAINING_PARAMS = (
     "max_epochs",
     "early_stopping",
     "n_iter_no_change",
+    "weight_averaging",
     "bias_init",
     "class_prior",
     "dtype",
@@ -269,6 +270,12 @@ def check_hyperparameters(estimator, settings, auto_samples=None):
             stacklevel=4,
         )
     if estimator.accelerator is not None:
+        if estimator.weight_averaging is not None:
+            raise ValueError(
+                f"weight_averaging={estimator.weight_averaging!r} cannot be used with an "
+                "accelerator: the average is kept by skfocal's own training loop. Set "
+                "weight_averaging=None, or accelerator=None."
+            )
         _inputs.import_accelerate()
 
 

@@ -631,12 +631,33 @@ def test_calibrated_and_tuned_threshold(binary_data):
         ({"class_weight": "auto"}, r"'class_weight' parameter .*Got 'auto'"),
         ({"scoring": "not_a_metric"}, r"'scoring' parameter .*Got 'not_a_metric'"),
         ({"bias_init": "xavier"}, r"'bias_init' parameter .*Got 'xavier'"),
+        (
+            {"weight_averaging": 0.0},
+            r"'weight_averaging' parameter .*None or a float in the range \(0\.0, inf\)\. Got 0\.0",
+        ),
+        ({"weight_averaging": "auto"}, r"'weight_averaging' parameter .*Got 'auto'"),
     ],
 )
 def test_invalid_hyperparameters_fail_fast(params, match, binary_data):
     X, y = binary_data
     with pytest.raises(InvalidParameterError, match=match):
         FocalClassifier(**params).fit(X, y)
+
+
+class _Accelerator:  # passes the constraint (has prepare); never reached
+    device = torch.device("cpu")
+
+    def prepare(self, *args):
+        raise AssertionError("training started")
+
+
+def test_weight_averaging_with_an_accelerator_fails_before_training(binary_data):
+    X, y = binary_data
+    clf = FocalClassifier(weight_averaging=3.0, accelerator=_Accelerator())
+    with pytest.raises(
+        ValueError, match=r"weight_averaging=3\.0 cannot be used with an accelerator"
+    ):
+        clf.fit(X, y)
 
 
 @pytest.mark.parametrize(

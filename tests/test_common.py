@@ -48,7 +48,7 @@ def _checked_instances():
     return [
         FocalClassifier(**CHECKED, class_prior=class_prior)
         for class_prior in ("training", "data", "balanced")
-    ]
+    ] + [FocalClassifier(**CHECKED, weight_averaging=2.0)]
 
 
 def _expected_failed_checks(estimator):

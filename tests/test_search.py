@@ -216,6 +216,16 @@ def test_user_module_falls_back_with_warning():
     _compare(batched, reference, atol=1e-9)
 
 
+def test_weight_averaging_falls_back_with_warning_and_agrees():
+    X, y = _data("binary")
+    est = FocalClassifier(**{**BASE, "weight_averaging": 2.0})
+    grid = {"gamma": [0.0, 2.0]}
+    with pytest.warns(UserWarning, match=r"one by one \(not stacked\) because weight_averaging"):
+        batched = BatchedGridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    reference = GridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
+    _compare(batched, reference, atol=1e-9)
+
+
 def test_pipeline_preprocessing_per_fold_equals_grid_search():
     """A Pipeline's preprocessing is fitted per fold, its final FocalClassifiers stacked."""
     X, y = _data("multiclass")

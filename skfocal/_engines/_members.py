@@ -255,6 +255,7 @@ def make_net(plan, module, device, dtype):
         batch_size=batch_size(plan),
         train_split=None,
         callbacks=_callbacks(plan),
+        averaging=params["weight_averaging"],
         predict_nonlinearity=plan.kind.proba,
         verbose=int(params["verbose"]),
         device=device,

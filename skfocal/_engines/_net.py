@@ -148,13 +148,18 @@ class FocalNet(NeuralNet):
         use ``criterion``.
     shard : tuple or None
         ``(rank, world_size)`` of data-parallel training.
+    averaging : float or None
+        Horizon, in epochs, of the moving average of the weights that validation, early
+        stopping and the fitted network use (:class:`WeightAverage`); None: the weights as
+        trained.
     """
 
-    def __init__(self, *args, kind, phase_criteria=None, shard=None, **kwargs):
+    def __init__(self, *args, kind, phase_criteria=None, shard=None, averaging=None, **kwargs):
         # set before skorch's __init__, which treats later nn.Module attributes as components
         self.kind = kind
         self.phase_criteria = phase_criteria
         self.shard = shard
+        self.averaging = averaging
         super().__init__(*args, **kwargs)
 
     def __getstate__(self):
@@ -163,7 +168,7 @@ class FocalNet(NeuralNet):
         # pickle, where skorch maps only its own device-dependent attributes to the loading
         # machine's device
         state = super().__getstate__()
-        for key in ("lean_step_", "mean_criteria_"):
+        for key in ("lean_step_", "mean_criteria_", "average_"):
             state.pop(key, None)
         return state
 
@@ -207,7 +212,31 @@ class FocalNet(NeuralNet):
             hook: self._listeners(hook)
             for hook in ("on_batch_begin", "on_batch_end", "on_grad_computed")
         }
+        self.average_ = None
+        if self.averaging is not None:
+            idx = X.train_idx if isinstance(X, FitData) else None
+            rows = len(X) if idx is None else len(idx)
+            steps = -(-rows // self.batch_size)
+            self.average_ = WeightAverage(self.module_, self.averaging * steps)
         return super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def on_epoch_begin(self, net, **kwargs):
+        average = self.__dict__.get("average_")
+        if average is not None:
+            average.train_weights()
+        return super().on_epoch_begin(net, **kwargs)
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        average = self.__dict__.get("average_")
+        if average is not None:
+            average.averaged_weights()  # the fitted network (early stopping may restore another)
+            self.average_ = None
+        return super().on_train_end(net, X=X, y=y, **kwargs)
+
+    def _averaged_step(self):
+        average = self.__dict__.get("average_")
+        if average is not None:
+            average.update()
 
     def _notify_batch(self, hook, **kwargs):
         getattr(self, hook)(self, **kwargs)
@@ -223,6 +252,8 @@ class FocalNet(NeuralNet):
         ``on_batch_begin`` / ``on_batch_end`` / ``on_grad_computed`` are still called, with
         skorch's arguments, in skorch's order.
         """
+        if not training and self.__dict__.get("average_") is not None:
+            self.average_.averaged_weights()  # validated, snapshot and kept: the average
         if iterator is None:
             return
         if training and self._lean(fit_params):
@@ -280,6 +311,7 @@ class FocalNet(NeuralNet):
             stepper = self.lean_step_ = LeanStep(self.optimizer_)
         stepper.prepare()
         self._set_training(True)
+        average = self.__dict__.get("average_")
         module, kind, criterion = self.module_, self.kind, self.train_criterion_
         mean = self._mean_criterion(criterion)
         squeeze, per_sample = kind.squeeze, kind.per_sample
@@ -302,6 +334,8 @@ class FocalNet(NeuralNet):
             stepper.zero_grad()
             stepper.backward(root, grad)
             stepper.step()
+            if average is not None:
+                average.update()
             losses.append(loss if grad is not None else loss.detach())  # fused: no graph
             sizes.append(len(yb))
         values = batch_losses(losses).tolist() if losses else []
@@ -348,6 +382,7 @@ class FocalNet(NeuralNet):
             return step["loss"]
 
         self._step_optimizer(step_fn)
+        self._averaged_step()
         return step_accumulator.get_step()
 
     # -- criteria and their schedule ---------------------------------------------------------
@@ -401,6 +436,61 @@ class FocalNet(NeuralNet):
         with torch.no_grad():
             y_pred, loss = self._batch_loss(batch, False, **fit_params)
         return {"loss": loss, "y_pred": y_pred}
+
+
+class WeightAverage:
+    r"""An exponential moving average of a module's parameters, swapped in for validation.
+
+    After every training step (:meth:`update`)
+
+    .. math::
+
+        \bar w \leftarrow \bar w + (1 - \beta)\,(w - \bar w), \qquad
+        \beta = 1 - \frac{1}{h}
+
+    for a horizon of :math:`h` steps (``weight_averaging`` epochs times the steps of an
+    epoch), starting from the initial weights. :meth:`averaged_weights` puts the average in
+    the module (keeping the trained weights aside) and :meth:`train_weights` puts the trained
+    weights back: the net calls the first before each validation pass, the second when the
+    next epoch starts, so validation scores, early stopping's snapshot of the best epoch and
+    the network left after training are the average's, while training continues from the
+    trained weights. The update uses ``Tensor.lerp_``, one call per parameter tensor.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    horizon : float
+        :math:`h`, in steps (> 0).
+    """
+
+    def __init__(self, module, horizon):
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        with torch.no_grad():
+            self.average = [p.detach().clone() for p in self.params]
+        self.weight = 1.0 / max(float(horizon), 1.0)
+        self.trained = None  # the trained weights while the average is in the module
+
+    @torch.no_grad()
+    def update(self):
+        """Move the average towards the weights after a training step."""
+        for a, p in zip(self.average, self.params, strict=True):
+            a.lerp_(p, self.weight)
+
+    @torch.no_grad()
+    def averaged_weights(self):
+        """Put the average in the module (no-op when it is there)."""
+        if self.trained is None:
+            self.trained = [p.detach().clone() for p in self.params]
+            for p, a in zip(self.params, self.average, strict=True):
+                p.copy_(a)
+
+    @torch.no_grad()
+    def train_weights(self):
+        """Put the trained weights back in the module (no-op when they are there)."""
+        if self.trained is not None:
+            for p, t in zip(self.params, self.trained, strict=True):
+                p.copy_(t)
+            self.trained = None
 
 
 class NonFiniteTrainingError(FloatingPointError):

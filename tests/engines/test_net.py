@@ -339,3 +339,101 @@ def test_lean_epochs_train_with_the_criterions_own_lean_mean(seed, params, n_cla
     clf = FocalClassifier(max_epochs=2, batch_size=16, random_state=0, **params).fit(X, y)
     twins = [entry[1] for entry in clf.net_.mean_criteria_.values()]
     assert [None if t is None else type(t).__name__ for t in twins] == [twin]
+
+
+# -- the moving average of the weights (FocalClassifier(weight_averaging=...)) -----------------
+class _RecordSteps(Callback):
+    """The module's weights at the start and after every training step (per-batch path)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.initial_ = [p.detach().clone() for p in net.module_.parameters()]
+        self.steps_ = []
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.steps_.append([p.detach().clone() for p in net.module_.parameters()])
+
+
+def _averages(record, horizon_epochs, steps_per_epoch):
+    """The moving average after each epoch, recomputed from the recorded weights."""
+    weight = 1.0 / (horizon_epochs * steps_per_epoch)
+    average = [t.clone() for t in record.initial_]
+    per_epoch = []
+    for k, weights in enumerate(record.steps_):
+        for a, w in zip(average, weights, strict=True):
+            a.lerp_(w, weight)
+        if (k + 1) % steps_per_epoch == 0:
+            per_epoch.append([a.clone() for a in average])
+    return per_epoch
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("horizon", [0.5, 3.0])
+def test_weight_averaging_keeps_the_average_of_the_kept_epoch(seed, early_stopping, horizon):
+    from sklearn.datasets import make_classification
+
+    from skfocal import FocalClassifier
+
+    X, y = make_classification(2_000, n_features=8, weights=[0.8], random_state=0)
+    params = dict(dtype="float64", max_epochs=12, random_state=0, weight_averaging=horizon)
+    if early_stopping:  # patience 2 on a noisy small set: the kept epoch is not the last
+        params.update(early_stopping=True, n_iter_no_change=2, lr=0.05)
+    else:
+        params.update(early_stopping=False)
+    clf = FocalClassifier(callbacks=[("record", _RecordSteps())], **params).fit(X, y)
+    record = dict(clf.net_.callbacks_)["record"]
+    n_train = 1_800 if early_stopping else 2_000
+    per_epoch = _averages(record, horizon, -(-n_train // 256))
+    assert len(per_epoch) == clf.n_iter_
+    kept = clf.n_iter_
+    if early_stopping:
+        kept = dict(clf.net_.callbacks_)["early_stopping"].best_epoch_
+        assert kept < clf.n_iter_  # the restore is exercised
+    fitted = list(clf.net_.module_.parameters())
+    for got, want in zip(fitted, per_epoch[kept - 1], strict=True):
+        torch.testing.assert_close(got.detach(), want, rtol=0, atol=1e-12)
+    # the lean loop (no per-batch listener) trains and averages the same
+    lean = FocalClassifier(**params).fit(X, y)
+    assert lean.n_iter_ == clf.n_iter_
+    for got, want in zip(lean.net_.module_.parameters(), fitted, strict=True):
+        torch.testing.assert_close(got.detach(), want.detach(), rtol=0, atol=1e-12)
+
+
+def test_weight_averaging_validates_the_average(seed):
+    from sklearn.datasets import make_classification
+
+    from skfocal import FocalClassifier
+    from skfocal._plan import make_plan
+
+    X, y = make_classification(2_000, n_features=8, weights=[0.8], random_state=0)
+    params = dict(dtype="float64", max_epochs=4, early_stopping=True, random_state=0)
+    clf = FocalClassifier(weight_averaging=1.0, callbacks=[("record", _RecordSteps())], **params)
+    clf.fit(X, y)
+    record = dict(clf.net_.callbacks_)["record"]
+    averages = _averages(record, 1.0, -(-1_800 // 256))
+    plan, _ = make_plan(clf, X, y)  # the same seeded split as the fit's
+    rows = torch.as_tensor(plan.valid_idx)
+    X_valid = torch.as_tensor(X, dtype=torch.float64)[rows]
+    y_valid = torch.as_tensor(plan.y_enc, dtype=torch.float64)[rows]
+    net = clf.net_
+    for epoch, average in enumerate(averages):
+        with torch.no_grad():
+            for p, a in zip(net.module_.parameters(), average, strict=True):
+                p.copy_(a)
+            loss = float(net.get_loss(net.module_(X_valid).squeeze(-1), y_valid))
+        assert net.history[epoch, "valid_loss"] == pytest.approx(loss, rel=1e-10)
+
+
+def test_weight_averaging_off_is_the_trained_network(seed):
+    from sklearn.datasets import make_classification
+
+    from skfocal import FocalClassifier
+
+    X, y = make_classification(600, n_features=5, random_state=0)
+    params = dict(dtype="float64", max_epochs=3, random_state=0)
+    plain = FocalClassifier(**params).fit(X, y)
+    recorded = FocalClassifier(callbacks=[("record", _RecordSteps())], **params).fit(X, y)
+    last = dict(recorded.net_.callbacks_)["record"].steps_[-1]
+    for got, want in zip(plain.net_.module_.parameters(), last, strict=True):
+        torch.testing.assert_close(got.detach(), want, rtol=0, atol=1e-12)
+    assert "average_" not in plain.net_.__dict__ or plain.net_.average_ is None

@@ -75,6 +75,8 @@ def why_not_stacked(plan):
         return "an accelerator is set"
     if params["callbacks"]:
         return "callbacks are set"
+    if params["weight_averaging"] is not None:
+        return "weight_averaging is set (the stacked engine keeps no average of the weights)"
     if plan.schedule is not None:
         return "its training has phases (warmup_epochs > 0 or deferred re-weighting)"
     if params["optimizer"] not in OPTIMIZERS:
