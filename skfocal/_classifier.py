@@ -186,14 +186,14 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
             \bar w \leftarrow \bar w + \frac{1}{h S}\,(w - \bar w)
 
         from the initial weights, with :math:`h` = ``weight_averaging`` and :math:`S` the
-        steps of an epoch. The average smooths the noise of the last steps out of the network
-        and out of the validation loss that early stopping reads. On the 100,968-row ``fars``
-        set (3-fold, early stopping on, ``weight_averaging=3``) it raised AP from 0.583 to
-        0.596 (8 classes; boosted trees 0.590) and from 0.338 to 0.362 (binarised), with
-        log-loss as low or lower, stopping 4-5 epochs later (1.1-1.3x the fit time); on two
-        synthetic sets that 50 epochs under-train it trained longer for better models
-        (``benchmarks/bench_defaults.py``; user guide, :ref:`weight_averaging`). None: the
-        trained weights.
+        steps of an epoch (:math:`hS` below 1 counts as 1: no averaging). The average smooths
+        the noise of the last steps out of the network and out of the validation loss that
+        early stopping reads. On the 100,968-row ``fars`` set (3-fold, early stopping on,
+        ``weight_averaging=3``) it raised AP from 0.583 to 0.596 (8 classes; boosted trees
+        0.590) and from 0.338 to 0.362 (binarised), with log-loss as low or lower, stopping
+        4-5 epochs later (1.1-1.3x the fit time); on two synthetic sets that 50 epochs
+        under-train it trained longer for better models (``benchmarks/bench_defaults.py``;
+        user guide, :ref:`weight_averaging`). None: the trained weights.
         :class:`~skfocal.BatchedGridSearchCV` fits such candidates one by one (the stacked
         engine keeps no average); not with an ``accelerator``.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"

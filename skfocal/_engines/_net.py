@@ -460,7 +460,8 @@ class WeightAverage:
     ----------
     module : torch.nn.Module
     horizon : float
-        :math:`h`, in steps (> 0).
+        :math:`h`, in steps (> 0); below one step it is one (the average is then the
+        weights).
     """
 
     def __init__(self, module, horizon):
