@@ -194,8 +194,9 @@ class FocalClassifier(ClassifierMixin, BaseEstimator):
         4-5 epochs later (1.1-1.3x the fit time); on two synthetic sets that 50 epochs
         under-train it trained longer for better models (``benchmarks/bench_defaults.py``;
         user guide, :ref:`weight_averaging`). None: the trained weights.
-        :class:`~skfocal.BatchedGridSearchCV` fits such candidates one by one (the stacked
-        engine keeps no average); not with an ``accelerator``.
+        :class:`~skfocal.BatchedGridSearchCV` keeps such candidates stacked (each member
+        keeps its own average; equal to its single fit in float64); not with an
+        ``accelerator``.
     device : {"cpu", "cuda", "auto"} or str, default="cpu"
         Training device (any torch device string). ``"auto"`` uses the device of a CUDA
         tensor ``X``, else CUDA when available, else the CPU.

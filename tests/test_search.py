@@ -216,11 +216,12 @@ def test_user_module_falls_back_with_warning():
     _compare(batched, reference, atol=1e-9)
 
 
-def test_weight_averaging_falls_back_with_warning_and_agrees():
+def test_weight_averaging_stays_stacked_and_agrees():
     X, y = _data("binary")
     est = FocalClassifier(**{**BASE, "weight_averaging": 2.0})
-    grid = {"gamma": [0.0, 2.0]}
-    with pytest.warns(UserWarning, match=r"one by one \(not stacked\) because weight_averaging"):
+    grid = {"gamma": [0.0, 2.0], "weight_averaging": [None, 2.0]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # stacked: no fallback warning
         batched = BatchedGridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
     reference = GridSearchCV(est, grid, cv=2, scoring="neg_log_loss").fit(X, y)
     _compare(batched, reference, atol=1e-9)

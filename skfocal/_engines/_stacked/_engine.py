@@ -40,6 +40,7 @@ from ..._scoring import FrozenPredictions
 from ..._threads import network_macs, threads_for
 from .._members import Engine, Fitted, batch_size, build_member, fork_rng, make_net
 from .._net import NonFiniteTrainingError
+from ._average import StackedAverage
 from ._batches import MemberBatches
 from ._losses import StackedLoss
 from ._mlp import StackedMLP
@@ -75,8 +76,6 @@ def why_not_stacked(plan):
         return "an accelerator is set"
     if params["callbacks"]:
         return "callbacks are set"
-    if params["weight_averaging"] is not None:
-        return "weight_averaging is set (the stacked engine keeps no average of the weights)"
     if plan.schedule is not None:
         return "its training has phases (warmup_epochs > 0 or deferred re-weighting)"
     if params["optimizer"] not in OPTIMIZERS:
@@ -192,6 +191,7 @@ class _Stopping:
         self.best_loss = [np.inf] * n_members
         self.best = model.snapshot() if any(self.watched) else None
         self.records = [[] for _ in range(n_members)]  # per member: dicts of one epoch
+        self.average = None  # a StackedAverage when members average their weights
         self._last = time.perf_counter()
 
     def _lower(self, m):
@@ -207,6 +207,9 @@ class _Stopping:
         duration, self._last = now - self._last, now
         active = [m for m, done in enumerate(self.stopped) if not done]
         watched = [m for m in active if self.watched[m]]
+        average = self.average
+        if average is not None:  # validated and snapshot: the averages
+            average.averaged_weights()
         values = self._validate(watched) if watched else {}
         for m in active:
             record = {
@@ -223,6 +226,8 @@ class _Stopping:
                 continue
             if self.watched[m]:
                 self._judge(m, epoch + 1, record)
+        if average is not None:
+            average.train_weights()
         if any(self.stopped):
             self.optimizer.freeze(torch.tensor(self.stopped))
         return all(self.stopped)
@@ -415,7 +420,15 @@ class StackedEngine(Engine):
         )
         self.batch_counts = list(batches.n_batches)
         self.batch_sizes = [batch_size(plan) for plan in plans]
+        horizons = [
+            None
+            if plan.params["weight_averaging"] is None
+            else plan.params["weight_averaging"] * -(-plan.n_train // batch_size(plan))
+            for plan in plans
+        ]
+        average = None if all(h is None for h in horizons) else StackedAverage(model, horizons)
         stopping = _Stopping(self, plans, model, optimizer, loss, Xt, yt, weights, valid_rows)
+        stopping.average = average
         listeners = [stopping.on_epoch_end]
         if progress is not None:
             params = first.params
@@ -436,9 +449,13 @@ class StackedEngine(Engine):
             max_epochs=first.params["max_epochs"],
             weights=weights,
             on_epoch_end=listeners,
+            average=average,
         )
         if progress is not None:
             progress.end()
+        if average is not None:  # the members' weights: their averages (or their best epochs')
+            average.train_weights()
+            average.averaged_weights()
         stopping.restore_best()
         del batches, weights
         outputs = [None] * n_members

@@ -94,10 +94,12 @@ class StackedAdamW:
     >>> params = torch.zeros(2, 3, dtype=torch.float64)
     >>> grads = torch.ones(2, 3, dtype=torch.float64)
     >>> opt = StackedAdamW(params, grads, lr=[0.1, 0.01], weight_decay=0.0)
-    >>> opt.step()
+    >>> opt.step()  # the members updated
+    [0, 1]
     >>> params[:, 0]
     tensor([-0.1000, -0.0100], dtype=torch.float64)
     >>> opt.freeze([0]); opt.step(); opt.steps
+    [1]
     tensor([1, 2])
     """
 
@@ -227,6 +229,11 @@ class StackedAdamW:
         ----------
         active : BoolTensor of shape (M,), default=None
             Members that had a batch in this step (the others are skipped like frozen ones).
+
+        Returns
+        -------
+        rows : list of int
+            The members updated.
         """
         frozen = self._frozen
         if active is None:
@@ -235,7 +242,7 @@ class StackedAdamW:
             flags = active.tolist() if isinstance(active, torch.Tensor) else list(active)
             rows = [m for m, (a, f) in enumerate(zip(flags, frozen, strict=True)) if a and not f]
         if not rows:
-            return
+            return rows
         counts = self._counts
         for m in rows:
             counts[m] += 1
@@ -243,6 +250,7 @@ class StackedAdamW:
             self._fused_runs(rows)
         else:
             self._step_rows(rows)
+        return rows
 
     def _fused_runs(self, rows):
         """torch's fused Adam(W) kernel (shared lr and weight decay) on ``rows``: one tensor
@@ -362,6 +370,7 @@ class StackedAdam(StackedAdamW):
     >>> from skfocal._engines._stacked import StackedAdam
     >>> params, grads = torch.ones(2, 1), torch.ones(2, 1)
     >>> StackedAdam(params, grads, lr=[0.5, 0.1]).step()
+    [0, 1]
     >>> params.flatten()
     tensor([0.5000, 0.9000])
     """

@@ -34,6 +34,7 @@ def train_stacked(
     weight_scale=None,
     on_epoch_end=None,
     lean=True,
+    average=None,
 ):
     r"""Train a :class:`StackedMLP` for ``max_epochs`` epochs; return the training losses.
 
@@ -71,6 +72,9 @@ def train_stacked(
         loss group); it then also computes only the run of members that train in a step.
         False: autograd's step for every stack (the reference the tests compare the lean
         step with).
+    average : StackedAverage, default=None
+        Moving averages of the weights of some members, moved after every step in which
+        those members are updated (:mod:`~skfocal._engines._stacked._average`).
 
     Returns
     -------
@@ -148,7 +152,9 @@ def train_stacked(
                     row_weight = row_weight[rows]
                 wb = _batch_weights(weighting, idx, rows)
                 scaled = lean_step(X, y, idx, row_weight, wb, lo, hi)
-                optimizer.step(active=batch.active)
+                stepped = optimizer.step(active=batch.active)
+                if average is not None and stepped:
+                    average.update(stepped)
                 total[rows].addcmul_(scaled.sum(1), batch.counts[rows])
         else:
             for batch in batches.epoch():
@@ -161,7 +167,9 @@ def train_stacked(
                 scaled = per_sample * batch.row_weight
                 model.zero_grad()
                 scaled.sum().backward()
-                optimizer.step(active=batch.active)
+                stepped = optimizer.step(active=batch.active)
+                if average is not None and stepped:
+                    average.update(stepped)
                 with torch.no_grad():
                     total += scaled.sum(1) * batch.counts
         epoch_loss = (total / torch.tensor(batches.n_rows, device=X.device)).double().cpu()

@@ -232,3 +232,30 @@ def test_progress_reports_every_epoch_of_the_run(capsys):
     epochs = [line for line in lines if "] epoch " in line]
     assert len(epochs) == 6 and "1/2 training, 0 stopped early, 1 failed" in epochs[-1]
     assert lines[-1].startswith("[run] done in ") and "1 failed" in lines[-1]
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("hidden", [(8,), (8, 6)])  # the lean step and autograd's
+def test_members_average_their_weights_as_their_single_fits(task, hidden):
+    """weight_averaging per member: validated, stopped on and kept as in each single fit."""
+    X, y = _data(task, n=200, seed=3)
+    stopping = dict(early_stopping=True, lr=0.05, max_epochs=12)
+    candidates = [
+        dict(random_state=0, weight_averaging=2.0, max_epochs=12),
+        dict(stopping, random_state=1, weight_averaging=0.5, n_iter_no_change=2),
+        dict(stopping, random_state=2, n_iter_no_change=3),  # no average beside ones with it
+        dict(stopping, random_state=3, weight_averaging=3.0, validation_fraction=0.2),
+    ]
+    candidates = [dict(c, hidden_layer_sizes=hidden) for c in candidates]
+    plans = [_plan(X, y, **params) for params in candidates]
+    assert all(why_not_stacked(plan) is None for plan in plans)
+    fitted = StackedEngine("cpu", torch.float64).fit(plans, X)
+    for params, plan, result in zip(candidates, plans, fitted, strict=True):
+        _, single = _single(X, y, **params)
+        history, reference = result.net.history, single.net.history
+        assert len(history) == len(reference)
+        if plan.valid_idx is not None:
+            np.testing.assert_allclose(
+                history[:, "valid_loss"], reference[:, "valid_loss"], rtol=0, atol=1e-12
+            )
+        np.testing.assert_allclose(_logits(result, X), _logits(single, X), rtol=0, atol=1e-12)

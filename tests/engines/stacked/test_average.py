@@ -1,0 +1,49 @@
+"""Per-member moving averages of a stacked model's weights."""
+
+import pytest
+import torch
+
+from skfocal._engines._stacked._average import StackedAverage
+from skfocal._engines._stacked._mlp import StackedMLP
+from skfocal._module import MLP
+
+
+def _model(n_members=4):
+    torch.manual_seed(0)
+    mlps = [MLP(3, 1, (5,)).double() for _ in range(n_members)]
+    return StackedMLP(mlps)
+
+
+@pytest.mark.parametrize("rows", [[0, 1, 2, 3], [1, 3], [2]])
+def test_update_moves_only_the_updated_members_with_an_average(seed, rows):
+    model = _model()
+    horizons = [4.0, None, 0.5, 10.0]  # member 1 keeps none; member 2's horizon counts as 1
+    average = StackedAverage(model, horizons)
+    start = average.average.clone()
+    with torch.no_grad():
+        model.flat_params.add_(torch.randn_like(model.flat_params))
+    average.update(rows)
+    average.update(rows)  # the cached index of the same rows
+    weights = model.flat_params.detach()
+    for m, h in enumerate(horizons):
+        want = start[m]
+        if m in rows and h is not None:
+            w = 1.0 / max(h, 1.0)
+            want = torch.lerp(torch.lerp(want, weights[m], w), weights[m], w)
+        torch.testing.assert_close(average.average[m], want, rtol=0, atol=1e-15)
+
+
+def test_averaged_and_trained_weights_swap_back_exactly(seed):
+    model = _model()
+    average = StackedAverage(model, [2.0, None, 3.0, None])
+    with torch.no_grad():
+        model.flat_params.add_(torch.randn_like(model.flat_params))
+    average.update([0, 1, 2, 3])
+    trained = model.flat_params.detach().clone()
+    average.averaged_weights()
+    average.averaged_weights()  # no-op: the trained weights stay kept once
+    flat = model.flat_params.detach()
+    torch.testing.assert_close(flat[[0, 2]], average.average[[0, 2]], rtol=0, atol=0)
+    torch.testing.assert_close(flat[[1, 3]], trained[[1, 3]], rtol=0, atol=0)
+    average.train_weights()
+    torch.testing.assert_close(model.flat_params.detach(), trained, rtol=0, atol=0)
