@@ -216,8 +216,8 @@ class FocalNet(NeuralNet):
         if self.averaging is not None:
             idx = X.train_idx if isinstance(X, FitData) else None
             rows = len(X) if idx is None else len(idx)
-            steps = -(-rows // self.batch_size)
-            self.average_ = WeightAverage(self.module_, self.averaging * steps)
+            weight = averaging_weight(self.averaging, rows, self.batch_size)
+            self.average_ = WeightAverage(self.module_, weight)
         return super().on_train_begin(net, X=X, y=y, **kwargs)
 
     def on_epoch_begin(self, net, **kwargs):
@@ -438,6 +438,23 @@ class FocalNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
 
+def averaging_weight(epochs, rows, batch_size):
+    r"""The weight :math:`1 / (hS)` of a step in the moving average of the weights, at most 1.
+
+    :math:`h` = ``epochs`` (``weight_averaging``), :math:`S = \lceil \mathrm{rows} /
+    \mathrm{batch\_size} \rceil` the steps of an epoch: what a single fit
+    (:class:`WeightAverage`) and a stacked member
+    (:class:`~skfocal._engines._stacked._average.StackedAverage`) move their averages by.
+
+    Examples
+    --------
+    >>> from skfocal._engines._net import averaging_weight
+    >>> averaging_weight(3.0, 1_000, 256), averaging_weight(0.1, 100, 256)
+    (0.08333333333333333, 1.0)
+    """
+    return 1.0 / max(float(epochs * -(-rows // batch_size)), 1.0)
+
+
 class WeightAverage:
     r"""An exponential moving average of a module's parameters, swapped in for validation.
 
@@ -445,11 +462,10 @@ class WeightAverage:
 
     .. math::
 
-        \bar w \leftarrow \bar w + (1 - \beta)\,(w - \bar w), \qquad
-        \beta = 1 - \frac{1}{h}
+        \bar w \leftarrow \bar w + \lambda\,(w - \bar w)
 
-    for a horizon of :math:`h` steps (``weight_averaging`` epochs times the steps of an
-    epoch), starting from the initial weights. :meth:`averaged_weights` puts the average in
+    with :math:`\lambda` = ``weight`` (:func:`averaging_weight`), starting from the initial
+    weights. :meth:`averaged_weights` puts the average in
     the module (keeping the trained weights aside) and :meth:`train_weights` puts the trained
     weights back: the net calls the first before each validation pass, the second when the
     next epoch starts, so validation scores, early stopping's snapshot of the best epoch and
@@ -459,16 +475,15 @@ class WeightAverage:
     Parameters
     ----------
     module : torch.nn.Module
-    horizon : float
-        :math:`h`, in steps (> 0); below one step it is one (the average is then the
-        weights).
+    weight : float
+        :math:`\lambda` in (0, 1].
     """
 
-    def __init__(self, module, horizon):
+    def __init__(self, module, weight):
         self.params = [p for p in module.parameters() if p.requires_grad]
         with torch.no_grad():
             self.average = [p.detach().clone() for p in self.params]
-        self.weight = 1.0 / max(float(horizon), 1.0)
+        self.weight = weight
         self.trained = None  # the trained weights while the average is in the module
 
     @torch.no_grad()

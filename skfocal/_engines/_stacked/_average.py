@@ -8,7 +8,8 @@ updated (it had a batch and is not frozen),
     \bar w_m \leftarrow \bar w_m + \frac{1}{h_m S_m}\,(w_m - \bar w_m)
 
 from its initial weights, :math:`S_m` the steps of its epoch -- what its single fit's
-:class:`~skfocal._engines._net.WeightAverage` does, with the same ``lerp``. Members without
+:class:`~skfocal._engines._net.WeightAverage` does, with the same weight
+(:func:`~skfocal._engines._net.averaging_weight`) and the same ``lerp``. Members without
 ``weight_averaging`` keep no average. :meth:`StackedAverage.averaged_weights` puts the
 averages in the model for validation (and for early stopping's snapshots of the best
 epochs), :meth:`StackedAverage.train_weights` puts the trained weights back before the next
@@ -26,19 +27,20 @@ class StackedAverage:
     Parameters
     ----------
     model : StackedMLP
-    horizons : list of (float or None)
-        Per member, :math:`h_m S_m` in steps (None: no average); below one step it is one.
+    weights : list of (float or None)
+        Per member, the weight of a step :math:`1 / (h_m S_m)`
+        (:func:`~skfocal._engines._net.averaging_weight`; None: no average).
     """
 
-    def __init__(self, model, horizons):
+    def __init__(self, model, weights):
         self.flat = model.flat_params
-        self.on = [h is not None for h in horizons]
+        self.on = [w is not None for w in weights]
         device, dtype = self.flat.device, self.flat.dtype
         self.members = torch.tensor(
             [m for m, on in enumerate(self.on) if on], dtype=torch.long, device=device
         )
         self.weight = torch.tensor(
-            [[1.0 / max(float(h), 1.0)] if h is not None else [1.0] for h in horizons],
+            [[1.0 if w is None else w] for w in weights],
             dtype=dtype,
             device=device,
         )

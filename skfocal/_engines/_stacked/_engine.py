@@ -39,7 +39,7 @@ from ..._loss_specs import LOSSES
 from ..._scoring import FrozenPredictions
 from ..._threads import network_macs, threads_for
 from .._members import Engine, Fitted, batch_size, build_member, fork_rng, make_net
-from .._net import NonFiniteTrainingError
+from .._net import NonFiniteTrainingError, averaging_weight
 from ._average import StackedAverage
 from ._batches import MemberBatches
 from ._losses import StackedLoss
@@ -171,12 +171,16 @@ class _Stopping:
     better by the relative threshold 1e-4, or an equal one with a lower validation loss),
     the best weights are snapshot, and a member whose patience runs out is frozen. Members
     without a validation part train to ``max_epochs``. (``<monitor>_best`` is recorded as
-    before: the score beating the best by the threshold.)
+    before: the score beating the best by the threshold.) With ``average`` (a
+    :class:`~skfocal._engines._stacked._average.StackedAverage`), the members that keep a
+    moving average of their weights are validated and snapshot on it.
     """
 
     threshold = 1e-4
 
-    def __init__(self, engine, plans, model, optimizer, loss, X, y, weights, valid_rows):
+    def __init__(
+        self, engine, plans, model, optimizer, loss, X, y, weights, valid_rows, average=None
+    ):
         self.engine, self.plans, self.model = engine, plans, model
         self.optimizer, self.loss = optimizer, loss
         self.X, self.y, self.weights = X, y, weights
@@ -191,7 +195,7 @@ class _Stopping:
         self.best_loss = [np.inf] * n_members
         self.best = model.snapshot() if any(self.watched) else None
         self.records = [[] for _ in range(n_members)]  # per member: dicts of one epoch
-        self.average = None  # a StackedAverage when members average their weights
+        self.average = average  # a StackedAverage when members average their weights
         self._last = time.perf_counter()
 
     def _lower(self, m):
@@ -420,15 +424,18 @@ class StackedEngine(Engine):
         )
         self.batch_counts = list(batches.n_batches)
         self.batch_sizes = [batch_size(plan) for plan in plans]
-        horizons = [
+        step_weights = [
             None
             if plan.params["weight_averaging"] is None
-            else plan.params["weight_averaging"] * -(-plan.n_train // batch_size(plan))
+            else averaging_weight(plan.params["weight_averaging"], plan.n_train, batch_size(plan))
             for plan in plans
         ]
-        average = None if all(h is None for h in horizons) else StackedAverage(model, horizons)
-        stopping = _Stopping(self, plans, model, optimizer, loss, Xt, yt, weights, valid_rows)
-        stopping.average = average
+        average = None
+        if any(w is not None for w in step_weights):
+            average = StackedAverage(model, step_weights)
+        stopping = _Stopping(
+            self, plans, model, optimizer, loss, Xt, yt, weights, valid_rows, average
+        )
         listeners = [stopping.on_epoch_end]
         if progress is not None:
             params = first.params
@@ -454,7 +461,6 @@ class StackedEngine(Engine):
         if progress is not None:
             progress.end()
         if average is not None:  # the members' weights: their averages (or their best epochs')
-            average.train_weights()
             average.averaged_weights()
         stopping.restore_best()
         del batches, weights

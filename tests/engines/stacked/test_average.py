@@ -17,25 +17,24 @@ def _model(n_members=4):
 @pytest.mark.parametrize("rows", [[0, 1, 2, 3], [1, 3], [2]])
 def test_update_moves_only_the_updated_members_with_an_average(seed, rows):
     model = _model()
-    horizons = [4.0, None, 0.5, 10.0]  # member 1 keeps none; member 2's horizon counts as 1
-    average = StackedAverage(model, horizons)
+    weights = [0.25, None, 1.0, 0.1]  # member 1 keeps none
+    average = StackedAverage(model, weights)
     start = average.average.clone()
     with torch.no_grad():
         model.flat_params.add_(torch.randn_like(model.flat_params))
     average.update(rows)
     average.update(rows)  # the cached index of the same rows
-    weights = model.flat_params.detach()
-    for m, h in enumerate(horizons):
+    trained = model.flat_params.detach()
+    for m, w in enumerate(weights):
         want = start[m]
-        if m in rows and h is not None:
-            w = 1.0 / max(h, 1.0)
-            want = torch.lerp(torch.lerp(want, weights[m], w), weights[m], w)
+        if m in rows and w is not None:
+            want = torch.lerp(torch.lerp(want, trained[m], w), trained[m], w)
         torch.testing.assert_close(average.average[m], want, rtol=0, atol=1e-15)
 
 
 def test_averaged_and_trained_weights_swap_back_exactly(seed):
     model = _model()
-    average = StackedAverage(model, [2.0, None, 3.0, None])
+    average = StackedAverage(model, [0.5, None, 1 / 3, None])
     with torch.no_grad():
         model.flat_params.add_(torch.randn_like(model.flat_params))
     average.update([0, 1, 2, 3])
